@@ -1,0 +1,131 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Upcoming features on for every target (see docs/ARCHITECTURE notes in README).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "pixy",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pixy", targets: ["pixy"]),
+        .library(name: "PixyModel", targets: ["PixyModel"]),
+        .library(name: "PixyCore", targets: ["PixyCore"]),
+        .library(name: "PixyServer", targets: ["PixyServer"]),
+        .library(name: "PixyTesting", targets: ["PixyTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "PixyModel",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyCore",
+            dependencies: [
+                "PixyModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyJWT",
+            dependencies: [
+                "PixyCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixySQLite",
+            dependencies: [
+                "PixyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyHTTP",
+            dependencies: [
+                "PixyCore", "PixyModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyServer",
+            dependencies: [
+                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyCore", "PixyModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pixy",
+            dependencies: [
+                "PixyServer", "PixyCore", "PixyModel", "PixyHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyTesting",
+            dependencies: [
+                "PixyServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyModelTests",
+            dependencies: ["PixyModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyCoreTests",
+            dependencies: ["PixyCore", "PixyTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyStorageTests",
+            dependencies: ["PixyCore", "PixySQLite", "PixyJWT", "PixyTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyHTTPTests",
+            dependencies: [
+                "PixyServer", "PixyTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

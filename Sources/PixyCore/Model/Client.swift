@@ -1,0 +1,70 @@
+public import struct Foundation.Date
+
+/// A registered client (RFC 6749 §2, RFC 7591 §2). Durable: lives in the client store.
+public struct Client: Sendable, Codable, Equatable {
+    /// The identifier the client presents.
+    public var clientID: ClientID
+    /// A human-readable name, shown HTML-escaped on the consent page.
+    public var clientName: String?
+    /// The registered redirect URIs, matched byte for byte (SECURITY.md §1.2).
+    public var redirectURIs: [String]
+    /// How the client authenticates at the token endpoint.
+    public var tokenEndpointAuthMethod: ClientAuthenticationMethod
+    /// SHA-256 hex of the client secret; `nil` for public clients. The secret itself is never stored.
+    public var secretHash: String?
+    /// The grant types the client may use.
+    public var grantTypes: [GrantType]
+    /// The scope the client may request; `nil` means any supported scope.
+    public var scope: Scope?
+    /// The client's home page, shown on the consent page when it is https.
+    public var clientURI: String?
+    /// Whether the client came through `POST /register`. Such clients always see consent (RFC 8252 §8.6).
+    public var isDynamicallyRegistered: Bool
+    /// A first-party client registered by the operator may skip the consent page.
+    /// Never true for dynamically registered or public-by-registration clients.
+    public var isConsentSkipped: Bool
+    /// When the client was created.
+    public var createdAt: Date
+    /// `software_id` from registration, kept for the operator.
+    public var softwareID: String?
+    /// `software_version` from registration.
+    public var softwareVersion: String?
+
+    /// Creates a client record.
+    public init(
+        clientID: ClientID,
+        clientName: String? = nil,
+        redirectURIs: [String],
+        tokenEndpointAuthMethod: ClientAuthenticationMethod = .none,
+        secretHash: String? = nil,
+        grantTypes: [GrantType] = [.authorizationCode],
+        scope: Scope? = nil,
+        clientURI: String? = nil,
+        isDynamicallyRegistered: Bool = false,
+        isConsentSkipped: Bool = false,
+        createdAt: Date,
+        softwareID: String? = nil,
+        softwareVersion: String? = nil
+    ) {
+        self.clientID = clientID
+        self.clientName = clientName
+        self.redirectURIs = redirectURIs
+        self.tokenEndpointAuthMethod = tokenEndpointAuthMethod
+        self.secretHash = secretHash
+        self.grantTypes = grantTypes
+        self.scope = scope
+        self.clientURI = clientURI
+        self.isDynamicallyRegistered = isDynamicallyRegistered
+        self.isConsentSkipped = isConsentSkipped && !isDynamicallyRegistered
+        self.createdAt = createdAt
+        self.softwareID = softwareID
+        self.softwareVersion = softwareVersion
+    }
+
+    /// Whether the client is public (no secret).
+    public var isPublic: Bool { !tokenEndpointAuthMethod.isConfidential }
+
+    /// Whether the consent page may be skipped: only operator-registered clients marked so.
+    /// RFC 8252 §8.6: dynamically registered clients' identity cannot be assured, so never.
+    public var maySkipConsent: Bool { isConsentSkipped && !isDynamicallyRegistered }
+}

@@ -1,0 +1,43 @@
+public import struct Foundation.Date
+
+/// The claims of an RFC 9068 JWT access token.
+public struct AccessTokenClaims: Sendable, Equatable {
+    /// `iss`.
+    public var issuer: String
+    /// `sub`: the user.
+    public var subject: String
+    /// `aud`: the RFC 8707 resource, or the issuer when none was requested.
+    public var audience: String
+    /// `client_id`.
+    public var clientID: ClientID
+    /// `scope`.
+    public var scope: Scope
+    /// `iat`.
+    public var issuedAt: Date
+    /// `exp`.
+    public var expiresAt: Date
+    /// `jti`: unique per token.
+    public var tokenID: String
+    /// `auth_time`.
+    public var authTime: Date?
+
+    /// Creates claims.
+    public init(issuer: String, subject: String, audience: String, clientID: ClientID, scope: Scope,
+                issuedAt: Date, expiresAt: Date, tokenID: String, authTime: Date?) {
+        self.issuer = issuer
+        self.subject = subject
+        self.audience = audience
+        self.clientID = clientID
+        self.scope = scope
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.tokenID = tokenID
+        self.authTime = authTime
+    }
+}
+
+/// Signs access tokens. PixyCore decides what goes in a token; PixyJWT decides how it is signed.
+public protocol AccessTokenIssuing: Sendable {
+    /// The serialized, signed token.
+    func issueAccessToken(_ claims: AccessTokenClaims) async throws -> String
+}

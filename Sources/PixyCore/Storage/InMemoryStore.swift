@@ -1,0 +1,170 @@
+public import struct Foundation.Date
+import Synchronization
+
+/// Every store in process memory. For tests and single-process demos: nothing survives a restart.
+/// TTLs are enforced on read against the injected clock; expired entries are swept on writes.
+public final class InMemoryStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+    private struct Expiring<Value: Sendable>: Sendable {
+        var value: Value
+        var expiresAt: Date
+    }
+
+    private struct State: Sendable {
+        var clients: [ClientID: Client] = [:]
+        var users: [String: User] = [:]
+        var keys: [String: SigningKeyRecord] = [:]
+        var codes: [String: Expiring<AuthorizationCodeRecord>] = [:]
+        var sessions: [String: Expiring<BrowserSession>] = [:]
+        var pending: [String: Expiring<PendingAuthorization>] = [:]
+        var writesSinceSweep = 0
+    }
+
+    private let state = Mutex(State())
+    private let clock: any WallClock
+
+    /// Creates an empty store that reads time from `clock`.
+    public init(clock: any WallClock = SystemWallClock()) {
+        self.clock = clock
+    }
+
+    private func expiry(_ ttl: Duration) -> Date { clock.now().addingTimeInterval(ttl.timeInterval) }
+
+    private func sweepIfDue(_ state: inout State, now: Date) {
+        state.writesSinceSweep += 1
+        guard state.writesSinceSweep >= 1024 else { return }
+        state.writesSinceSweep = 0
+        state.codes = state.codes.filter { $0.value.expiresAt > now }
+        state.sessions = state.sessions.filter { $0.value.expiresAt > now }
+        state.pending = state.pending.filter { $0.value.expiresAt > now }
+    }
+
+    // MARK: ClientStore
+
+    public func client(withID clientID: ClientID) async throws -> Client? {
+        state.withLock { $0.clients[clientID] }
+    }
+
+    public func save(_ client: Client) async throws {
+        state.withLock { $0.clients[client.clientID] = client }
+    }
+
+    public func removeClient(withID clientID: ClientID) async throws -> Bool {
+        state.withLock { $0.clients.removeValue(forKey: clientID) != nil }
+    }
+
+    public func allClients() async throws -> [Client] {
+        state.withLock { $0.clients.values.sorted { ($0.createdAt, $0.clientID.rawValue) < ($1.createdAt, $1.clientID.rawValue) } }
+    }
+
+    // MARK: AuthorizationCodeStore
+
+    public func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        try state.withLock { state in
+            let key = StorageKey.authorizationCode(hash: codeHash)
+            if let existing = state.codes[key], existing.expiresAt > now { throw StorageError.duplicateKey }
+            state.codes[key] = Expiring(value: record, expiresAt: expiresAt)
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state.codes.removeValue(forKey: StorageKey.authorizationCode(hash: codeHash)),
+                  entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+
+    // MARK: UserStore
+
+    public func user(named username: String) async throws -> User? {
+        state.withLock { $0.users.values.first { $0.username == username } }
+    }
+
+    public func user(withID id: String) async throws -> User? {
+        state.withLock { $0.users[id] }
+    }
+
+    public func save(_ user: User) async throws {
+        try state.withLock { state in
+            if state.users.values.contains(where: { $0.username == user.username && $0.id != user.id }) {
+                throw StorageError.duplicateUsername
+            }
+            state.users[user.id] = user
+        }
+    }
+
+    public func removeUser(named username: String) async throws -> Bool {
+        state.withLock { state in
+            guard let id = state.users.values.first(where: { $0.username == username })?.id else { return false }
+            state.users[id] = nil
+            return true
+        }
+    }
+
+    public func allUsers() async throws -> [User] {
+        state.withLock { $0.users.values.sorted { ($0.createdAt, $0.username) < ($1.createdAt, $1.username) } }
+    }
+
+    // MARK: SigningKeyStore
+
+    public func allSigningKeys() async throws -> [SigningKeyRecord] {
+        state.withLock { $0.keys.values.sorted { ($0.createdAt, $0.kid) < ($1.createdAt, $1.kid) } }
+    }
+
+    public func save(_ key: SigningKeyRecord) async throws {
+        state.withLock { $0.keys[key.kid] = key }
+    }
+
+    // MARK: InteractionStore
+
+    public func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        state.withLock { state in
+            state.sessions[StorageKey.session(hash: key)] = Expiring(value: session, expiresAt: expiresAt)
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func session(key: String) async throws -> BrowserSession? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state.sessions[StorageKey.session(hash: key)], entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+
+    public func deleteSession(key: String) async throws {
+        _ = state.withLock { $0.sessions.removeValue(forKey: StorageKey.session(hash: key)) }
+    }
+
+    public func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        state.withLock { state in
+            state.pending[StorageKey.pendingAuthorization(hash: key)] = Expiring(value: pending, expiresAt: expiresAt)
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func pendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state.pending[StorageKey.pendingAuthorization(hash: key)], entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+
+    public func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state.pending.removeValue(forKey: StorageKey.pendingAuthorization(hash: key)),
+                  entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+}

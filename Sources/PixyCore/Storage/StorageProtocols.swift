@@ -1,0 +1,113 @@
+public import struct Foundation.Date
+
+/// Durable registered clients.
+public protocol ClientStore: Sendable {
+    /// The client with `clientID`, if registered.
+    func client(withID clientID: ClientID) async throws -> Client?
+    /// Inserts or replaces a client.
+    func save(_ client: Client) async throws
+    /// Removes a client; `true` if one was removed.
+    func removeClient(withID clientID: ClientID) async throws -> Bool
+    /// Every client, ordered by creation.
+    func allClients() async throws -> [Client]
+}
+
+/// Ephemeral authorization codes: insert with a TTL, consume atomically exactly once.
+public protocol AuthorizationCodeStore: Sendable {
+    /// Stores `record` under `auth:code:<codeHash>` for `ttl`. Fails if the key exists.
+    func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws
+    /// Removes and returns the record in one atomic step, or `nil` if it is absent or its TTL
+    /// ran out. Of N concurrent calls for one hash, at most one gets the record (SECURITY.md §3).
+    func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord?
+}
+
+/// Durable users.
+public protocol UserStore: Sendable {
+    /// The user with this login name.
+    func user(named username: String) async throws -> User?
+    /// The user with this subject id.
+    func user(withID id: String) async throws -> User?
+    /// Inserts or replaces a user (by id); usernames are unique.
+    func save(_ user: User) async throws
+    /// Removes a user by login name; `true` if one was removed.
+    func removeUser(named username: String) async throws -> Bool
+    /// Every user, ordered by creation.
+    func allUsers() async throws -> [User]
+}
+
+/// Durable signing keys.
+public protocol SigningKeyStore: Sendable {
+    /// Every key, ordered by creation.
+    func allSigningKeys() async throws -> [SigningKeyRecord]
+    /// Inserts or replaces a key (by kid).
+    func save(_ key: SigningKeyRecord) async throws
+}
+
+/// Browser sessions and pending authorization requests: short-lived, keyed by hashes.
+public protocol InteractionStore: Sendable {
+    /// Stores or replaces a session under the hash of its cookie value.
+    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws
+    /// The session, if present and not expired.
+    func session(key: String) async throws -> BrowserSession?
+    /// Deletes a session.
+    func deleteSession(key: String) async throws
+    /// Stores or replaces a pending authorization under the hash of its transaction id.
+    func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws
+    /// The pending authorization, if present and not expired.
+    func pendingAuthorization(key: String) async throws -> PendingAuthorization?
+    /// Removes and returns it atomically, so an approval can be used once (SECURITY.md §8).
+    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization?
+}
+
+/// Every store a Pixy server needs, from one backend or several.
+public struct PixyStores: Sendable {
+    /// Registered clients.
+    public var clients: any ClientStore
+    /// Authorization codes.
+    public var codes: any AuthorizationCodeStore
+    /// Users.
+    public var users: any UserStore
+    /// Signing keys.
+    public var signingKeys: any SigningKeyStore
+    /// Sessions and pending authorizations.
+    public var interactions: any InteractionStore
+
+    /// Bundles stores.
+    public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
+                signingKeys: any SigningKeyStore, interactions: any InteractionStore) {
+        self.clients = clients
+        self.codes = codes
+        self.users = users
+        self.signingKeys = signingKeys
+        self.interactions = interactions
+    }
+
+    /// All stores from one backend that implements every protocol.
+    public init(_ backend: some ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore) {
+        self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend)
+    }
+}
+
+/// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
+/// presented as another (a session id as a code) is simply unknown (SECURITY.md §3).
+public enum StorageKey {
+    /// `auth:code:<sha256 hex of the code>`, as in the spec we were given.
+    public static func authorizationCode(hash: String) -> String { "auth:code:\(hash)" }
+    /// `auth:session:<sha256 hex of the cookie>`.
+    public static func session(hash: String) -> String { "auth:session:\(hash)" }
+    /// `auth:tx:<sha256 hex of the transaction id>`.
+    public static func pendingAuthorization(hash: String) -> String { "auth:tx:\(hash)" }
+}
+
+/// A storage failure. Pixy fails closed on it (SECURITY.md §10).
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    /// What failed, for logs.
+    public let description: String
+    /// Creates a storage error.
+    public init(_ description: String) { self.description = description }
+
+    /// An insert found the key taken (e.g. a colliding code hash).
+    public static let duplicateKey = StorageError("duplicate key")
+    /// A username is already taken by another user.
+    public static let duplicateUsername = StorageError("username already exists")
+}

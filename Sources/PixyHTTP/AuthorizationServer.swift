@@ -1,0 +1,165 @@
+public import PixyCore
+import PixyModel
+import Foundation
+public import Hummingbird
+import Logging
+
+/// Everything the HTTP layer needs, built once by PixyServer.
+public struct AuthorizationServerEnvironment: Sendable {
+    /// The stores.
+    public var stores: PixyStores
+    /// OAuth settings.
+    public var policy: ServerPolicy
+    /// The clock.
+    public var clock: any WallClock
+    /// Signs access tokens.
+    public var tokenIssuer: any AccessTokenIssuing
+    /// The JWK Set served at `jwks_uri`.
+    public var jwksJSON: String
+    /// Password hashing for the login page.
+    public var passwords: any PasswordHashing
+    /// Failed-login limits.
+    public var loginThrottle: LoginThrottle
+
+    /// Bundles the environment.
+    public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
+                jwksJSON: String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
+        self.stores = stores
+        self.policy = policy
+        self.clock = clock
+        self.tokenIssuer = tokenIssuer
+        self.jwksJSON = jwksJSON
+        self.passwords = passwords
+        self.loginThrottle = loginThrottle
+    }
+}
+
+/// Paths below the issuer, and what each kind of path gets from the header middleware.
+struct EndpointPaths: Sendable {
+    /// The issuer's path ("" for an issuer without one), with no trailing slash.
+    let base: String
+
+    init(issuer: String) {
+        let withoutScheme = issuer.split(separator: "://", maxSplits: 1).last.map(String.init) ?? issuer
+        if let slash = withoutScheme.firstIndex(of: "/") {
+            var path = String(withoutScheme[slash...])
+            while path.hasSuffix("/") { path.removeLast() }
+            base = path
+        } else {
+            base = ""
+        }
+    }
+
+    var authorize: String { base + "/authorize" }
+    var login: String { base + "/login" }
+    var consent: String { base + "/consent" }
+    var token: String { base + "/token" }
+    var register: String { base + "/register" }
+    var jwks: String { base + "/jwks.json" }
+    var health: String { base + "/health" }
+
+    /// RFC 8414 §3.1: the well-known segment goes between host and path. OpenID Connect
+    /// Discovery §4 appends it after the path instead; MCP clients try both, so both are served.
+    var metadata: [String] {
+        var paths = ["/.well-known/oauth-authorization-server" + base, "/.well-known/openid-configuration" + base]
+        if !base.isEmpty {
+            paths.append(base + "/.well-known/openid-configuration")
+            paths.append(base + "/.well-known/oauth-authorization-server")
+        }
+        return paths
+    }
+
+    /// Pages a browser renders: framing denied, nothing cached, no referrer (SECURITY.md §8).
+    var interactive: Set<String> { [authorize, login, consent] }
+    /// Endpoints browser-based MCP clients call cross-origin (SECURITY.md §10). Never the pages.
+    var crossOrigin: Set<String> { Set([token, register, jwks] + metadata) }
+}
+
+/// The session cookie.
+struct SessionCookie: Sendable {
+    let name = "pixy_session"
+    let path: String
+    let isSecure: Bool
+    let maxAge: Int
+
+    func setCookie(_ value: String) -> String {
+        var parts = ["\(name)=\(value)", "Path=\(path)", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=Lax"]
+        if isSecure { parts.append("Secure") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// Registers every authorization server route on a router.
+public struct AuthorizationServer: Sendable {
+    let environment: AuthorizationServerEnvironment
+    let paths: EndpointPaths
+    let pages: PageRenderer
+    let cookie: SessionCookie
+    let validator: AuthorizationRequestValidator
+    let codeIssuer: AuthorizationCodeIssuer
+    let tokenEndpoint: TokenEndpoint
+    let registrar: ClientRegistrar
+    let metadataJSON: String
+    /// A bcrypt hash of a random password, checked when the username is unknown so that an
+    /// unknown user costs as much time as a wrong password (no user enumeration by timing).
+    let decoyPasswordHash: String
+
+    /// Builds the routes' shared state once.
+    public init(environment: AuthorizationServerEnvironment) async throws {
+        self.environment = environment
+        let policy = environment.policy
+        paths = EndpointPaths(issuer: policy.issuer)
+        pages = try PageRenderer()
+        cookie = SessionCookie(path: paths.base.isEmpty ? "/" : paths.base, isSecure: policy.issuer.hasPrefix("https://"),
+                               maxAge: Int(policy.sessionLifetime.timeInterval))
+        validator = AuthorizationRequestValidator(clients: environment.stores.clients, policy: policy)
+        codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
+        tokenEndpoint = TokenEndpoint(clients: environment.stores.clients, codes: environment.stores.codes,
+                                      tokens: environment.tokenIssuer, policy: policy, clock: environment.clock)
+        registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)
+        let metadata = try Responses.jsonEncoder.encode(ServerMetadata(policy: policy))
+        metadataJSON = String(decoding: metadata, as: UTF8.self)
+        decoyPasswordHash = try await environment.passwords.hash(SecureRandomPassword.make())
+    }
+
+    /// Adds middleware and routes to `router`.
+    public func register(on router: Router<PixyRequestContext>) {
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin))
+
+        router.get(RouterPath(paths.authorize)) { request, context in try await self.authorize(request, context: context) }
+        router.get(RouterPath(paths.login)) { request, context in try await self.showLogin(request, context: context) }
+        router.post(RouterPath(paths.login)) { request, context in try await self.submitLogin(request, context: context) }
+        router.get(RouterPath(paths.consent)) { request, context in try await self.showConsent(request, context: context) }
+        router.post(RouterPath(paths.consent)) { request, context in try await self.submitConsent(request, context: context) }
+        router.post(RouterPath(paths.token)) { request, context in await self.token(request, context: context) }
+        router.get(RouterPath(paths.token)) { _, _ in self.methodNotAllowed(allow: "POST") }
+        router.post(RouterPath(paths.register)) { request, context in await self.registerClient(request, context: context) }
+        router.get(RouterPath(paths.register)) { _, _ in self.methodNotAllowed(allow: "POST") }
+        router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.environment.jwksJSON) }
+        for path in paths.metadata {
+            router.get(RouterPath(path)) { _, _ in Responses.publicJSON(self.metadataJSON) }
+        }
+        router.get(RouterPath(paths.health)) { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
+        if !paths.base.isEmpty {
+            router.get("/health") { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
+        }
+    }
+
+    func methodNotAllowed(allow: String) -> Response {
+        var response = Responses.oauthError(.invalidRequest("This endpoint accepts \(allow) only."), realm: environment.policy.issuer)
+        response.status = .methodNotAllowed
+        response.headers[.allow] = allow
+        return response
+    }
+
+    /// The error page for failures that must not be redirected (SECURITY.md §1.3).
+    func errorPage(_ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
+        Responses.html(pages.error(code: error.code.rawValue, description: error.description), status: status)
+    }
+}
+
+/// A random password for the decoy hash.
+enum SecureRandomPassword {
+    static func make() -> String { SecureRandom.token() }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import PixyCore
+
+/// `POST /token` and `POST /register`.
+extension AuthorizationServer {
+    func token(_ request: Request, context: PixyRequestContext) async -> Response {
+        let realm = environment.policy.issuer
+        let basic: (clientID: String, secret: String)?
+        switch RequestReading.basicCredentials(request) {
+        case .none: basic = nil
+        case .success(let credentials): basic = credentials
+        case .failure(let error): return Responses.oauthError(error, usedBasic: true, realm: realm)
+        }
+        let form: FormParameters
+        do { form = try await RequestReading.form(request, context: context) } catch {
+            return Responses.oauthError(error, usedBasic: basic != nil, realm: realm)
+        }
+        do {
+            let response = try await tokenEndpoint.handle(form, basic: basic)
+            return Responses.noStoreJSON(response)
+        } catch {
+            if let detail = error.error.detail {
+                context.logger.info("token request refused", metadata: ["error": "\(error.error.code)", "detail": "\(detail)"])
+            }
+            return Responses.oauthError(error.error, usedBasic: error.usedBasic, realm: realm)
+        }
+    }
+
+    func registerClient(_ request: Request, context: PixyRequestContext) async -> Response {
+        let realm = environment.policy.issuer
+        guard RequestReading.hasContentType(request, "application/json") else {
+            return Responses.oauthError(.invalidRequest("The request body must be application/json."), realm: realm)
+        }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: RequestReading.maximumRegistrationBody) } catch {
+            return Responses.oauthError(OAuthError(.invalidClientMetadata, "The registration request is too large."), realm: realm)
+        }
+        let metadata: ClientMetadataRequest
+        do { metadata = try JSONDecoder().decode(ClientMetadataRequest.self, from: Data(body.readableBytesView)) } catch {
+            return Responses.oauthError(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."), realm: realm)
+        }
+        do {
+            let registered = try await registrar.register(metadata)
+            context.logger.info("client registered", metadata: ["client_id": "\(registered.clientID)"])
+            return Responses.noStoreJSON(registered, status: .created)
+        } catch let error as OAuthError {
+            return Responses.oauthError(error, realm: realm)
+        } catch {
+            context.logger.error("registration failed", metadata: ["error": "\(error)"])
+            return Responses.oauthError(.serverError(), realm: realm)
+        }
+    }
+}
+
+/// Security headers by kind of endpoint, and CORS only where browser clients need it.
+struct HeaderPolicyMiddleware: RouterMiddleware {
+    typealias Context = PixyRequestContext
+    let interactive: Set<String>
+    let crossOrigin: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let isCrossOrigin = crossOrigin.contains(path)
+        // Preflight for browser MCP clients (SECURITY.md §10); never for /authorize or the pages.
+        if request.method == .options, isCrossOrigin {
+            return Response(status: .noContent, headers: [
+                .accessControlAllowOrigin: "*",
+                .accessControlAllowMethods: "GET, POST, OPTIONS",
+                .accessControlAllowHeaders: "Authorization, Content-Type, MCP-Protocol-Version",
+                .accessControlMaxAge: "600",
+            ])
+        }
+        var response = try await next(request, context)
+        response.headers[.xContentTypeOptions] = "nosniff"
+        if interactive.contains(path) {
+            // SECURITY.md §8: no framing (clickjacking on consent), no caching, no referrer leaking codes.
+            response.headers[.xFrameOptions] = "DENY"
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+            response.headers[.referrerPolicy] = "no-referrer"
+            response.headers[.cacheControl] = "no-store"
+            response.headers[.pragma] = "no-cache"
+        } else if isCrossOrigin {
+            response.headers[.accessControlAllowOrigin] = "*"
+        }
+        return response
+    }
+}
+
+/// One log line per request: method, path (never the query, which can hold a code or
+/// `state`), status and duration. Bodies and headers are never logged.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = PixyRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        func log(_ status: Int) {
+            let elapsed = ContinuousClock.now - start
+            let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+            context.logger.info("\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms")
+        }
+        do {
+            let response = try await next(request, context)
+            log(response.status.code)
+            return response
+        } catch let error as any HTTPResponseError {
+            log(error.status.code)
+            throw error
+        } catch {
+            log(500)
+            throw error
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let pragma = Self("Pragma")!
+}

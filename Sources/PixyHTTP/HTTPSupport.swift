@@ -1,0 +1,133 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import PixyCore
+
+/// Builds responses in the shapes the RFCs prescribe.
+enum Responses {
+    static let jsonEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`: token and registration
+    /// responses carry credentials (RFC 6749 §5.1, RFC 7591 §3.2.1; SECURITY.md §4).
+    static func noStoreJSON(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A cacheable JSON body (metadata, JWKS).
+    static func publicJSON(_ text: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .cacheControl: "public, max-age=300"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// An RFC 6749 §5.2 error: JSON `error` and `error_description`, no-store; 401 for
+    /// `invalid_client` (with `WWW-Authenticate` when the client used Basic), 5xx for server
+    /// errors, 400 otherwise. Never echoes a secret, code or token: descriptions are fixed text.
+    static func oauthError(_ error: OAuthError, usedBasic: Bool = false, realm: String) -> Response {
+        var body = ["error": error.code.rawValue]
+        body["error_description"] = error.description
+        var response = noStoreJSON(body, status: status(for: error.code))
+        if error.code == .invalidClient, usedBasic {
+            response.headers[.wwwAuthenticate] = "Basic realm=\"\(realm)\", charset=\"UTF-8\""
+        }
+        return response
+    }
+
+    static func status(for code: OAuthError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidClient: return .unauthorized
+        case .serverError: return .internalServerError
+        case .temporarilyUnavailable: return .serviceUnavailable
+        default: return .badRequest
+        }
+    }
+
+    /// A redirect. `303 See Other` after a POST (never 307, which would re-post the password;
+    /// SECURITY.md §8), `302 Found` for `GET /authorize` (RFC 6749 §4.1.2).
+    static func redirect(to location: String, status: HTTPResponse.Status = .found) -> Response {
+        Response(status: status, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// An HTML page.
+    static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Reading requests.
+enum RequestReading {
+    /// Largest form body accepted at the token endpoint and on the pages.
+    static let maximumFormBody = 64 * 1024
+    /// Largest JSON body accepted at the registration endpoint (SECURITY.md §7).
+    static let maximumRegistrationBody = 16 * 1024
+
+    /// The query string's parameters, or `nil` if an escape is malformed.
+    static func query(_ request: Request) -> FormParameters? {
+        FormParameters(urlEncoded: request.uri.query ?? "")
+    }
+
+    /// Whether the media type (parameters ignored, case-insensitive) is `expected`.
+    static func hasContentType(_ request: Request, _ expected: String) -> Bool {
+        guard let value = request.headers[.contentType] else { return false }
+        let mediaType = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return mediaType == expected
+    }
+
+    /// The `application/x-www-form-urlencoded` body. Throws `invalid_request` on a wrong type,
+    /// an over-long body or a malformed escape.
+    static func form(_ request: Request, context: some RequestContext) async throws(OAuthError) -> FormParameters {
+        guard hasContentType(request, "application/x-www-form-urlencoded") else {
+            throw .invalidRequest("The request body must be application/x-www-form-urlencoded.")
+        }
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: maximumFormBody) } catch {
+            throw .invalidRequest("The request body is too large.")
+        }
+        guard let parameters = FormParameters(urlEncoded: buffer.readableBytesView) else {
+            throw .invalidRequest("The request body is not valid form encoding.")
+        }
+        return parameters
+    }
+
+    /// `Authorization: Basic` credentials per RFC 6749 §2.3.1: base64 of
+    /// `urlencode(client_id) ":" urlencode(client_secret)`, so `:` `%` `+` in either survive.
+    /// `nil` when no Basic header was sent; `.failure` when one was sent but is malformed.
+    static func basicCredentials(_ request: Request) -> Result<(clientID: String, secret: String), OAuthError>? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "basic" else { return nil }
+        guard let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+              let colon = data.firstIndex(of: UInt8(ascii: ":")),
+              let clientID = FormParameters.percentDecode(data[data.startIndex..<colon]),
+              let secret = FormParameters.percentDecode(data[data.index(after: colon)...]),
+              !clientID.isEmpty
+        else {
+            return .failure(.invalidClient("The Authorization header is malformed."))
+        }
+        return .success((clientID, secret))
+    }
+
+    /// The value of cookie `name`, if present once.
+    static func cookie(_ request: Request, named name: String) -> String? {
+        var found: [String] = []
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let trimmed = pair.trimmingCharacters(in: .whitespaces)
+                guard let equals = trimmed.firstIndex(of: "=") else { continue }
+                if trimmed[..<equals] == name { found.append(String(trimmed[trimmed.index(after: equals)...])) }
+            }
+        }
+        return found.count == 1 ? found[0] : nil
+    }
+}

@@ -1,0 +1,39 @@
+import JWTKit
+public import PixyCore
+import Foundation
+
+/// The JWT claims set of an RFC 9068 access token.
+struct AccessTokenPayload: JWTPayload {
+    var iss: IssuerClaim
+    var sub: SubjectClaim
+    var aud: AudienceClaim
+    var clientID: String
+    var scope: String?
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var jti: IDClaim
+    var authTime: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, iat, exp, jti, scope
+        case clientID = "client_id"
+        case authTime = "auth_time"
+    }
+
+    init(_ claims: AccessTokenClaims) {
+        iss = IssuerClaim(value: claims.issuer)
+        sub = SubjectClaim(value: claims.subject)
+        aud = AudienceClaim(value: claims.audience)
+        clientID = claims.clientID.rawValue
+        scope = claims.scope.isEmpty ? nil : claims.scope.description
+        // NumericDate in whole seconds: fractional values are legal (RFC 7519 §2) but trip validators.
+        iat = IssuedAtClaim(value: Date(timeIntervalSince1970: claims.issuedAt.timeIntervalSince1970.rounded(.down)))
+        exp = ExpirationClaim(value: Date(timeIntervalSince1970: claims.expiresAt.timeIntervalSince1970.rounded(.down)))
+        jti = IDClaim(value: claims.tokenID)
+        authTime = claims.authTime.map { Int($0.timeIntervalSince1970) }
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}

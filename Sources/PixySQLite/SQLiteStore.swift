@@ -1,0 +1,260 @@
+import GRDB
+public import PixyCore
+public import Foundation
+import Synchronization
+
+/// Every Pixy store in one SQLite file (GRDB, WAL mode): the embedded default.
+///
+/// Durable objects (clients, users, keys) and ephemeral ones (codes, sessions, pending
+/// authorizations) live in separate tables, so kinds never mix. Records are JSON in a column;
+/// the columns used for lookups and expiry stand beside them. Expired rows are swept now and
+/// then on writes; every read also checks expiry against the injected clock.
+public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+    private let database: DatabasePool
+    private let clock: any WallClock
+    private let writesSinceSweep = Mutex(0)
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }()
+
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    public init(path: String, clock: any WallClock = SystemWallClock()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL is DatabasePool's default; synchronous=NORMAL is safe with WAL and avoids an
+            // fsync per commit.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        self.clock = clock
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE clients (client_id TEXT PRIMARY KEY NOT NULL, created_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, username TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE TABLE signing_keys (kid TEXT PRIMARY KEY NOT NULL, created_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE TABLE authorization_codes (key TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE INDEX authorization_codes_expiry ON authorization_codes(expires_at);
+                CREATE TABLE sessions (key TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE INDEX sessions_expiry ON sessions(expires_at);
+                CREATE TABLE pending_authorizations (key TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE INDEX pending_authorizations_expiry ON pending_authorizations(expires_at);
+                """)
+        }
+        return migrator
+    }
+
+    private func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try Self.encoder.encode(value), as: UTF8.self)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try Self.decoder.decode(type, from: Data(text.utf8))
+    }
+
+    private var nowSeconds: Double { clock.now().timeIntervalSince1970 }
+
+    private func expiry(_ ttl: Duration) -> Double { nowSeconds + ttl.timeInterval }
+
+    /// Deletes expired ephemeral rows every 256th write, inside the caller's transaction.
+    private func sweepIfDue(_ db: Database, now: Double) throws {
+        let due = writesSinceSweep.withLock { count -> Bool in
+            count += 1
+            if count >= 256 { count = 0; return true }
+            return false
+        }
+        guard due else { return }
+        for table in ["authorization_codes", "sessions", "pending_authorizations"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [now])
+        }
+    }
+
+    // MARK: ClientStore
+
+    public func client(withID clientID: ClientID) async throws -> Client? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT record FROM clients WHERE client_id = ?", arguments: [clientID.rawValue])
+        }
+        return try text.map { try decode(Client.self, $0) }
+    }
+
+    public func save(_ client: Client) async throws {
+        let text = try encode(client)
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO clients (client_id, created_at, record) VALUES (?, ?, ?)",
+                           arguments: [client.clientID.rawValue, client.createdAt.timeIntervalSince1970, text])
+        }
+    }
+
+    public func removeClient(withID clientID: ClientID) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM clients WHERE client_id = ?", arguments: [clientID.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    public func allClients() async throws -> [Client] {
+        let texts = try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM clients ORDER BY created_at, client_id")
+        }
+        return try texts.map { try decode(Client.self, $0) }
+    }
+
+    // MARK: AuthorizationCodeStore
+
+    public func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
+        let text = try encode(record)
+        let now = nowSeconds
+        let expiresAt = expiry(ttl)
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM authorization_codes WHERE key = ? AND expires_at <= ?",
+                           arguments: [StorageKey.authorizationCode(hash: codeHash), now])
+            do {
+                try db.execute(sql: "INSERT INTO authorization_codes (key, expires_at, record) VALUES (?, ?, ?)",
+                               arguments: [StorageKey.authorizationCode(hash: codeHash), expiresAt, text])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StorageError.duplicateKey
+            }
+            try sweepIfDue(db, now: now)
+        }
+    }
+
+    /// One statement, `DELETE … RETURNING`, inside a write transaction: SQLite serializes
+    /// writers, so of N concurrent consumers exactly one sees the row (never find-then-delete).
+    public func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
+        let now = nowSeconds
+        let row = try await database.write { db in
+            try Row.fetchOne(db, sql: "DELETE FROM authorization_codes WHERE key = ? RETURNING expires_at, record",
+                             arguments: [StorageKey.authorizationCode(hash: codeHash)])
+        }
+        guard let row, (row["expires_at"] as Double) > now else { return nil }
+        return try decode(AuthorizationCodeRecord.self, row["record"])
+    }
+
+    // MARK: UserStore
+
+    public func user(named username: String) async throws -> User? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT record FROM users WHERE username = ?", arguments: [username])
+        }
+        return try text.map { try decode(User.self, $0) }
+    }
+
+    public func user(withID id: String) async throws -> User? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT record FROM users WHERE id = ?", arguments: [id])
+        }
+        return try text.map { try decode(User.self, $0) }
+    }
+
+    public func save(_ user: User) async throws {
+        let text = try encode(user)
+        try await database.write { db in
+            do {
+                try db.execute(sql: """
+                    INSERT INTO users (id, username, created_at, record) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET username = excluded.username, record = excluded.record
+                    """, arguments: [user.id, user.username, user.createdAt.timeIntervalSince1970, text])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StorageError.duplicateUsername
+            }
+        }
+    }
+
+    public func removeUser(named username: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM users WHERE username = ?", arguments: [username])
+            return db.changesCount > 0
+        }
+    }
+
+    public func allUsers() async throws -> [User] {
+        let texts = try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM users ORDER BY created_at, username")
+        }
+        return try texts.map { try decode(User.self, $0) }
+    }
+
+    // MARK: SigningKeyStore
+
+    public func allSigningKeys() async throws -> [SigningKeyRecord] {
+        let texts = try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM signing_keys ORDER BY created_at, kid")
+        }
+        return try texts.map { try decode(SigningKeyRecord.self, $0) }
+    }
+
+    public func save(_ key: SigningKeyRecord) async throws {
+        let text = try encode(key)
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO signing_keys (kid, created_at, record) VALUES (?, ?, ?)",
+                           arguments: [key.kid, key.createdAt.timeIntervalSince1970, text])
+        }
+    }
+
+    // MARK: InteractionStore
+
+    private func put(_ table: String, key: String, record: some Encodable, ttl: Duration) async throws {
+        let text = try encode(record)
+        let now = nowSeconds
+        let expiresAt = expiry(ttl)
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO \(table) (key, expires_at, record) VALUES (?, ?, ?)",
+                           arguments: [key, expiresAt, text])
+            try sweepIfDue(db, now: now)
+        }
+    }
+
+    private func get<T: Decodable>(_ type: T.Type, _ table: String, key: String) async throws -> T? {
+        let now = nowSeconds
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT record FROM \(table) WHERE key = ? AND expires_at > ?", arguments: [key, now])
+        }
+        return try text.map { try decode(type, $0) }
+    }
+
+    public func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws {
+        try await put("sessions", key: StorageKey.session(hash: key), record: session, ttl: ttl)
+    }
+
+    public func session(key: String) async throws -> BrowserSession? {
+        try await get(BrowserSession.self, "sessions", key: StorageKey.session(hash: key))
+    }
+
+    public func deleteSession(key: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE key = ?", arguments: [StorageKey.session(hash: key)])
+        }
+    }
+
+    public func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
+        try await put("pending_authorizations", key: StorageKey.pendingAuthorization(hash: key), record: pending, ttl: ttl)
+    }
+
+    public func pendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        try await get(PendingAuthorization.self, "pending_authorizations", key: StorageKey.pendingAuthorization(hash: key))
+    }
+
+    public func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        let now = nowSeconds
+        let row = try await database.write { db in
+            try Row.fetchOne(db, sql: "DELETE FROM pending_authorizations WHERE key = ? RETURNING expires_at, record",
+                             arguments: [StorageKey.pendingAuthorization(hash: key)])
+        }
+        guard let row, (row["expires_at"] as Double) > now else { return nil }
+        return try decode(PendingAuthorization.self, row["record"])
+    }
+}

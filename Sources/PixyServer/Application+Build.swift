@@ -1,0 +1,62 @@
+public import Hummingbird
+public import PixyCore
+import PixyHTTP
+import PixyJWT
+import PixySQLite
+import PixyModel
+public import Logging
+import Foundation
+
+/// Opens the stores a configuration names.
+public enum StoreFactory {
+    /// The stores for `configuration`, creating the data directory when SQLite is used.
+    public static func makeStores(_ configuration: Configuration, clock: any WallClock) throws -> PixyStores {
+        switch configuration.store {
+        case .memory:
+            return PixyStores(InMemoryStore(clock: clock))
+        case .sqlite:
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            return PixyStores(try SQLiteStore(path: configuration.databasePath, clock: clock))
+        }
+    }
+}
+
+/// The first-start bootstrap: with no users at all, an `admin` with a random password.
+public enum Bootstrap {
+    /// Creates `admin` if the user store is empty; returns the password to print once.
+    public static func createAdminIfNeeded(users: any UserStore, passwords: any PasswordHashing, clock: any WallClock) async throws -> String? {
+        guard try await users.allUsers().isEmpty else { return nil }
+        let password = SecureRandom.token(byteCount: 18)
+        let user = User(id: SecureRandom.token(byteCount: 16), username: "admin",
+                        passwordHash: try await passwords.hash(password), createdAt: clock.now())
+        try await users.save(user)
+        return password
+    }
+}
+
+/// Builds the whole server for `configuration`. `pixy serve` and the tests call this same function.
+///
+/// - Parameters:
+///   - stores: stores to use instead of opening the configured ones (tests pass in-memory ones).
+///   - clock: the clock every decision reads.
+public func buildApplication(
+    configuration: Configuration,
+    stores: PixyStores? = nil,
+    clock: any WallClock = SystemWallClock(),
+    logger: Logger = Logger(label: "pixy")
+) async throws -> some ApplicationProtocol {
+    try configuration.validate()
+    let stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
+    let keys = try await SigningKeyRing.load(from: stores.signingKeys, clock: clock)
+    let environment = AuthorizationServerEnvironment(
+        stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, jwksJSON: keys.jwksJSON,
+        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock))
+    let server = try await AuthorizationServer(environment: environment)
+    let router = Router(context: PixyRequestContext.self)
+    server.register(on: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy"),
+        logger: logger)
+}

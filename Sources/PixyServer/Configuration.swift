@@ -1,0 +1,84 @@
+public import PixyCore
+import Foundation
+
+/// Everything `pixy serve` can be told, from flags or `PIXY_*` environment variables.
+public struct Configuration: Sendable {
+    /// The issuer URL (RFC 8414 §2). Loopback may be http; anything else must be https.
+    public var issuer: String
+    /// The address to bind.
+    public var host: String
+    /// The port to bind.
+    public var port: Int
+    /// Where the SQLite file lives.
+    public var dataDirectory: String
+    /// Which backend holds state.
+    public var store: StoreKind
+    /// Authorization code lifetime (default 60 s, at most 600 s).
+    public var codeLifetime: Duration
+    /// Access token lifetime.
+    public var accessTokenLifetime: Duration
+    /// `scopes_supported`.
+    public var scopes: Scope
+    /// bcrypt cost for user passwords.
+    public var passwordHashCost: UInt8
+
+    /// Storage backends.
+    public enum StoreKind: String, Sendable, CaseIterable {
+        /// One SQLite file in the data directory: durable, no setup (the default).
+        case sqlite
+        /// Process memory: nothing survives a restart. For tests and demos.
+        case memory
+    }
+
+    /// A configuration with the documented defaults.
+    public init(issuer: String = "http://127.0.0.1:8080", host: String = "127.0.0.1", port: Int = 8080,
+                dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite, codeLifetime: Duration = .seconds(60),
+                accessTokenLifetime: Duration = .seconds(3600), scopes: Scope = Scope(validatedTokens: ["read", "write"]),
+                passwordHashCost: UInt8 = 12) {
+        self.issuer = issuer
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.store = store
+        self.codeLifetime = codeLifetime
+        self.accessTokenLifetime = accessTokenLifetime
+        self.scopes = scopes
+        self.passwordHashCost = passwordHashCost
+    }
+
+    /// A configuration problem, reported before anything starts.
+    public struct Invalid: Error, CustomStringConvertible {
+        /// What is wrong.
+        public let description: String
+    }
+
+    /// Checks the rules the server relies on.
+    public func validate() throws {
+        guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
+            throw Invalid(description: "issuer must be an absolute URL, e.g. https://auth.example.com")
+        }
+        // RFC 8414 §2: the issuer has no query or fragment.
+        guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {
+            throw Invalid(description: "issuer must not contain a query or fragment")
+        }
+        let isLoopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)
+        guard scheme == "https" || (scheme == "http" && isLoopback) else {
+            throw Invalid(description: "issuer must use https unless it is a loopback address (got \(issuer))")
+        }
+        guard codeLifetime > .zero, codeLifetime <= ServerPolicy.maximumCodeLifetime else {
+            throw Invalid(description: "code lifetime must be between 1 and 600 seconds")
+        }
+        guard accessTokenLifetime >= .seconds(60), accessTokenLifetime <= .seconds(86400) else {
+            throw Invalid(description: "access token lifetime must be between 60 and 86400 seconds")
+        }
+        guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
+    }
+
+    /// The policy PixyCore decides with.
+    public var policy: ServerPolicy {
+        ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes)
+    }
+
+    /// The SQLite file path.
+    public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("pixy.sqlite") }
+}

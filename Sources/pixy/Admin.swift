@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import PixyCore
+import PixyHTTP
+import PixyModel
+import PixyServer
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the users who sign in on the login page.", subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user (password from a prompt or --password-stdin).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The login name.") var username: String
+        @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordFromStandardInput = false
+
+        func run() async throws {
+            let password = try passwordFromStandardInput ? readLine(strippingNewline: true) ?? "" : promptPassword()
+            guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
+            let stores = try storeOptions.openStores()
+            guard try await stores.users.user(named: username) == nil else { throw ValidationError("user \(username) already exists") }
+            let user = User(id: SecureRandom.token(byteCount: 16), username: username,
+                            passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
+            try await stores.users.save(user)
+            print("added user \(username)")
+        }
+
+        func promptPassword() throws -> String {
+            let first = readSecret("Password: ")
+            let second = readSecret("Repeat password: ")
+            guard first == second else { throw ValidationError("the passwords differ") }
+            return first
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            for user in try await storeOptions.openStores().users.allUsers() {
+                print("\(user.username)\tsub=\(user.id)\tcreated=\(ISO8601DateFormatter().string(from: user.createdAt))")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The login name.") var username: String
+
+        func run() async throws {
+            guard try await storeOptions.openStores().users.removeUser(named: username) else {
+                throw ValidationError("no user \(username)")
+            }
+            print("removed user \(username)")
+        }
+    }
+}
+
+/// Reads a line from the terminal without echoing it.
+func readSecret(_ prompt: String) -> String {
+    FileHandle.standardError.write(Data(prompt.utf8))
+    var original = termios()
+    let isTerminal = tcgetattr(STDIN_FILENO, &original) == 0
+    if isTerminal {
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &silent)
+    }
+    defer {
+        if isTerminal {
+            tcsetattr(STDIN_FILENO, TCSANOW, &original)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+    }
+    return readLine(strippingNewline: true) ?? ""
+}
+
+struct Clients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage pre-registered clients.", subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a client.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(name: .customLong("client-id"), help: "The client_id (default: random).") var clientID: String?
+        @Option(name: .customLong("redirect-uri"), help: "A redirect URI (repeat for several).") var redirectURIs: [String] = []
+        @Option(help: "A name shown on the consent page.") var name: String?
+        @Option(name: .customLong("auth-method"), help: "none (public, default), client_secret_basic or client_secret_post.")
+        var authMethod: String = "none"
+        @Option(help: "Space-separated scopes the client may request (default: any supported).") var scope: String?
+        @Flag(name: .customLong("skip-consent"), help: "First-party client: skip the consent page.") var skipConsent = false
+
+        func run() async throws {
+            guard !redirectURIs.isEmpty else { throw ValidationError("give at least one --redirect-uri") }
+            guard let method = ClientAuthenticationMethod(rawValue: authMethod) else {
+                throw ValidationError("--auth-method must be none, client_secret_basic or client_secret_post")
+            }
+            for uri in redirectURIs {
+                do { try RedirectURIPolicy.validate(uri) } catch { throw ValidationError(error.description) }
+            }
+            var parsedScope: Scope?
+            if let scope {
+                guard let value = Scope(parsing: scope) else { throw ValidationError("--scope is not a valid scope list") }
+                parsedScope = value
+            }
+            let stores = try storeOptions.openStores()
+            let id = ClientID(clientID ?? SecureRandom.token(byteCount: 16))
+            guard try await stores.clients.client(withID: id) == nil else { throw ValidationError("client \(id) already exists") }
+            var secret: String?
+            if method.isConfidential { secret = SecureRandom.token(byteCount: 32) }
+            let client = Client(
+                clientID: id, clientName: name, redirectURIs: redirectURIs, tokenEndpointAuthMethod: method,
+                secretHash: secret.map(SecretHash.sha256Hex), scope: parsedScope,
+                isDynamicallyRegistered: false, isConsentSkipped: skipConsent, createdAt: Date())
+            try await stores.clients.save(client)
+            print("client_id=\(id)")
+            if let secret { print("client_secret=\(secret)\n(shown once; only its hash is stored)") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List clients.")
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            for client in try await storeOptions.openStores().clients.allClients() {
+                let kind = client.isDynamicallyRegistered ? "dynamic" : "pre-registered"
+                print("\(client.clientID)\t\(client.tokenEndpointAuthMethod.rawValue)\t\(kind)\(client.maySkipConsent ? "\tskip-consent" : "")\t\(client.clientName ?? "-")\t\(client.redirectURIs.joined(separator: " "))")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a client.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The client_id.") var clientID: String
+
+        func run() async throws {
+            guard try await storeOptions.openStores().clients.removeClient(withID: ClientID(clientID)) else {
+                throw ValidationError("no client \(clientID)")
+            }
+            print("removed client \(clientID)")
+        }
+    }
+}

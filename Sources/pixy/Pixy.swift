@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PixyCore
+import PixyHTTP
+import PixyModel
+import PixyServer
+
+/// `pixy`: an OAuth 2.1 authorization server built around PKCE.
+@main
+struct Pixy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pixy",
+        abstract: "An OAuth 2.1 authorization server built around PKCE (S256), for MCP servers, native apps and SPAs.",
+        subcommands: [Serve.self, Users.self, Clients.self, PKCE.self])
+}
+
+/// Options shared by every command that opens the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (env PIXY_DATA_DIR).")
+    var dataDirectory: String?
+
+    var resolvedDataDirectory: String {
+        dataDirectory ?? ProcessInfo.processInfo.environment["PIXY_DATA_DIR"] ?? "./pixy-data"
+    }
+
+    func openStores() throws -> PixyStores {
+        var configuration = Configuration()
+        configuration.dataDirectory = resolvedDataDirectory
+        return try StoreFactory.makeStores(configuration, clock: SystemWallClock())
+    }
+}
+
+/// Reads a value from a flag, else `PIXY_<NAME>`, else nil.
+func environmentValue(_ name: String) -> String? {
+    guard let value = ProcessInfo.processInfo.environment["PIXY_" + name], !value.isEmpty else { return nil }
+    return value
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the authorization server.",
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_SCOPES, PIXY_LOG_LEVEL. Flags win over the environment.")
+
+    @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
+    @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
+    @Option(help: "Port to bind (default 8080).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (default ./pixy-data).") var dataDirectory: String?
+    @Option(help: "Store: sqlite or memory (default sqlite).") var store: String?
+    @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default 60).") var codeTTL: Int?
+    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 3600).") var accessTokenTTL: Int?
+    @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
+
+    func makeConfiguration() throws -> Configuration {
+        var configuration = Configuration()
+        configuration.host = host ?? environmentValue("HOST") ?? configuration.host
+        if let port = try port ?? environmentValue("PORT").map(Self.integer) { configuration.port = port }
+        let loopbackHost = ["0.0.0.0", "::", "127.0.0.1"].contains(configuration.host) ? "127.0.0.1" : configuration.host
+        configuration.issuer = issuer ?? environmentValue("ISSUER") ?? "http://\(loopbackHost):\(configuration.port)"
+        configuration.dataDirectory = dataDirectory ?? environmentValue("DATA_DIR") ?? configuration.dataDirectory
+        if let value = store ?? environmentValue("STORE") {
+            guard let kind = Configuration.StoreKind(rawValue: value) else {
+                throw ValidationError("--store must be sqlite or memory (Redis arrives with the Redis store work)")
+            }
+            configuration.store = kind
+        }
+        if let seconds = try codeTTL ?? environmentValue("CODE_TTL").map(Self.integer) { configuration.codeLifetime = .seconds(seconds) }
+        if let seconds = try accessTokenTTL ?? environmentValue("ACCESS_TOKEN_TTL").map(Self.integer) {
+            configuration.accessTokenLifetime = .seconds(seconds)
+        }
+        if let value = scopes ?? environmentValue("SCOPES") {
+            guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }
+            configuration.scopes = scope
+        }
+        do { try configuration.validate() } catch { throw ValidationError("\(error)") }
+        return configuration
+    }
+
+    static func integer(_ text: String) throws -> Int {
+        guard let value = Int(text) else { throw ValidationError("\(text) is not a whole number") }
+        return value
+    }
+
+    func run() async throws {
+        let configuration = try makeConfiguration()
+        let level = (logLevel ?? environmentValue("LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let clock = SystemWallClock()
+        let stores = try StoreFactory.makeStores(configuration, clock: clock)
+        if let password = try await Bootstrap.createAdminIfNeeded(
+            users: stores.users, passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), clock: clock) {
+            // Printed once, to the terminal, never through the logger.
+            say("""
+                Created the first user.
+                  username: admin
+                  password: \(password)
+                Keep this password: it is shown only now. Change users with `pixy users`.
+                """)
+        }
+        let app = try await buildApplication(configuration: configuration, stores: stores, clock: clock)
+        say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.store.rawValue)")
+        try await app.runService()
+    }
+}
+
+struct PKCE: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a fresh PKCE verifier and its S256 challenge (RFC 7636).")
+
+    @Option(help: "Verifier length, 43-128.") var length = CodeVerifier.defaultLength
+    @Flag(help: "Draw from the full unreserved set A-Z a-z 0-9 - . _ ~ instead of A-Z a-z 0-9.") var unreserved = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (CodeVerifier.minimumLength...CodeVerifier.maximumLength).contains(length) else {
+            throw ValidationError("--length must be between 43 and 128 (RFC 7636 §4.1)")
+        }
+    }
+
+    func run() throws {
+        let pair = PKCEPair.generate(length: length, alphabet: unreserved ? .unreserved : .alphanumeric)
+        if json {
+            let object = ["code_verifier": pair.verifier.value, "code_challenge": pair.challenge.value, "code_challenge_method": "S256"]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(object), as: UTF8.self))
+        } else {
+            print("code_verifier=\(pair.verifier.value)")
+            print("code_challenge=\(pair.challenge.value)")
+            print("code_challenge_method=S256")
+        }
+    }
+}
+
+/// Writes a line to standard output unbuffered, so the first-start password and the banner reach
+/// a pipe or log file at once (print() is block-buffered when stdout is not a terminal).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
