@@ -111,19 +111,23 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyCoreTests",
-            dependencies: ["PixyCore", "PixyTesting"],
+            dependencies: ["PixyCore", "PixyModel", "PixyTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PixyStorageTests",
-            dependencies: ["PixyCore", "PixySQLite", "PixyJWT", "PixyTesting"],
+            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyJWT", "PixyTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PixyHTTPTests",
             dependencies: [
-                "PixyServer", "PixyTesting",
+                "PixyServer", "PixyTesting", "PixyCore", "PixyModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -39,6 +39,11 @@ public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, 
         try Self.migrator.migrate(database)
     }
 
+    /// The journal mode in force (`wal`), for diagnostics and tests.
+    public func journalMode() async throws -> String {
+        try await database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

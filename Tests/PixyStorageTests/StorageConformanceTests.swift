@@ -1,0 +1,227 @@
+import Foundation
+import PixyCore
+import PixyJWT
+import PixyModel
+import PixySQLite
+import PixyTesting
+import Testing
+
+typealias FullStore = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
+
+/// Every backend the conformance suite runs against (Redis joins with the Redis store work).
+enum Backend: String, CaseIterable, CustomTestStringConvertible {
+    case memory, sqlite
+
+    var testDescription: String { rawValue }
+
+    func make(clock: ManualClock) throws -> any FullStore {
+        switch self {
+        case .memory: return InMemoryStore(clock: clock)
+        case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
+        }
+    }
+}
+
+func temporaryDatabasePath() -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pixy-tests-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("pixy.sqlite").path
+}
+
+func sampleCode(clock: ManualClock, client: ClientID = "app") -> AuthorizationCodeRecord {
+    AuthorizationCodeRecord(
+        clientID: client, redirectURI: "https://app.example.com/cb", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
+        scope: Scope(validatedTokens: ["read"]), resource: "https://mcp.example.com/", subject: "user-1", issuer: "https://auth.example.com",
+        authTime: clock.now(), expiresAt: clock.now().addingTimeInterval(60))
+}
+
+@Suite("Storage conformance: every backend keeps the same promises")
+struct StorageConformanceTests {
+    @Test("§3: a code is consumed exactly once and returns its whole record", arguments: Backend.allCases)
+    func consumeOnce(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let record = sampleCode(clock: clock)
+        try await store.storeCode(record, codeHash: "h1", ttl: .seconds(60))
+        #expect(try await store.consumeCode(codeHash: "h1") == record)
+        #expect(try await store.consumeCode(codeHash: "h1") == nil)
+        #expect(try await store.consumeCode(codeHash: "never") == nil)
+    }
+
+    @Test("§3: of 50 concurrent consumers exactly one gets the code", arguments: Backend.allCases)
+    func concurrentConsume(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        for round in 0..<5 {
+            try await store.storeCode(sampleCode(clock: clock), codeHash: "race\(round)", ttl: .seconds(60))
+            let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<50 { group.addTask { try await store.consumeCode(codeHash: "race\(round)") != nil } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(winners == 1)
+        }
+    }
+
+    @Test("§3: a code is gone after its TTL", arguments: Backend.allCases)
+    func codeTTL(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        try await store.storeCode(sampleCode(clock: clock), codeHash: "ttl", ttl: .seconds(60))
+        clock.advance(by: .seconds(61))
+        #expect(try await store.consumeCode(codeHash: "ttl") == nil)
+    }
+
+    @Test("§3: storing a second code under a live hash fails instead of overwriting", arguments: Backend.allCases)
+    func duplicateCode(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        try await store.storeCode(sampleCode(clock: clock), codeHash: "dup", ttl: .seconds(60))
+        await #expect(throws: (any Error).self) {
+            try await store.storeCode(sampleCode(clock: clock, client: "evil"), codeHash: "dup", ttl: .seconds(60))
+        }
+        #expect(try await store.consumeCode(codeHash: "dup")?.clientID == "app")
+    }
+
+    @Test("§3: kinds live in separate namespaces", arguments: Backend.allCases)
+    func namespaces(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        try await store.storeCode(sampleCode(clock: clock), codeHash: "shared", ttl: .seconds(60))
+        #expect(try await store.session(key: "shared") == nil)
+        #expect(try await store.consumePendingAuthorization(key: "shared") == nil)
+        #expect(try await store.consumeCode(codeHash: "shared") != nil)
+    }
+
+    @Test("Clients: save, read, list in creation order, replace, remove", arguments: Backend.allCases)
+    func clients(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let first = Client(clientID: "a", clientName: "A", redirectURIs: ["https://a.example/cb"], scope: Scope(validatedTokens: ["read"]),
+                           createdAt: clock.now())
+        clock.advance(by: .seconds(1))
+        var second = Client(clientID: "b", redirectURIs: ["https://b.example/cb"], tokenEndpointAuthMethod: .clientSecretPost,
+                            secretHash: "hash", isDynamicallyRegistered: true, createdAt: clock.now(), softwareID: "sw")
+        try await store.save(second)
+        try await store.save(first)
+        #expect(try await store.client(withID: "a") == first)
+        #expect(try await store.client(withID: "b") == second)
+        #expect(try await store.allClients().map(\.clientID) == ["a", "b"])
+        second.clientName = "Renamed"
+        try await store.save(second)
+        #expect(try await store.client(withID: "b")?.clientName == "Renamed")
+        #expect(try await store.removeClient(withID: "a"))
+        #expect(try await !store.removeClient(withID: "a"))
+        #expect(try await store.client(withID: "a") == nil)
+    }
+
+    @Test("Users: unique usernames, lookup by name and id, removal", arguments: Backend.allCases)
+    func users(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let alice = User(id: "u1", username: "alice", passwordHash: "$2b$...", createdAt: clock.now())
+        try await store.save(alice)
+        #expect(try await store.user(named: "alice") == alice)
+        #expect(try await store.user(withID: "u1") == alice)
+        await #expect(throws: (any Error).self) {
+            try await store.save(User(id: "u2", username: "alice", passwordHash: "x", createdAt: clock.now()))
+        }
+        #expect(try await store.allUsers().count == 1)
+        #expect(try await store.removeUser(named: "alice"))
+        #expect(try await store.user(withID: "u1") == nil)
+    }
+
+    @Test("Signing keys: saved and listed", arguments: Backend.allCases)
+    func signingKeys(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let key = try SigningKeyRing.makeKey(createdAt: clock.now())
+        try await store.save(key)
+        #expect(try await store.allSigningKeys() == [key])
+    }
+
+    @Test("§8: sessions expire and can be deleted; pending authorizations are consumed once", arguments: Backend.allCases)
+    func interactions(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let session = BrowserSession(csrfToken: "csrf", userID: "u1", authTime: clock.now(), expiresAt: clock.now().addingTimeInterval(100))
+        try await store.saveSession(session, key: "s1", ttl: .seconds(100))
+        #expect(try await store.session(key: "s1") == session)
+        try await store.deleteSession(key: "s1")
+        #expect(try await store.session(key: "s1") == nil)
+        try await store.saveSession(session, key: "s2", ttl: .seconds(100))
+        clock.advance(by: .seconds(101))
+        #expect(try await store.session(key: "s2") == nil)
+
+        let request = AuthorizationRequest(clientID: "app", redirectURI: "https://app.example.com/cb", redirectURIWasSent: true,
+                                           codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
+                                           scope: .empty, resource: nil, state: "st", prompt: [.consent])
+        let pending = PendingAuthorization(request: request, sessionKey: "s1", expiresAt: clock.now().addingTimeInterval(600))
+        try await store.savePendingAuthorization(pending, key: "tx", ttl: .seconds(600))
+        #expect(try await store.pendingAuthorization(key: "tx") == pending)
+        let consumed = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 { group.addTask { try await store.consumePendingAuthorization(key: "tx") != nil } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(consumed == 1)
+        try await store.savePendingAuthorization(pending, key: "tx2", ttl: .seconds(600))
+        clock.advance(by: .seconds(601))
+        #expect(try await store.consumePendingAuthorization(key: "tx2") == nil)
+    }
+}
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    @Test("§7 / §10: clients, users and keys survive closing and reopening the file")
+    func durableAcrossRestart() async throws {
+        let clock = ManualClock()
+        let path = temporaryDatabasePath()
+        let client = Client(clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
+        let key = try SigningKeyRing.makeKey(createdAt: clock.now())
+        do {
+            let store = try SQLiteStore(path: path, clock: clock)
+            try await store.save(client)
+            try await store.save(User(id: "u", username: "bob", passwordHash: "h", createdAt: clock.now()))
+            try await store.save(key)
+        }
+        let reopened = try SQLiteStore(path: path, clock: clock)
+        #expect(try await reopened.client(withID: "durable") == client)
+        #expect(try await reopened.user(named: "bob") != nil)
+        #expect(try await reopened.allSigningKeys() == [key])
+    }
+
+    @Test("The database runs in WAL mode")
+    func walMode() async throws {
+        let store = try SQLiteStore(path: temporaryDatabasePath(), clock: ManualClock())
+        #expect(try await store.journalMode() == "wal")
+    }
+
+    @Test("§10: no plaintext code or client secret reaches the database file")
+    func noPlaintextInFile() async throws {
+        let clock = ManualClock()
+        let path = temporaryDatabasePath()
+        let store = try SQLiteStore(path: path, clock: clock)
+        let code = SecureRandom.token()
+        let secret = SecureRandom.token()
+        try await store.storeCode(sampleCode(clock: clock), codeHash: SecretHash.sha256Hex(code), ttl: .seconds(60))
+        try await store.save(Client(clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
+                                    secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
+        var bytes = Data()
+        for suffix in ["", "-wal"] { bytes.append((try? Data(contentsOf: URL(fileURLWithPath: path + suffix))) ?? Data()) }
+        #expect(!bytes.isEmpty)
+        #expect(bytes.range(of: Data(code.utf8)) == nil)
+        #expect(bytes.range(of: Data(secret.utf8)) == nil)
+        #expect(bytes.range(of: Data(SecretHash.sha256Hex(code).utf8)) != nil, "the hash is what is stored")
+    }
+
+    @Test("Signing keys: the ring creates one key on first load and reuses it afterwards")
+    func keyRingPersists() async throws {
+        let clock = ManualClock()
+        let path = temporaryDatabasePath()
+        let first = try await SigningKeyRing.load(from: try SQLiteStore(path: path, clock: clock), clock: clock)
+        let second = try await SigningKeyRing.load(from: try SQLiteStore(path: path, clock: clock), clock: clock)
+        #expect(first.currentKeyID == second.currentKeyID)
+        #expect(first.jwksJSON == second.jwksJSON)
+        #expect(first.jwksJSON.contains(first.currentKeyID))
+        #expect(!first.jwksJSON.contains("\"d\""), "the JWKS never carries the private key")
+    }
+}
