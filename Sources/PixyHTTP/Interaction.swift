@@ -34,8 +34,9 @@ extension AuthorizationServer {
             return errorPage(.invalidRequest("The request could not be decoded."))
         }
         let authorization: AuthorizationRequest
+        let client: Client
         do {
-            authorization = try await validator.validate(parameters)
+            (authorization, client) = try await validator.validateWithClient(parameters)
         } catch {
             if let (uri, state) = error.redirect {
                 return Responses.redirect(to: AuthorizationResponse.failure(
@@ -50,9 +51,6 @@ extension AuthorizationServer {
         }
 
         do {
-            guard let client = try await environment.stores.clients.client(withID: authorization.clientID) else {
-                return errorPage(.invalidRequest("The client_id does not name a registered client."))
-            }
             let existing = try await currentSession(request)
             var user: User?
             if let userID = existing?.session.userID { user = try await environment.stores.users.user(withID: userID) }

@@ -78,6 +78,12 @@ public struct AuthorizationRequestValidator: Sendable {
 
     /// Validates `parameters` and returns the request to carry through login and consent.
     public func validate(_ parameters: FormParameters) async throws(AuthorizationRequestError) -> AuthorizationRequest {
+        try await validateWithClient(parameters).request
+    }
+
+    /// Validates `parameters`; returns the request and the client it names, so callers need not
+    /// look the client up a second time.
+    public func validateWithClient(_ parameters: FormParameters) async throws(AuthorizationRequestError) -> (request: AuthorizationRequest, client: Client) {
         // §1.1: client_id names a known client. Errors here go to a page, never to a URI.
         let clientIDValue: String
         do throws(OAuthError) {
@@ -180,9 +186,10 @@ public struct AuthorizationRequestValidator: Sendable {
             }
         }
 
-        return AuthorizationRequest(
+        let request = AuthorizationRequest(
             clientID: client.clientID, redirectURI: redirectURI, redirectURIWasSent: redirectURIWasSent,
             codeChallenge: challenge, scope: scope, resource: resource, state: state, prompt: prompt)
+        return (request, client)
     }
 
     /// The scope to grant: the requested one if every token is supported and allowed for the

@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+import PixyCore
+import PixyModel
+import PixyServer
+import PixyTesting
+import Synchronization
+import Testing
+
+/// Wraps a store and throws from every call once `isBroken` is set: a store outage.
+final class BreakableStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+    let base: InMemoryStore
+    let broken = Atomic<Bool>(false)
+    init(_ base: InMemoryStore) { self.base = base }
+
+    func check() throws { if broken.load(ordering: .relaxed) { throw StorageError("store unreachable") } }
+
+    func client(withID clientID: ClientID) async throws -> Client? { try check(); return try await base.client(withID: clientID) }
+    func save(_ client: Client) async throws { try check(); try await base.save(client) }
+    func removeClient(withID clientID: ClientID) async throws -> Bool { try check(); return try await base.removeClient(withID: clientID) }
+    func allClients() async throws -> [Client] { try check(); return try await base.allClients() }
+    func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws { try check(); try await base.storeCode(record, codeHash: codeHash, ttl: ttl) }
+    func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? { try check(); return try await base.consumeCode(codeHash: codeHash) }
+    func user(named username: String) async throws -> User? { try check(); return try await base.user(named: username) }
+    func user(withID id: String) async throws -> User? { try check(); return try await base.user(withID: id) }
+    func save(_ user: User) async throws { try check(); try await base.save(user) }
+    func removeUser(named username: String) async throws -> Bool { try check(); return try await base.removeUser(named: username) }
+    func allUsers() async throws -> [User] { try check(); return try await base.allUsers() }
+    func allSigningKeys() async throws -> [SigningKeyRecord] { try check(); return try await base.allSigningKeys() }
+    func save(_ key: SigningKeyRecord) async throws { try check(); try await base.save(key) }
+    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws { try check(); try await base.saveSession(session, key: key, ttl: ttl) }
+    func session(key: String) async throws -> BrowserSession? { try check(); return try await base.session(key: key) }
+    func deleteSession(key: String) async throws { try check(); try await base.deleteSession(key: key) }
+    func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
+        try check(); try await base.savePendingAuthorization(pending, key: key, ttl: ttl)
+    }
+    func pendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.pendingAuthorization(key: key) }
+    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.consumePendingAuthorization(key: key) }
+}
+
+@Suite("SECURITY §10: fail closed")
+struct FailClosedTests {
+    @Test("§10: with the store unreachable, /authorize shows an error page and /token answers server_error; nothing is issued")
+    func storeOutage() async throws {
+        let harness = try await TestHarness.make()
+        let store = BreakableStore(harness.store)
+        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
+                                             logger: harness.logs.logger())
+        try await app.test(.router) { client in
+            let (query, pkce) = TestHarness.authorizeQuery()
+            let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
+            store.broken.store(true, ordering: .relaxed)
+
+            let authorize = try await client.execute(uri: "/authorize?\(TestHarness.authorizeQuery().query)", method: .get)
+            #expect(authorize.status == .internalServerError)
+            #expect(authorize.headers[.location] == nil)
+
+            let form = [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                        ("client_id", TestHarness.publicClientID.rawValue)]
+            let token = try await tokenRequest(client, form)
+            #expect(token.status.code >= 500)
+            #expect(try json(token)["access_token"] == nil)
+
+            let registration = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                                                        body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
+            #expect(registration.status.code >= 500)
+            #expect(try json(registration)["client_id"] == nil)
+
+            store.broken.store(false, ordering: .relaxed)
+            let recovered = try await tokenRequest(client, form)
+            #expect(recovered.status == .ok, "the code was not consumed during the outage, and the server recovers by itself")
+        }
+    }
+}

@@ -1,0 +1,129 @@
+"""Fixtures for live tests: the real `pixy` binary on a free loopback port and a fresh data dir.
+
+Nothing here skips: a missing binary, browser or shared/ folder is a failure, because in CI
+(CI=true) a skipped test is a failed promise.
+"""
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.parse as up
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+
+
+def pixy_binary() -> Path:
+    path = Path(os.environ.get("PIXY_BIN", REPO / ".build" / "debug" / "pixy"))
+    assert path.exists(), f"pixy binary not found at {path}: run `swift build` first (scripts/test does)"
+    return path
+
+
+def shared_dir() -> Path:
+    path = Path(os.environ.get("PIXY_SHARED", REPO.parent / "shared"))
+    assert (path / "bench" / "peers" / "probe.py").exists(), f"shared/ not found at {path}"
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([str(pixy_binary()), *args, "--data-dir", str(data_dir)], input=stdin,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"pixy {' '.join(args)} failed: {result.stderr}"
+    return result.stdout
+
+
+class PixyServer:
+    """A running `pixy serve`, stopped by its own PID."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / f"serve-{self.port}.log"
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "PixyServer":
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [str(pixy_binary()), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            assert self.process.poll() is None, f"pixy exited early:\n{self.log_path.read_text()}"
+            try:
+                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"pixy did not answer /health:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "pixy-data"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def seeded(data_dir: Path) -> Path:
+    """A data dir with user alice, the probe/bench client and a browser client that needs consent."""
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    run_cli(data_dir, "clients", "add", "--client-id", "bench-client", "--redirect-uri", "http://127.0.0.1:9999/cb",
+            "--skip-consent", "--name", "Bench")
+    run_cli(data_dir, "clients", "add", "--client-id", "web-app", "--redirect-uri", "http://127.0.0.1/callback",
+            "--name", "Example <Web> App")
+    return data_dir
+
+
+@pytest.fixture
+def server(seeded: Path):
+    running = PixyServer(seeded).start()
+    yield running
+    running.stop()
+    # No secret ever reaches the log (issue 2 §5).
+    assert PASSWORD not in running.output()
+
+
+def login_session(base: str, authorize_query: str, username: str = "alice", password: str = PASSWORD) -> tuple[httpx.Client, httpx.Response]:
+    """Drives /authorize and the login page through the documented form contract with httpx.
+    Returns the client (holding the session cookie) and the response to the login POST."""
+    client = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
+    start = client.get("/authorize?" + authorize_query)
+    assert start.status_code == 303, start.text
+    page = client.get(start.headers["location"])
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    response = client.post(action, data={"username": username, "password": password, "csrf_token": csrf})
+    assert response.status_code == 303
+    return client, response
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in up.parse_qs(up.urlparse(location).query).items()}

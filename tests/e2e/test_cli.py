@@ -1,0 +1,106 @@
+"""Live: the `pixy` command line, first start, restart durability and configuration rules."""
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import time
+import urllib.parse as up
+
+import httpx
+
+from conftest import PixyServer, login_session, pixy_binary, query_of, run_cli
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def test_pkce_prints_a_valid_pair():
+    text = subprocess.run([str(pixy_binary()), "pkce"], capture_output=True, text=True, check=True).stdout
+    values = dict(line.split("=", 1) for line in text.strip().splitlines())
+    assert len(values["code_verifier"]) == 64 and re.fullmatch(r"[A-Za-z0-9]{64}", values["code_verifier"])
+    assert values["code_challenge"] == s256(values["code_verifier"])
+    assert values["code_challenge_method"] == "S256"
+    as_json = json.loads(subprocess.run([str(pixy_binary()), "pkce", "--json", "--length", "128", "--unreserved"],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert len(as_json["code_verifier"]) == 128 and re.fullmatch(r"[A-Za-z0-9._~-]{128}", as_json["code_verifier"])
+    assert as_json["code_challenge"] == s256(as_json["code_verifier"])
+    bad = subprocess.run([str(pixy_binary()), "pkce", "--length", "42"], capture_output=True, text=True)
+    assert bad.returncode != 0
+
+
+def test_first_start_creates_admin_with_a_password_printed_once(data_dir):
+    first = PixyServer(data_dir).start()
+    try:
+        time.sleep(0.2)
+        output = first.output()
+        match = re.search(r"password: (\S+)", output)
+        assert match, output
+        password = match.group(1)
+        run_cli(data_dir, "clients", "add", "--client-id", "cli-test", "--redirect-uri", "http://127.0.0.1:9999/cb", "--skip-consent")
+        query = up.urlencode({"response_type": "code", "client_id": "cli-test", "code_challenge": s256("x" * 43),
+                              "code_challenge_method": "S256"})
+        _, response = login_session(first.base, query, username="admin", password=password)
+        assert "code" in query_of(response.headers["location"]), "the printed admin password logs in"
+    finally:
+        first.stop()
+    assert output.count(password) == 1
+    second = PixyServer(data_dir).start()
+    second.stop()
+    assert "password:" not in second.output(), "printed only on the first start"
+
+
+def test_registrations_keys_and_users_survive_a_restart(seeded):
+    first = PixyServer(seeded).start()
+    try:
+        registered = httpx.post(f"{first.base}/register", json={
+            "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "client_name": "Durable"}).json()
+        kid = httpx.get(f"{first.base}/jwks.json").json()["keys"][0]["kid"]
+    finally:
+        first.stop()
+    second = PixyServer(seeded, port=first.port).start()
+    try:
+        assert httpx.get(f"{second.base}/jwks.json").json()["keys"][0]["kid"] == kid
+        verifier = "v" * 50
+        query = up.urlencode({"response_type": "code", "client_id": registered["client_id"], "redirect_uri": "http://127.0.0.1:5555/cb",
+                              "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "z"})
+        client, response = login_session(second.base, query)
+        consent = client.get(response.headers["location"])
+        assert "Durable" in consent.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', consent.text).group(1)
+        action = re.search(r'<form method="post" action="([^"]+)"', consent.text).group(1)
+        approved = client.post(action, data={"csrf_token": csrf, "decision": "approve"})
+        code = query_of(approved.headers["location"])["code"]
+        token = httpx.post(f"{second.base}/token", data={"grant_type": "authorization_code", "code": code,
+                                                          "code_verifier": verifier, "client_id": registered["client_id"]})
+        assert token.status_code == 200
+    finally:
+        second.stop()
+
+
+def test_non_loopback_issuer_must_be_https(data_dir):
+    result = subprocess.run([str(pixy_binary()), "serve", "--issuer", "http://auth.example.com", "--data-dir", str(data_dir)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "https" in result.stderr
+
+
+def test_environment_variables_configure_serve(data_dir):
+    import os
+    port = PixyServer(data_dir).port
+    env = dict(os.environ, PIXY_PORT=str(port), PIXY_DATA_DIR=str(data_dir), PIXY_SCOPES="files:read files:write",
+               PIXY_CODE_TTL="30")
+    process = subprocess.Popen([str(pixy_binary()), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                metadata = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert metadata["scopes_supported"] == ["files:read", "files:write"]
+        assert metadata["issuer"] == f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
