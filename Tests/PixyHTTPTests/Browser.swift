@@ -34,6 +34,31 @@ final class Browser: @unchecked Sendable {
         cookie = String(header.dropFirst("pixy_session=".count).prefix { $0 != ";" })
     }
 
+    /// `GET /authorize` and the login page it redirects to.
+    func openLoginPage(_ client: some TestClientProtocol, query: String) async throws -> TestResponse {
+        let start = try await get(client, "/authorize?\(query)")
+        guard let location = start.headers[.location], location.contains("/login") else {
+            throw TestFailure("expected a redirect to the login page, got \(start.status)")
+        }
+        return try await get(client, location)
+    }
+
+    /// Submits the login form on `page` with the seeded user's name and `password`.
+    func logIn(_ client: some TestClientProtocol, on page: TestResponse, password: String = TestHarness.password) async throws -> TestResponse {
+        try await post(client, try page.formAction(), form: [
+            ("username", TestHarness.username), ("password", password), ("csrf_token", try page.csrfToken()),
+        ])
+    }
+
+    /// `GET /authorize`, log in, and open the consent page.
+    func openConsentPage(_ client: some TestClientProtocol, query: String) async throws -> TestResponse {
+        let afterLogin = try await logIn(client, on: try await openLoginPage(client, query: query))
+        guard let location = afterLogin.headers[.location], location.contains("/consent") else {
+            throw TestFailure("expected a redirect to the consent page")
+        }
+        return try await get(client, location)
+    }
+
     /// Drives /authorize, the login page (with `password`) and, if shown, the consent page with
     /// `decision`. Returns the final response (the redirect to the client, or wherever it stopped).
     func authorize(_ client: some TestClientProtocol, query: String, password: String = TestHarness.password,
@@ -41,10 +66,7 @@ final class Browser: @unchecked Sendable {
         var response = try await get(client, "/authorize?\(query)")
         guard response.status == .seeOther, var location = response.headers[.location] else { return response }
         if location.hasPrefix("/login") {
-            let page = try await get(client, location)
-            response = try await post(client, try page.formAction(), form: [
-                ("username", TestHarness.username), ("password", password), ("csrf_token", try page.csrfToken()),
-            ])
+            response = try await logIn(client, on: try await get(client, location), password: password)
             guard let next = response.headers[.location], next.hasPrefix("/consent") else { return response }
             location = next
         }

@@ -242,12 +242,10 @@ struct MetadataAndRegistrationHTTPTests {
             let clientID = ClientID(try #require(registered["client_id"] as? String))
             let browser = Browser()
             let (query, _) = TestHarness.authorizeQuery(clientID: clientID, redirectURI: "https://claude.ai/api/mcp/auth_callback", scope: "read")
-            let start = try await browser.get(client, "/authorize?\(query)")
-            let login = try await browser.get(client, try #require(start.headers[.location]))
+            let login = try await browser.openLoginPage(client, query: query)
             #expect(!login.text.contains("<script>"))
             #expect(login.text.contains("&lt;script&gt;"))
-            let afterLogin = try await browser.post(client, try login.formAction(), form: [
-                ("username", TestHarness.username), ("password", TestHarness.password), ("csrf_token", try login.csrfToken())])
+            let afterLogin = try await browser.logIn(client, on: login)
             let consentLocation = try #require(afterLogin.headers[.location])
             #expect(consentLocation.hasPrefix("/consent"), "never skipped for a dynamic client")
             let consent = try await browser.get(client, consentLocation)
@@ -308,8 +306,7 @@ struct PageSecurityTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let start = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery().query)")
-            let login = try await browser.get(client, try #require(start.headers[.location]))
+            let login = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
             for token in [nil, "forged", SecureRandom.token()] as [String?] {
                 var form = [("username", TestHarness.username), ("password", TestHarness.password)]
                 if let token { form.append(("csrf_token", token)) }
@@ -319,8 +316,7 @@ struct PageSecurityTests {
                 #expect(response.headers[.setCookie] == nil, "not logged in")
             }
             // Now log in properly, then forge the consent POST.
-            let afterLogin = try await browser.post(client, try login.formAction(), form: [
-                ("username", TestHarness.username), ("password", TestHarness.password), ("csrf_token", try login.csrfToken())])
+            let afterLogin = try await browser.logIn(client, on: login)
             let consent = try await browser.get(client, try #require(afterLogin.headers[.location]))
             let forged = try await browser.post(client, try consent.formAction(), form: [("csrf_token", "forged"), ("decision", "approve")])
             #expect(forged.status == .seeOther)
@@ -335,11 +331,7 @@ struct PageSecurityTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let start = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery().query)")
-            let login = try await browser.get(client, try #require(start.headers[.location]))
-            let afterLogin = try await browser.post(client, try login.formAction(), form: [
-                ("username", TestHarness.username), ("password", TestHarness.password), ("csrf_token", try login.csrfToken())])
-            let consent = try await browser.get(client, try #require(afterLogin.headers[.location]))
+            let consent = try await browser.openConsentPage(client, query: TestHarness.authorizeQuery().query)
             let form = [("csrf_token", try consent.csrfToken()), ("decision", "approve")]
             let first = try await browser.post(client, try consent.formAction(), form: form)
             #expect(first.locationParameters["code"] != nil)
@@ -370,11 +362,9 @@ struct PageSecurityTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let start = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery().query)")
+            let login = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
             let before = try #require(browser.cookie)
-            let login = try await browser.get(client, try #require(start.headers[.location]))
-            _ = try await browser.post(client, try login.formAction(), form: [
-                ("username", TestHarness.username), ("password", TestHarness.password), ("csrf_token", try login.csrfToken())])
+            _ = try await browser.logIn(client, on: login)
             #expect(browser.cookie != before)
             #expect(try await harness.store.session(key: SecretHash.sha256Hex(before)) == nil)
         }
@@ -385,8 +375,7 @@ struct PageSecurityTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let start = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery().query)")
-            let login = try await browser.get(client, try #require(start.headers[.location]))
+            let login = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
             func attempt(_ username: String, _ password: String) async throws -> TestResponse {
                 try await browser.post(client, try login.formAction(), form: [("username", username), ("password", password), ("csrf_token", try login.csrfToken())])
             }
