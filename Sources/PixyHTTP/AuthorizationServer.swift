@@ -14,6 +14,8 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var clock: any WallClock
     /// Signs access tokens.
     public var tokenIssuer: any AccessTokenIssuing
+    /// Verifies this server's access tokens (for /revoke and /introspect).
+    public var tokenVerifier: any AccessTokenVerifying
     /// The JWK Set served at `jwks_uri`.
     public var jwksJSON: String
     /// Password hashing for the login page.
@@ -23,11 +25,12 @@ public struct AuthorizationServerEnvironment: Sendable {
 
     /// Bundles the environment.
     public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-                jwksJSON: String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
+                tokenVerifier: any AccessTokenVerifying, jwksJSON: String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
         self.stores = stores
         self.policy = policy
         self.clock = clock
         self.tokenIssuer = tokenIssuer
+        self.tokenVerifier = tokenVerifier
         self.jwksJSON = jwksJSON
         self.passwords = passwords
         self.loginThrottle = loginThrottle
@@ -55,6 +58,8 @@ struct EndpointPaths: Sendable {
     var consent: String { base + "/consent" }
     var token: String { base + "/token" }
     var register: String { base + "/register" }
+    var revoke: String { base + "/revoke" }
+    var introspect: String { base + "/introspect" }
     var jwks: String { base + "/jwks.json" }
     var health: String { base + "/health" }
 
@@ -72,7 +77,8 @@ struct EndpointPaths: Sendable {
     /// Pages a browser renders: framing denied, nothing cached, no referrer (SECURITY.md §8).
     var interactive: Set<String> { [authorize, login, consent] }
     /// Endpoints browser-based MCP clients call cross-origin (SECURITY.md §10). Never the pages.
-    var crossOrigin: Set<String> { Set([token, register, jwks] + metadata) }
+    /// Introspection is for resource servers, server to server: no CORS.
+    var crossOrigin: Set<String> { Set([token, register, revoke, jwks] + metadata) }
 }
 
 /// The session cookie.
@@ -98,6 +104,8 @@ public struct AuthorizationServer: Sendable {
     let validator: AuthorizationRequestValidator
     let codeIssuer: AuthorizationCodeIssuer
     let tokenEndpoint: TokenEndpoint
+    let revocation: TokenRevocation
+    let introspection: TokenIntrospection
     let registrar: ClientRegistrar
     let metadataJSON: String
     /// A bcrypt hash of a random password, checked when the username is unknown so that an
@@ -115,7 +123,12 @@ public struct AuthorizationServer: Sendable {
         validator = AuthorizationRequestValidator(clients: environment.stores.clients, policy: policy)
         codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
         tokenEndpoint = TokenEndpoint(clients: environment.stores.clients, codes: environment.stores.codes,
-                                      tokens: environment.tokenIssuer, policy: policy, clock: environment.clock)
+                                      tokens: environment.tokenIssuer, tokenStatus: environment.stores.tokenStatus,
+                                      policy: policy, clock: environment.clock)
+        revocation = TokenRevocation(clients: environment.stores.clients, verifier: environment.tokenVerifier,
+                                     tokenStatus: environment.stores.tokenStatus, clock: environment.clock)
+        introspection = TokenIntrospection(clients: environment.stores.clients, verifier: environment.tokenVerifier,
+                                           tokenStatus: environment.stores.tokenStatus, clock: environment.clock)
         registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)
         let metadata = try Responses.jsonEncoder.encode(ServerMetadata(policy: policy))
         metadataJSON = String(decoding: metadata, as: UTF8.self)
@@ -133,7 +146,11 @@ public struct AuthorizationServer: Sendable {
         router.get(RouterPath(paths.consent)) { request, context in try await self.showConsent(request, context: context) }
         router.post(RouterPath(paths.consent)) { request, context in try await self.submitConsent(request, context: context) }
         router.post(RouterPath(paths.token)) { request, context in await self.token(request, context: context) }
-        router.get(RouterPath(paths.token)) { _, _ in self.methodNotAllowed(allow: "POST") }
+        router.post(RouterPath(paths.revoke)) { request, context in await self.revoke(request, context: context) }
+        router.post(RouterPath(paths.introspect)) { request, context in await self.introspect(request, context: context) }
+        for path in [paths.token, paths.revoke, paths.introspect] {
+            router.get(RouterPath(path)) { _, _ in self.methodNotAllowed(allow: "POST") }
+        }
         router.post(RouterPath(paths.register)) { request, context in await self.registerClient(request, context: context) }
         router.get(RouterPath(paths.register)) { _, _ in self.methodNotAllowed(allow: "POST") }
         router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.environment.jwksJSON) }

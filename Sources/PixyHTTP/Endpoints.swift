@@ -7,7 +7,12 @@ import PixyCore
 
 /// `POST /token` and `POST /register`.
 extension AuthorizationServer {
-    func token(_ request: Request, context: PixyRequestContext) async -> Response {
+    /// The shape every client-authenticated form endpoint shares (RFC 6749 §2.3, §3.2): decode
+    /// Basic credentials and the form, run `handle`, and render an RFC 6749 §5.2 error on failure.
+    func formEndpoint(
+        _ request: Request, context: PixyRequestContext, name: String,
+        _ handle: (FormParameters, (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> Response
+    ) async -> Response {
         let realm = environment.policy.issuer
         let basic: (clientID: String, secret: String)?
         switch RequestReading.basicCredentials(request) {
@@ -20,13 +25,33 @@ extension AuthorizationServer {
             return Responses.oauthError(error, usedBasic: basic != nil, realm: realm)
         }
         do {
-            let response = try await tokenEndpoint.handle(form, basic: basic)
-            return Responses.noStoreJSON(response)
+            return try await handle(form, basic)
         } catch {
             if let detail = error.error.detail {
-                context.logger.info("token request refused", metadata: ["error": "\(error.error.code)", "detail": "\(detail)"])
+                context.logger.info("\(name) request refused", metadata: ["error": "\(error.error.code)", "detail": "\(detail)"])
             }
             return Responses.oauthError(error.error, usedBasic: error.usedBasic, realm: realm)
+        }
+    }
+
+    func token(_ request: Request, context: PixyRequestContext) async -> Response {
+        await formEndpoint(request, context: context, name: "token") { form, basic throws(ClientAuthenticator.Failure) in
+            Responses.noStoreJSON(try await tokenEndpoint.handle(form, basic: basic))
+        }
+    }
+
+    /// RFC 7009 §2.2: 200 whether or not there was anything to revoke.
+    func revoke(_ request: Request, context: PixyRequestContext) async -> Response {
+        await formEndpoint(request, context: context, name: "revocation") { form, basic throws(ClientAuthenticator.Failure) in
+            let outcome = try await revocation.handle(form, basic: basic)
+            context.logger.info("revocation", metadata: ["outcome": "\(outcome)"])
+            return Response(status: .ok, headers: [.cacheControl: "no-store", .pragma: "no-cache"])
+        }
+    }
+
+    func introspect(_ request: Request, context: PixyRequestContext) async -> Response {
+        await formEndpoint(request, context: context, name: "introspection") { form, basic throws(ClientAuthenticator.Failure) in
+            Responses.noStoreJSON(try await introspection.handle(form, basic: basic))
         }
     }
 

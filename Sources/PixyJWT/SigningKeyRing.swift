@@ -9,21 +9,27 @@ public import Foundation
 ///
 /// The newest unretired key signs; every key is published in the JWKS so that tokens signed
 /// before a rotation still verify. A token whose `kid` is unknown never falls back to another key.
-public final class SigningKeyRing: AccessTokenIssuing {
+public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     private let keys: JWTKeyCollection
     /// The `kid` of the key that signs new tokens.
     public let currentKeyID: String
     /// The JWK Set document (RFC 7517 §5) served at `jwks_uri`, serialized once.
     public let jwksJSON: String
+    /// Every `kid` this ring verifies.
+    public let keyIDs: Set<String>
+    private let issuer: String?
 
-    private init(keys: JWTKeyCollection, currentKeyID: String, jwksJSON: String) {
+    private init(keys: JWTKeyCollection, currentKeyID: String, jwksJSON: String, keyIDs: Set<String>, issuer: String?) {
         self.keys = keys
         self.currentKeyID = currentKeyID
         self.jwksJSON = jwksJSON
+        self.keyIDs = keyIDs
+        self.issuer = issuer
     }
 
     /// Loads every key from `store`, creating and saving a first key if there is none.
-    public static func load(from store: any SigningKeyStore, clock: any WallClock) async throws -> SigningKeyRing {
+    /// - Parameter issuer: when given, verification also requires `iss` to equal it.
+    public static func load(from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil) async throws -> SigningKeyRing {
         var records = try await store.allSigningKeys()
         if !records.contains(where: { $0.retiredAt == nil }) {
             let record = try makeKey(createdAt: clock.now())
@@ -39,11 +45,15 @@ public final class SigningKeyRing: AccessTokenIssuing {
             jwks.append(["kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y,
                          "kid": record.kid, "use": "sig", "alg": "ES256"])
         }
+        // jwt-kit (5.8) verifies a token whose kid it does not know with its *default* key. Pixy
+        // never wants that fallback (ARCHITECTURE.md): no default, and kids are checked first.
+        await collection.clearDefault()
         let current = records.filter { $0.retiredAt == nil }.max { $0.createdAt < $1.createdAt }!
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let document = try encoder.encode(["keys": jwks])
-        return SigningKeyRing(keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self))
+        return SigningKeyRing(keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self),
+                              keyIDs: Set(records.map(\.kid)), issuer: issuer)
     }
 
     /// A fresh P-256 key; its `kid` is its RFC 7638 JWK thumbprint, so the id is derived from the
@@ -67,5 +77,19 @@ public final class SigningKeyRing: AccessTokenIssuing {
         header.typ = "at+jwt"
         header.alg = "ES256"
         return try await keys.sign(AccessTokenPayload(claims), kid: JWKIdentifier(string: currentKeyID), header: header)
+    }
+
+    /// Verifies signature, `typ`, `kid` and (when configured) `iss`. The `kid` must name one of
+    /// this ring's keys; a token without one, or with another, is refused before any signature check.
+    public func verifiedClaims(of token: String) async -> AccessTokenClaims? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
+              let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)),
+              header["typ"] == "at+jwt", header["alg"] == "ES256", let kid = header["kid"], keyIDs.contains(kid),
+              let payload = try? await keys.verify(token, as: AccessTokenPayload.self),
+              let claims = payload.claims
+        else { return nil }
+        if let issuer, claims.issuer != issuer { return nil }
+        return claims
     }
 }

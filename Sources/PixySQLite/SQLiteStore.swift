@@ -9,7 +9,7 @@ import Synchronization
 /// authorizations) live in separate tables, so kinds never mix. Records are JSON in a column;
 /// the columns used for lookups and expiry stand beside them. Expired rows are swept now and
 /// then on writes; every read also checks expiry against the injected clock.
-public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+public final class SQLiteStore: PixyStorageBackend {
     private let database: DatabasePool
     private let clock: any WallClock
     private let writesSinceSweep = Mutex(0)
@@ -59,6 +59,14 @@ public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, 
                 CREATE INDEX pending_authorizations_expiry ON pending_authorizations(expires_at);
                 """)
         }
+        migrator.registerMigration("v2-token-status") { db in
+            try db.execute(sql: """
+                CREATE TABLE revoked_tokens (key TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL);
+                CREATE INDEX revoked_tokens_expiry ON revoked_tokens(expires_at);
+                CREATE TABLE used_codes (key TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE INDEX used_codes_expiry ON used_codes(expires_at);
+                """)
+        }
         return migrator
     }
 
@@ -96,9 +104,11 @@ public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, 
             return false
         }
         guard due else { return }
-        for table in ["authorization_codes", "sessions", "pending_authorizations"] {
+        for table in ["authorization_codes", "sessions", "pending_authorizations", "used_codes"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [now])
         }
+        // A revoked token stays listed until it would have expired anyway.
+        try db.execute(sql: "DELETE FROM revoked_tokens WHERE expires_at <= ?", arguments: [now])
     }
 
     // MARK: ClientStore
@@ -274,5 +284,31 @@ public final class SQLiteStore: ClientStore, AuthorizationCodeStore, UserStore, 
         }
         guard let row, (row["expires_at"] as Double) > now else { return nil }
         return try decode(PendingAuthorization.self, row["record"])
+    }
+
+    // MARK: TokenStatusStore
+
+    public func revokeToken(id tokenID: String, expiresAt: Date) async throws {
+        let now = nowSeconds
+        try await database.write { db in
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO revoked_tokens (key, expires_at) VALUES (?, ?)")
+                .execute(arguments: [StorageKey.revokedToken(id: tokenID), expiresAt.timeIntervalSince1970])
+            try sweepIfDue(db, now: now)
+        }
+    }
+
+    public func isTokenRevoked(id tokenID: String) async throws -> Bool {
+        try readNow { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM revoked_tokens WHERE key = ?"),
+                              arguments: [StorageKey.revokedToken(id: tokenID)]) ?? false
+        }
+    }
+
+    public func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
+        try await put("used_codes", key: StorageKey.usedCode(hash: codeHash), record: marker, ttl: ttl)
+    }
+
+    public func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
+        try await get(UsedCodeMarker.self, "used_codes", key: StorageKey.usedCode(hash: codeHash))
     }
 }

@@ -48,9 +48,9 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
     let stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
-    let keys = try await SigningKeyRing.load(from: stores.signingKeys, clock: clock)
+    let keys = try await SigningKeyRing.load(from: stores.signingKeys, clock: clock, issuer: configuration.issuer)
     let environment = AuthorizationServerEnvironment(
-        stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, jwksJSON: keys.jwksJSON,
+        stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: keys.jwksJSON,
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock))
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)

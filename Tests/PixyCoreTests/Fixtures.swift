@@ -43,12 +43,16 @@ struct CoreFixture {
     static let verifier = CodeVerifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")!
 }
 
-/// Signs nothing: returns the claims' jti so tests can see what would have been signed.
-struct RecordingTokenIssuer: AccessTokenIssuing {
+/// Signs nothing: returns `token-<jti>` so tests can see what would have been signed, and
+/// "verifies" exactly the tokens it issued.
+struct RecordingTokenIssuer: AccessTokenIssuing, AccessTokenVerifying {
     let issued = IssuedClaims()
     func issueAccessToken(_ claims: AccessTokenClaims) async throws -> String {
         issued.append(claims)
         return "token-\(claims.tokenID)"
+    }
+    func verifiedClaims(of token: String) async -> AccessTokenClaims? {
+        issued.all.first { "token-\($0.tokenID)" == token }
     }
 }
 

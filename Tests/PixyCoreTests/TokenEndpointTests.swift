@@ -28,7 +28,7 @@ struct TokenFixture {
     }
 
     var endpoint: TokenEndpoint {
-        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, policy: core.policy, clock: core.clock)
+        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, policy: core.policy, clock: core.clock)
     }
 
     /// Runs /authorize validation and issues a code for `user-1`.

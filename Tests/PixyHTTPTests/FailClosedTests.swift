@@ -11,7 +11,7 @@ import Synchronization
 import Testing
 
 /// Wraps a store and throws from every call once `isBroken` is set: a store outage.
-final class BreakableStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+final class BreakableStore: PixyStorageBackend {
     let base: InMemoryStore
     let broken = Atomic<Bool>(false)
     init(_ base: InMemoryStore) { self.base = base }
@@ -39,6 +39,10 @@ final class BreakableStore: ClientStore, AuthorizationCodeStore, UserStore, Sign
     }
     func pendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.pendingAuthorization(key: key) }
     func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.consumePendingAuthorization(key: key) }
+    func revokeToken(id tokenID: String, expiresAt: Date) async throws { try check(); try await base.revokeToken(id: tokenID, expiresAt: expiresAt) }
+    func isTokenRevoked(id tokenID: String) async throws -> Bool { try check(); return try await base.isTokenRevoked(id: tokenID) }
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws { try check(); try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl) }
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try check(); return try await base.usedCodeMarker(codeHash: codeHash) }
 }
 
 @Suite("SECURITY §10: fail closed")

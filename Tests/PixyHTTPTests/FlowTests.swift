@@ -9,7 +9,7 @@ import PixyModel
 import PixyTesting
 import Testing
 
-struct AccessTokenClaimsCheck: JWTPayload {
+struct AccessTokenClaimsCheck: JWTPayload, Codable {
     var iss: IssuerClaim
     var sub: SubjectClaim
     var aud: AudienceClaim

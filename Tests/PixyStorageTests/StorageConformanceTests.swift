@@ -6,7 +6,7 @@ import PixySQLite
 import PixyTesting
 import Testing
 
-typealias FullStore = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
+typealias FullStore = PixyStorageBackend
 
 /// Every backend the conformance suite runs against (Redis joins with the Redis store work).
 enum Backend: String, CaseIterable, CustomTestStringConvertible {
@@ -166,6 +166,32 @@ struct StorageConformanceTests {
         try await store.savePendingAuthorization(pending, key: "tx2", ttl: .seconds(600))
         clock.advance(by: .seconds(601))
         #expect(try await store.consumePendingAuthorization(key: "tx2") == nil)
+    }
+}
+
+@Suite("Storage conformance: token status")
+struct TokenStatusConformanceTests {
+    @Test("§9: a revoked jti stays revoked until the token would have expired", arguments: Backend.allCases)
+    func revokedTokens(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        #expect(try await !store.isTokenRevoked(id: "jti-1"))
+        try await store.revokeToken(id: "jti-1", expiresAt: clock.now().addingTimeInterval(60))
+        #expect(try await store.isTokenRevoked(id: "jti-1"))
+        #expect(try await !store.isTokenRevoked(id: "jti-2"))
+    }
+
+    @Test("§3: a used-code marker is kept for its TTL, in its own namespace", arguments: Backend.allCases)
+    func usedCodeMarkers(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let marker = UsedCodeMarker(clientID: "app", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
+                                    tokenIDs: ["a", "b"], tokensExpireAt: clock.now().addingTimeInterval(3600))
+        try await store.markCodeUsed(codeHash: "h", marker, ttl: .seconds(3600))
+        #expect(try await store.usedCodeMarker(codeHash: "h") == marker)
+        #expect(try await store.consumeCode(codeHash: "h") == nil, "a marker is not a code")
+        clock.advance(by: .seconds(3601))
+        #expect(try await store.usedCodeMarker(codeHash: "h") == nil)
     }
 }
 

@@ -33,15 +33,17 @@ public struct TokenEndpoint: Sendable {
     private let authenticator: ClientAuthenticator
     private let codes: any AuthorizationCodeStore
     private let tokens: any AccessTokenIssuing
+    private let tokenStatus: any TokenStatusStore
     private let policy: ServerPolicy
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
-                policy: ServerPolicy, clock: any WallClock) {
+                tokenStatus: any TokenStatusStore, policy: ServerPolicy, clock: any WallClock) {
         self.authenticator = ClientAuthenticator(clients: clients)
         self.codes = codes
         self.tokens = tokens
+        self.tokenStatus = tokenStatus
         self.policy = policy
         self.clock = clock
     }
@@ -82,7 +84,9 @@ public struct TokenEndpoint: Sendable {
     /// 1. request shape (code present, verifier well-formed) — `invalid_request`, nothing consumed;
     /// 2. consume the code atomically; from here on it is gone whatever happens (SECURITY.md §3);
     /// 3. expiry, client, redirect URI, issuer, verifier, resource — each `invalid_grant`
-    ///    (or `invalid_target`).
+    ///    (or `invalid_target`);
+    /// 4. leave a "used" marker, so that a later replay by the legitimate client (right client,
+    ///    right verifier) revokes the tokens this code produced (RFC 6749 §4.1.2; SECURITY.md §3).
     func redeemCode(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
         guard let code = parameters.values("code").first else {
             throw OAuthError.invalidRequest("The code parameter is missing.")
@@ -90,7 +94,9 @@ public struct TokenEndpoint: Sendable {
         let verifier = try PKCEPolicy.verifier(parameters.values("code_verifier").first)
         let requestedResource = parameters.values("resource").first
 
-        guard let record = try await codes.consumeCode(codeHash: SecretHash.sha256Hex(code)) else {
+        let codeHash = SecretHash.sha256Hex(code)
+        guard let record = try await codes.consumeCode(codeHash: codeHash) else {
+            try await handleReplay(codeHash: codeHash, client: client, verifier: verifier)
             throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "no such code")
         }
         let now = clock.now()
@@ -123,8 +129,27 @@ public struct TokenEndpoint: Sendable {
             expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
             tokenID: SecureRandom.token(byteCount: 16), authTime: record.authTime)
         let accessToken = try await tokens.issueAccessToken(claims)
+        try await tokenStatus.markCodeUsed(
+            codeHash: codeHash,
+            UsedCodeMarker(clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
+                           tokensExpireAt: claims.expiresAt),
+            ttl: policy.accessTokenLifetime)
         return TokenResponse(
             accessToken: accessToken, expiresIn: Int(policy.accessTokenLifetime.timeInterval),
             scope: record.scope.isEmpty ? nil : record.scope.description)
+    }
+
+    /// A code that is gone may have been redeemed before. If it was, and this request carries the
+    /// same client and a verifier for the code's challenge, the code has leaked or been replayed:
+    /// revoke what it produced. Anyone else learns nothing and revokes nothing.
+    func handleReplay(codeHash: String, client: Client, verifier: CodeVerifier) async throws {
+        guard let marker = try await tokenStatus.usedCodeMarker(codeHash: codeHash),
+              marker.clientID == client.clientID, marker.codeChallenge.isSatisfied(by: verifier)
+        else { return }
+        for tokenID in marker.tokenIDs {
+            try await tokenStatus.revokeToken(id: tokenID, expiresAt: marker.tokensExpireAt)
+        }
+        throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.",
+                                      detail: "code replayed by its client; \(marker.tokenIDs.count) token(s) revoked")
     }
 }

@@ -5,6 +5,13 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
     public var authorizationEndpoint: String
     public var tokenEndpoint: String
     public var registrationEndpoint: String
+    /// RFC 8414 §2 / RFC 7009.
+    public var revocationEndpoint: String
+    /// RFC 8414 §2 / RFC 7662.
+    public var introspectionEndpoint: String
+    public var revocationEndpointAuthMethodsSupported = ClientAuthenticationMethod.allCases.map(\.rawValue)
+    /// Introspection callers are confidential clients (resource servers).
+    public var introspectionEndpointAuthMethodsSupported = [ClientAuthenticationMethod.clientSecretBasic, .clientSecretPost].map(\.rawValue)
     public var jwksURI: String
     public var scopesSupported: [String]
     public var responseTypesSupported = ["code"]
@@ -24,6 +31,10 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
         case authorizationEndpoint = "authorization_endpoint"
         case tokenEndpoint = "token_endpoint"
         case registrationEndpoint = "registration_endpoint"
+        case revocationEndpoint = "revocation_endpoint"
+        case introspectionEndpoint = "introspection_endpoint"
+        case revocationEndpointAuthMethodsSupported = "revocation_endpoint_auth_methods_supported"
+        case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case jwksURI = "jwks_uri"
         case scopesSupported = "scopes_supported"
         case responseTypesSupported = "response_types_supported"
@@ -43,6 +54,8 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
         authorizationEndpoint = base + "/authorize"
         tokenEndpoint = base + "/token"
         registrationEndpoint = base + "/register"
+        revocationEndpoint = base + "/revoke"
+        introspectionEndpoint = base + "/introspect"
         jwksURI = base + "/jwks.json"
         scopesSupported = policy.scopesSupported.tokens
         grantTypesSupported = [GrantType.authorizationCode.rawValue]

@@ -41,3 +41,11 @@ public protocol AccessTokenIssuing: Sendable {
     /// The serialized, signed token.
     func issueAccessToken(_ claims: AccessTokenClaims) async throws -> String
 }
+
+/// Verifies access tokens this server issued: signature by one of its own keys, named by `kid`
+/// (never a fallback to another key), and `iss`. Expiry and revocation are the caller's to check,
+/// with the injected clock and the token status store.
+public protocol AccessTokenVerifying: Sendable {
+    /// The claims of `token`, or `nil` if it was not issued (and signed) by this server.
+    func verifiedClaims(of token: String) async -> AccessTokenClaims?
+}

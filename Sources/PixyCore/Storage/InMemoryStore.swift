@@ -3,7 +3,7 @@ import Synchronization
 
 /// Every store in process memory. For tests and single-process demos: nothing survives a restart.
 /// TTLs are enforced on read against the injected clock; expired entries are swept on writes.
-public final class InMemoryStore: ClientStore, AuthorizationCodeStore, UserStore, SigningKeyStore, InteractionStore {
+public final class InMemoryStore: PixyStorageBackend {
     private struct Expiring<Value: Sendable>: Sendable {
         var value: Value
         var expiresAt: Date
@@ -16,6 +16,8 @@ public final class InMemoryStore: ClientStore, AuthorizationCodeStore, UserStore
         var codes: [String: Expiring<AuthorizationCodeRecord>] = [:]
         var sessions: [String: Expiring<BrowserSession>] = [:]
         var pending: [String: Expiring<PendingAuthorization>] = [:]
+        var usedCodes: [String: Expiring<UsedCodeMarker>] = [:]
+        var revokedTokens: [String: Date] = [:]
         var writesSinceSweep = 0
     }
 
@@ -36,6 +38,8 @@ public final class InMemoryStore: ClientStore, AuthorizationCodeStore, UserStore
         state.codes = state.codes.filter { $0.value.expiresAt > now }
         state.sessions = state.sessions.filter { $0.value.expiresAt > now }
         state.pending = state.pending.filter { $0.value.expiresAt > now }
+        state.usedCodes = state.usedCodes.filter { $0.value.expiresAt > now }
+        state.revokedTokens = state.revokedTokens.filter { $0.value > now }
     }
 
     // MARK: ClientStore
@@ -164,6 +168,37 @@ public final class InMemoryStore: ClientStore, AuthorizationCodeStore, UserStore
         return state.withLock { state in
             guard let entry = state.pending.removeValue(forKey: StorageKey.pendingAuthorization(hash: key)),
                   entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+
+    // MARK: TokenStatusStore
+
+    public func revokeToken(id tokenID: String, expiresAt: Date) async throws {
+        let now = clock.now()
+        state.withLock { state in
+            state.revokedTokens[StorageKey.revokedToken(id: tokenID)] = expiresAt
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func isTokenRevoked(id tokenID: String) async throws -> Bool {
+        state.withLock { $0.revokedTokens[StorageKey.revokedToken(id: tokenID)] != nil }
+    }
+
+    public func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        state.withLock { state in
+            state.usedCodes[StorageKey.usedCode(hash: codeHash)] = Expiring(value: marker, expiresAt: expiresAt)
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state.usedCodes[StorageKey.usedCode(hash: codeHash)], entry.expiresAt > now else { return nil }
             return entry.value
         }
     }

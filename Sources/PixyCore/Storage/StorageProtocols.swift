@@ -1,4 +1,5 @@
 public import struct Foundation.Date
+public import PixyModel
 
 /// Durable registered clients.
 public protocol ClientStore: Sendable {
@@ -19,6 +20,40 @@ public protocol AuthorizationCodeStore: Sendable {
     /// Removes and returns the record in one atomic step, or `nil` if it is absent or its TTL
     /// ran out. Of N concurrent calls for one hash, at most one gets the record (SECURITY.md §3).
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord?
+}
+
+/// What a successfully redeemed code leaves behind for a while (SECURITY.md §3 decision):
+/// enough to recognise a replay by the legitimate client and revoke what the code produced.
+public struct UsedCodeMarker: Sendable, Codable, Equatable {
+    /// The client the code was issued to.
+    public var clientID: ClientID
+    /// The code's challenge: a replay revokes only if it carries the matching verifier, so
+    /// someone who merely saw the code can never revoke anything.
+    public var codeChallenge: CodeChallenge
+    /// The `jti`s of the access tokens issued from the code.
+    public var tokenIDs: [String]
+    /// When the last of those tokens expires.
+    public var tokensExpireAt: Date
+
+    /// Creates a marker.
+    public init(clientID: ClientID, codeChallenge: CodeChallenge, tokenIDs: [String], tokensExpireAt: Date) {
+        self.clientID = clientID
+        self.codeChallenge = codeChallenge
+        self.tokenIDs = tokenIDs
+        self.tokensExpireAt = tokensExpireAt
+    }
+}
+
+/// Revocation state of access tokens (by `jti`) and the "used" markers of redeemed codes.
+public protocol TokenStatusStore: Sendable {
+    /// Marks `tokenID` revoked until `expiresAt` (after that the token is expired anyway).
+    func revokeToken(id tokenID: String, expiresAt: Date) async throws
+    /// Whether `tokenID` was revoked.
+    func isTokenRevoked(id tokenID: String) async throws -> Bool
+    /// Remembers that the code with `codeHash` was redeemed, for `ttl`.
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws
+    /// The marker of a redeemed code, if still remembered.
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker?
 }
 
 /// Durable users.
@@ -71,21 +106,32 @@ public struct PixyStores: Sendable {
     public var signingKeys: any SigningKeyStore
     /// Sessions and pending authorizations.
     public var interactions: any InteractionStore
+    /// Revoked access tokens and used-code markers.
+    public var tokenStatus: any TokenStatusStore
 
     /// Bundles stores.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
-                signingKeys: any SigningKeyStore, interactions: any InteractionStore) {
+                signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore) {
         self.clients = clients
         self.codes = codes
         self.users = users
         self.signingKeys = signingKeys
         self.interactions = interactions
+        self.tokenStatus = tokenStatus
     }
 
     /// All stores from one backend that implements every protocol.
-    public init(_ backend: some ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore) {
-        self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend)
+    public init(_ backend: some PixyStorageBackend) {
+        self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend,
+                  tokenStatus: backend)
     }
+}
+
+/// A backend that implements every store protocol.
+public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
+    & TokenStatusStore
+
+extension PixyStores {
 }
 
 /// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
@@ -97,6 +143,10 @@ public enum StorageKey {
     public static func session(hash: String) -> String { "auth:session:\(hash)" }
     /// `auth:tx:<sha256 hex of the transaction id>`.
     public static func pendingAuthorization(hash: String) -> String { "auth:tx:\(hash)" }
+    /// `auth:used:<sha256 hex of the code>`: the marker a redeemed code leaves.
+    public static func usedCode(hash: String) -> String { "auth:used:\(hash)" }
+    /// `auth:revoked:<jti>`.
+    public static func revokedToken(id: String) -> String { "auth:revoked:\(id)" }
 }
 
 /// A storage failure. Pixy fails closed on it (SECURITY.md §10).

@@ -33,7 +33,15 @@ struct AccessTokenPayload: JWTPayload {
         authTime = claims.authTime.map { Int($0.timeIntervalSince1970) }
     }
 
-    func verify(using algorithm: some JWTAlgorithm) async throws {
-        try exp.verifyNotExpired()
+    /// Expiry is checked by the caller against the injected clock, not against the system's.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+
+    /// The claims in PixyCore's terms.
+    var claims: AccessTokenClaims? {
+        guard let audience = aud.value.first, aud.value.count == 1, let scope = Scope(parsing: scope ?? "") else { return nil }
+        return AccessTokenClaims(
+            issuer: iss.value, subject: sub.value, audience: audience, clientID: ClientID(clientID), scope: scope,
+            issuedAt: iat.value, expiresAt: exp.value, tokenID: jti.value,
+            authTime: authTime.map { Date(timeIntervalSince1970: Double($0)) })
     }
 }

@@ -1,0 +1,72 @@
+import Foundation
+
+/// The introspection response (RFC 7662 §2.2). An inactive token is exactly `{"active":false}`.
+public struct IntrospectionResponse: Sendable, Encodable, Equatable {
+    /// Whether the token is active.
+    public var active: Bool
+    /// The remaining members, present only when active.
+    public var claims: AccessTokenClaims?
+
+    /// The inactive answer.
+    public static let inactive = IntrospectionResponse(active: false, claims: nil)
+
+    enum CodingKeys: String, CodingKey {
+        case active, scope, sub, aud, iss, exp, iat, jti
+        case clientID = "client_id"
+        case tokenType = "token_type"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(active, forKey: .active)
+        guard active, let claims else { return }
+        if !claims.scope.isEmpty { try container.encode(claims.scope.description, forKey: .scope) }
+        try container.encode(claims.clientID.rawValue, forKey: .clientID)
+        try container.encode(claims.subject, forKey: .sub)
+        try container.encode(claims.audience, forKey: .aud)
+        try container.encode(claims.issuer, forKey: .iss)
+        try container.encode(Int(claims.expiresAt.timeIntervalSince1970), forKey: .exp)
+        try container.encode(Int(claims.issuedAt.timeIntervalSince1970), forKey: .iat)
+        try container.encode(claims.tokenID, forKey: .jti)
+        try container.encode("Bearer", forKey: .tokenType)
+    }
+}
+
+/// `POST /introspect` (RFC 7662; SECURITY.md §9).
+public struct TokenIntrospection: Sendable {
+    private let authenticator: ClientAuthenticator
+    private let verifier: any AccessTokenVerifying
+    private let tokenStatus: any TokenStatusStore
+    private let clock: any WallClock
+
+    /// Creates the endpoint logic.
+    public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore, clock: any WallClock) {
+        authenticator = ClientAuthenticator(clients: clients)
+        self.verifier = verifier
+        self.tokenStatus = tokenStatus
+        self.clock = clock
+    }
+
+    /// The caller must authenticate as a confidential client (RFC 7662 §2.1: resource servers
+    /// are registered as such). Unknown, foreign, expired and revoked tokens are all inactive.
+    public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> IntrospectionResponse {
+        let usedBasic = basic != nil
+        func fail(_ error: OAuthError) -> ClientAuthenticator.Failure { .init(error: error, usedBasic: usedBasic) }
+        do { try parameters.rejectRepeats() } catch { throw fail(error) }
+        let client = try await authenticator.authenticate(.init(
+            basic: basic, formClientID: parameters.values("client_id").first, formClientSecret: parameters.values("client_secret").first))
+        guard !client.isPublic else {
+            throw fail(.invalidClient("Introspection requires a confidential client.", detail: "public client at /introspect"))
+        }
+        guard let token = parameters.values("token").first else {
+            throw fail(.invalidRequest("The token parameter is missing."))
+        }
+        guard let claims = await verifier.verifiedClaims(of: token), claims.expiresAt > clock.now() else { return .inactive }
+        do {
+            if try await tokenStatus.isTokenRevoked(id: claims.tokenID) { return .inactive }
+        } catch {
+            throw fail(.serverError(detail: "token status lookup failed: \(error)"))
+        }
+        return IntrospectionResponse(active: true, claims: claims)
+    }
+}
