@@ -124,9 +124,10 @@ public struct AuthorizationServer: Sendable {
         codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
         tokenEndpoint = TokenEndpoint(clients: environment.stores.clients, codes: environment.stores.codes,
                                       tokens: environment.tokenIssuer, tokenStatus: environment.stores.tokenStatus,
-                                      policy: policy, clock: environment.clock)
+                                      grants: environment.stores.grants, policy: policy, clock: environment.clock)
         revocation = TokenRevocation(clients: environment.stores.clients, verifier: environment.tokenVerifier,
-                                     tokenStatus: environment.stores.tokenStatus, clock: environment.clock)
+                                     tokenStatus: environment.stores.tokenStatus, grants: environment.stores.grants,
+                                     clock: environment.clock)
         introspection = TokenIntrospection(clients: environment.stores.clients, verifier: environment.tokenVerifier,
                                            tokenStatus: environment.stores.tokenStatus, clock: environment.clock)
         registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)

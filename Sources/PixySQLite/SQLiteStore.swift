@@ -67,6 +67,14 @@ public final class SQLiteStore: PixyStorageBackend {
                 CREATE INDEX used_codes_expiry ON used_codes(expires_at);
                 """)
         }
+        migrator.registerMigration("v3-grants") { db in
+            try db.execute(sql: """
+                CREATE TABLE grants (id TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL, record TEXT NOT NULL);
+                CREATE INDEX grants_expiry ON grants(expires_at);
+                CREATE TABLE refresh_tokens (key TEXT PRIMARY KEY NOT NULL, grant_id TEXT NOT NULL, expires_at REAL NOT NULL);
+                CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
+                """)
+        }
         return migrator
     }
 
@@ -107,8 +115,10 @@ public final class SQLiteStore: PixyStorageBackend {
         for table in ["authorization_codes", "sessions", "pending_authorizations", "used_codes"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [now])
         }
-        // A revoked token stays listed until it would have expired anyway.
-        try db.execute(sql: "DELETE FROM revoked_tokens WHERE expires_at <= ?", arguments: [now])
+        // A revoked token stays listed until it would have expired anyway; a family until its absolute end.
+        for table in ["revoked_tokens", "grants", "refresh_tokens"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE expires_at <= ?", arguments: [now])
+        }
     }
 
     // MARK: ClientStore
@@ -310,5 +320,60 @@ public final class SQLiteStore: PixyStorageBackend {
 
     public func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
         try await get(UsedCodeMarker.self, "used_codes", key: StorageKey.usedCode(hash: codeHash))
+    }
+
+    // MARK: GrantStore
+
+    public func createGrant(_ grant: Grant) async throws {
+        let text = try encode(grant)
+        let now = nowSeconds
+        try await database.write { db in
+            try db.cachedStatement(sql: "INSERT INTO grants (id, expires_at, record) VALUES (?, ?, ?)")
+                .execute(arguments: [grant.id, grant.expiresAt.timeIntervalSince1970, text])
+            try db.cachedStatement(sql: "INSERT INTO refresh_tokens (key, grant_id, expires_at) VALUES (?, ?, ?)")
+                .execute(arguments: [StorageKey.refreshToken(hash: grant.currentTokenHash), grant.id, grant.expiresAt.timeIntervalSince1970])
+            try sweepIfDue(db, now: now)
+        }
+    }
+
+    public func grant(withID id: String) async throws -> Grant? {
+        let text = try readNow { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM grants WHERE id = ?"), arguments: [id])
+        }
+        return try text.map { try decode(Grant.self, $0) }
+    }
+
+    /// One write transaction: SQLite serializes writers, so the read-decide-write of a family
+    /// never interleaves with another (SECURITY.md §5).
+    public func updateGrant<Result: Sendable>(
+        refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
+    ) async throws -> Result? {
+        try await database.write { db in
+            guard let id = try String.fetchOne(db.cachedStatement(sql: "SELECT grant_id FROM refresh_tokens WHERE key = ?"),
+                                               arguments: [StorageKey.refreshToken(hash: refreshTokenHash)]) else { return nil }
+            return try self.apply(body, to: id, in: db)
+        }
+    }
+
+    public func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
+        try await database.write { db in try self.apply(body, to: id, in: db) }
+    }
+
+    private func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in db: Database) throws -> Result? {
+        guard let text = try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM grants WHERE id = ?"), arguments: [id]) else {
+            return nil
+        }
+        var grant = try decode(Grant.self, text)
+        switch body(&grant) {
+        case .keep(let result):
+            return result
+        case .save(let result, let newTokenHash):
+            try db.cachedStatement(sql: "UPDATE grants SET record = ? WHERE id = ?").execute(arguments: [try encode(grant), id])
+            if let newTokenHash {
+                try db.cachedStatement(sql: "INSERT INTO refresh_tokens (key, grant_id, expires_at) VALUES (?, ?, ?)")
+                    .execute(arguments: [StorageKey.refreshToken(hash: newTokenHash), id, grant.expiresAt.timeIntervalSince1970])
+            }
+            return result
+        }
     }
 }

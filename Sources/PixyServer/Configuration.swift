@@ -15,8 +15,12 @@ public struct Configuration: Sendable {
     public var store: StoreKind
     /// Authorization code lifetime (default 60 s, at most 600 s).
     public var codeLifetime: Duration
-    /// Access token lifetime.
+    /// Access token lifetime (default 15 minutes).
     public var accessTokenLifetime: Duration
+    /// Absolute refresh-token family lifetime (default 90 days).
+    public var refreshTokenLifetime: Duration
+    /// Idle refresh-token family lifetime (default 30 days).
+    public var refreshTokenIdleLifetime: Duration
     /// `scopes_supported`.
     public var scopes: Scope
     /// bcrypt cost for user passwords.
@@ -33,8 +37,9 @@ public struct Configuration: Sendable {
     /// A configuration with the documented defaults.
     public init(issuer: String = "http://127.0.0.1:8080", host: String = "127.0.0.1", port: Int = 8080,
                 dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite, codeLifetime: Duration = .seconds(60),
-                accessTokenLifetime: Duration = .seconds(3600), scopes: Scope = Scope(validatedTokens: ["read", "write"]),
-                passwordHashCost: UInt8 = 12) {
+                accessTokenLifetime: Duration = .seconds(900), scopes: Scope = Scope(validatedTokens: ["read", "write"]),
+                passwordHashCost: UInt8 = 12, refreshTokenLifetime: Duration = .seconds(90 * 86400),
+                refreshTokenIdleLifetime: Duration = .seconds(30 * 86400)) {
         self.issuer = issuer
         self.host = host
         self.port = port
@@ -44,6 +49,8 @@ public struct Configuration: Sendable {
         self.accessTokenLifetime = accessTokenLifetime
         self.scopes = scopes
         self.passwordHashCost = passwordHashCost
+        self.refreshTokenLifetime = refreshTokenLifetime
+        self.refreshTokenIdleLifetime = refreshTokenIdleLifetime
     }
 
     /// A configuration problem, reported before anything starts.
@@ -72,11 +79,16 @@ public struct Configuration: Sendable {
             throw Invalid(description: "access token lifetime must be between 60 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
+        guard refreshTokenLifetime >= .seconds(60), refreshTokenIdleLifetime >= .seconds(60),
+              refreshTokenIdleLifetime <= refreshTokenLifetime else {
+            throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
+        }
     }
 
     /// The policy PixyCore decides with.
     public var policy: ServerPolicy {
-        ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes)
+        ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
+                     refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
     }
 
     /// The SQLite file path.

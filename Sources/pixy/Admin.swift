@@ -97,6 +97,8 @@ struct Clients: AsyncParsableCommand {
         var authMethod: String = "none"
         @Option(help: "Space-separated scopes the client may request (default: any supported).") var scope: String?
         @Flag(name: .customLong("skip-consent"), help: "First-party client: skip the consent page.") var skipConsent = false
+        @Option(name: .customLong("grant-type"), help: "authorization_code and/or refresh_token (repeat; default both).")
+        var grantTypes: [String] = ["authorization_code", "refresh_token"]
 
         func run() async throws {
             guard !redirectURIs.isEmpty else { throw ValidationError("give at least one --redirect-uri") }
@@ -106,6 +108,11 @@ struct Clients: AsyncParsableCommand {
             for uri in redirectURIs {
                 do { try RedirectURIPolicy.validate(uri) } catch { throw ValidationError(error.description) }
             }
+            let grants = try grantTypes.map { value -> GrantType in
+                guard let grant = GrantType(rawValue: value) else { throw ValidationError("unknown grant type \(value)") }
+                return grant
+            }
+            guard grants.contains(.authorizationCode) else { throw ValidationError("--grant-type must include authorization_code") }
             var parsedScope: Scope?
             if let scope {
                 guard let value = Scope(parsing: scope) else { throw ValidationError("--scope is not a valid scope list") }
@@ -118,7 +125,7 @@ struct Clients: AsyncParsableCommand {
             if method.isConfidential { secret = SecureRandom.token(byteCount: 32) }
             let client = Client(
                 clientID: id, clientName: name, redirectURIs: redirectURIs, tokenEndpointAuthMethod: method,
-                secretHash: secret.map(SecretHash.sha256Hex), scope: parsedScope,
+                secretHash: secret.map(SecretHash.sha256Hex), grantTypes: grants, scope: parsedScope,
                 isDynamicallyRegistered: false, isConsentSkipped: skipConsent, createdAt: Date())
             try await stores.clients.save(client)
             print("client_id=\(id)")

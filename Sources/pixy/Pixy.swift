@@ -41,7 +41,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_SCOPES, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_SCOPES, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -49,7 +49,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (default ./pixy-data).") var dataDirectory: String?
     @Option(help: "Store: sqlite or memory (default sqlite).") var store: String?
     @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default 60).") var codeTTL: Int?
-    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 3600).") var accessTokenTTL: Int?
+    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 900).") var accessTokenTTL: Int?
+    @Option(name: .customLong("refresh-token-ttl"), help: "Absolute refresh-token lifetime in seconds (default 7776000 = 90 days).")
+    var refreshTokenTTL: Int?
+    @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default 2592000 = 30 days).")
+    var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
@@ -69,6 +73,12 @@ struct Serve: AsyncParsableCommand {
         if let seconds = try codeTTL ?? environmentValue("CODE_TTL").map(Self.integer) { configuration.codeLifetime = .seconds(seconds) }
         if let seconds = try accessTokenTTL ?? environmentValue("ACCESS_TOKEN_TTL").map(Self.integer) {
             configuration.accessTokenLifetime = .seconds(seconds)
+        }
+        if let seconds = try refreshTokenTTL ?? environmentValue("REFRESH_TOKEN_TTL").map(Self.integer) {
+            configuration.refreshTokenLifetime = .seconds(seconds)
+        }
+        if let seconds = try refreshTokenIdleTTL ?? environmentValue("REFRESH_TOKEN_IDLE_TTL").map(Self.integer) {
+            configuration.refreshTokenIdleLifetime = .seconds(seconds)
         }
         if let value = scopes ?? environmentValue("SCOPES") {
             guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }

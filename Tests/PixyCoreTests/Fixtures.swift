@@ -18,6 +18,11 @@ struct CoreFixture {
                                     createdAt: clock.now()))
         try await store.save(Client(clientID: "secret-basic", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretBasic,
                                     secretHash: SecretHash.sha256Hex("s3cret"), createdAt: clock.now()))
+        try await store.save(Client(clientID: "refresher", redirectURIs: [Self.redirect], grantTypes: [.authorizationCode, .refreshToken],
+                                    createdAt: clock.now()))
+        try await store.save(Client(clientID: "secret-refresher", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
+                                    secretHash: SecretHash.sha256Hex("r3fresh"), grantTypes: [.authorizationCode, .refreshToken],
+                                    createdAt: clock.now()))
         try await store.save(Client(clientID: "secret-post", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
                                     secretHash: SecretHash.sha256Hex("p0st"), createdAt: clock.now()))
     }

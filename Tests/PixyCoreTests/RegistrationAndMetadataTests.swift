@@ -104,7 +104,8 @@ struct MetadataTests {
         #expect(json["authorization_response_iss_parameter_supported"] as? Bool == true)
         #expect((json["token_endpoint_auth_methods_supported"] as? [String])?.contains("none") == true)
         #expect(json["scopes_supported"] as? [String] == ["read", "write"])
-        #expect(json["grant_types_supported"] as? [String] == ["authorization_code"])
+        #expect(json["grant_types_supported"] as? [String] == ["authorization_code", "refresh_token"])
+        #expect(json["revocation_endpoint"] as? String == "https://auth.example.com/tenant/revoke")
         #expect(json["client_id_metadata_document_supported"] as? Bool == false)
     }
 

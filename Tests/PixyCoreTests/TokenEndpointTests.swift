@@ -21,19 +21,23 @@ struct TokenFixture {
     let core: CoreFixture
     let codes: any AuthorizationCodeStore
     let issuer = RecordingTokenIssuer()
+    let policy: ServerPolicy?
 
-    init(codes: (any AuthorizationCodeStore)? = nil) async throws {
+    init(codes: (any AuthorizationCodeStore)? = nil, policy: ServerPolicy? = nil) async throws {
         core = try await CoreFixture()
         self.codes = codes ?? core.store
+        self.policy = policy
     }
 
     var endpoint: TokenEndpoint {
-        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, policy: core.policy, clock: core.clock)
+        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, grants: core.store, policy: policy ?? core.policy,
+                      clock: core.clock)
     }
 
     /// Runs /authorize validation and issues a code for `user-1`.
     func issueCode(_ changes: [String: String?] = [:], policy: ServerPolicy? = nil) async throws -> String {
-        let request = try await core.validator.validate(CoreFixture.parameters(changes))
+        let effective = policy ?? self.policy ?? core.policy
+        let request = try await AuthorizationRequestValidator(clients: core.store, policy: effective).validate(CoreFixture.parameters(changes))
         let issuer = AuthorizationCodeIssuer(codes: codes, policy: policy ?? core.policy, clock: core.clock)
         return try await issuer.issueCode(for: request, subject: "user-1", authTime: core.clock.now()).code
     }
@@ -65,14 +69,15 @@ struct TokenEndpointTests {
         let result = await fixture.redeem(TokenFixture.form(code: code, extra: [("redirect_uri", CoreFixture.redirect)]))
         let response = try result.get()
         #expect(response.tokenType == "Bearer")
-        #expect(response.expiresIn == 3600)
+        #expect(response.expiresIn == 900, "15-minute access tokens by default")
         #expect(response.scope == "read")
         let claims = try #require(fixture.issuer.issued.all.first)
         #expect(claims.audience == "https://mcp.example.com/mcp")
         #expect(claims.subject == "user-1")
         #expect(claims.clientID == "app")
         #expect(claims.issuer == "https://auth.example.com")
-        #expect(claims.expiresAt.timeIntervalSince(claims.issuedAt) == 3600)
+        #expect(claims.expiresAt.timeIntervalSince(claims.issuedAt) == 900)
+        #expect(response.refreshToken == nil, "this client did not register the refresh_token grant")
     }
 
     @Test("§6: without a resource, aud is the issuer")
@@ -194,7 +199,7 @@ struct TokenEndpointTests {
 
     @Test("§4: grant_type missing, unknown or not the client's", arguments: [
         (nil, OAuthError.Code.invalidRequest), ("password", .unsupportedGrantType), ("client_credentials", .unsupportedGrantType),
-        ("refresh_token", .unsupportedGrantType),
+        ("refresh_token", .unauthorizedClient),
     ])
     func grantTypes(grantType: String?, expected: OAuthError.Code) async throws {
         let fixture = try await TokenFixture()

@@ -53,7 +53,8 @@ struct StatusFixture {
     }
 
     var revocation: TokenRevocation {
-        TokenRevocation(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, clock: tokens.core.clock)
+        TokenRevocation(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, grants: tokens.core.store,
+                        clock: tokens.core.clock)
     }
     var introspection: TokenIntrospection {
         TokenIntrospection(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, clock: tokens.core.clock)
@@ -94,7 +95,7 @@ struct RevocationAndIntrospectionTests {
         let fixture = try await StatusFixture()
         #expect(try await fixture.revoke("token-unknown").get() == .unknown)
         #expect(try await fixture.introspect("token-unknown").get() == .inactive)
-        fixture.tokens.core.clock.advance(by: .seconds(3601))
+        fixture.tokens.core.clock.advance(by: .seconds(901))
         #expect(try await fixture.revoke(fixture.appToken).get() == .unknown)
         #expect(try await fixture.introspect(fixture.appToken).get() == .inactive)
     }

@@ -43,6 +43,14 @@ final class BreakableStore: PixyStorageBackend {
     func isTokenRevoked(id tokenID: String) async throws -> Bool { try check(); return try await base.isTokenRevoked(id: tokenID) }
     func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws { try check(); try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl) }
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try check(); return try await base.usedCodeMarker(codeHash: codeHash) }
+    func createGrant(_ grant: Grant) async throws { try check(); try await base.createGrant(grant) }
+    func grant(withID id: String) async throws -> Grant? { try check(); return try await base.grant(withID: id) }
+    func updateGrant<Result: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
+        try check(); return try await base.updateGrant(refreshTokenHash: refreshTokenHash, body)
+    }
+    func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
+        try check(); return try await base.updateGrant(id: id, body)
+    }
 }
 
 @Suite("SECURITY §10: fail closed")

@@ -195,9 +195,74 @@ struct TokenStatusConformanceTests {
     }
 }
 
+func sampleGrant(clock: ManualClock, id: String = "g1", tokenHash: String = "rt-hash-1") -> Grant {
+    Grant(id: id, clientID: "app", subject: "user-1", scope: Scope(validatedTokens: ["read"]), resource: "https://mcp.example.com/",
+          authTime: clock.now(), createdAt: clock.now(), expiresAt: clock.now().addingTimeInterval(1000),
+          idleExpiresAt: clock.now().addingTimeInterval(500), currentTokenHash: tokenHash,
+          accessTokens: [IssuedAccessToken(tokenID: "jti-1", expiresAt: clock.now().addingTimeInterval(900))])
+}
+
+@Suite("Storage conformance: grants and refresh families")
+struct GrantConformanceTests {
+    @Test("§5: grants are found by id and by any refresh token hash they issued", arguments: Backend.allCases)
+    func createAndIndex(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let grant = sampleGrant(clock: clock)
+        try await store.createGrant(grant)
+        #expect(try await store.grant(withID: "g1") == grant)
+        let rotated = try await store.updateGrant(refreshTokenHash: "rt-hash-1") { grant -> GrantUpdate<Int> in
+            grant.previousTokenHash = grant.currentTokenHash
+            grant.currentTokenHash = "rt-hash-2"
+            grant.generation += 1
+            return .save(grant.generation, newTokenHash: "rt-hash-2")
+        }
+        #expect(rotated == 2)
+        for hash in ["rt-hash-1", "rt-hash-2"] {
+            let id = try await store.updateGrant(refreshTokenHash: hash) { grant -> GrantUpdate<String> in .keep(grant.id) }
+            #expect(id == "g1")
+        }
+        let unknown = try await store.updateGrant(refreshTokenHash: "nope") { grant -> GrantUpdate<String> in .keep(grant.id) }
+        #expect(unknown == nil)
+        await #expect(throws: (any Error).self) { try await store.createGrant(grant) }
+    }
+
+    @Test("§5: .keep changes nothing", arguments: Backend.allCases)
+    func keepChangesNothing(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        try await store.createGrant(sampleGrant(clock: clock))
+        _ = try await store.updateGrant(id: "g1") { grant -> GrantUpdate<Bool> in
+            grant.generation = 99
+            grant.revokedAt = clock.now()
+            return .keep(true)
+        }
+        #expect(try await store.grant(withID: "g1") == sampleGrant(clock: clock))
+    }
+
+    @Test("§5: updates of one family are atomic: 50 concurrent increments all land", arguments: Backend.allCases)
+    func atomicUpdates(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        try await store.createGrant(sampleGrant(clock: clock))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    _ = try await store.updateGrant(refreshTokenHash: "rt-hash-1") { grant -> GrantUpdate<Int> in
+                        grant.generation += 1
+                        return .save(grant.generation, newTokenHash: nil)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.grant(withID: "g1")?.generation == 51)
+    }
+}
+
 @Suite("SQLite store")
 struct SQLiteStoreTests {
-    @Test("§7 / §10: clients, users and keys survive closing and reopening the file")
+    @Test("§7 / §10: clients, users, keys and grants survive closing and reopening the file")
     func durableAcrossRestart() async throws {
         let clock = ManualClock()
         let path = temporaryDatabasePath()
@@ -208,8 +273,10 @@ struct SQLiteStoreTests {
             try await store.save(client)
             try await store.save(User(id: "u", username: "bob", passwordHash: "h", createdAt: clock.now()))
             try await store.save(key)
+            try await store.createGrant(sampleGrant(clock: clock))
         }
         let reopened = try SQLiteStore(path: path, clock: clock)
+        #expect(try await reopened.grant(withID: "g1") == sampleGrant(clock: clock))
         #expect(try await reopened.client(withID: "durable") == client)
         #expect(try await reopened.user(named: "bob") != nil)
         #expect(try await reopened.allSigningKeys() == [key])

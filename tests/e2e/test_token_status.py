@@ -42,3 +42,33 @@ def test_introspect_revoke_and_replay(server):
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert httpx.post(f"{server.base}/introspect", data={"token": second}, auth=rs_auth).text == '{"active":false}'
     assert secret not in server.output() and access_token not in server.output()
+
+
+def test_refresh_family_survives_a_restart(seeded):
+    from conftest import PixyServer
+    first = PixyServer(seeded).start()
+    try:
+        verifier = "r" * 50
+        query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": "http://127.0.0.1:9999/cb",
+                              "code_challenge": s256(verifier), "code_challenge_method": "S256", "scope": "read"})
+        _, response = login_session(first.base, query)
+        code = query_of(response.headers["location"])["code"]
+        tokens = httpx.post(f"{first.base}/token", data={"grant_type": "authorization_code", "code": code,
+                                                         "code_verifier": verifier, "client_id": "bench-client"}).json()
+        rt1 = tokens["refresh_token"]
+    finally:
+        first.stop()
+    second = PixyServer(seeded, port=first.port).start()
+    try:
+        refreshed = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt1,
+                                                             "client_id": "bench-client"})
+        assert refreshed.status_code == 200, refreshed.text
+        rt2 = refreshed.json()["refresh_token"]
+        assert rt2 != rt1 and refreshed.json()["scope"] == "read"
+        again = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt2, "client_id": "bench-client"})
+        assert again.status_code == 200
+        reuse = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt1, "client_id": "bench-client"})
+        assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    finally:
+        second.stop()
+    assert rt1 not in second.output() and rt1 not in first.output()

@@ -1,5 +1,5 @@
 public import PixyModel
-import Foundation
+public import Foundation
 
 /// A successful token response (RFC 6749 §5.1).
 public struct TokenResponse: Sendable, Codable, Equatable {
@@ -11,20 +11,24 @@ public struct TokenResponse: Sendable, Codable, Equatable {
     public var expiresIn: Int
     /// The granted scope (RFC 6749 §5.1: required when it differs from the request; always sent).
     public var scope: String?
+    /// A refresh token (RFC 6749 §5.1), when the client may refresh.
+    public var refreshToken: String?
 
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token"
         case tokenType = "token_type"
         case expiresIn = "expires_in"
         case scope
+        case refreshToken = "refresh_token"
     }
 
     /// Creates a response.
-    public init(accessToken: String, tokenType: String = "Bearer", expiresIn: Int, scope: String?) {
+    public init(accessToken: String, tokenType: String = "Bearer", expiresIn: Int, scope: String?, refreshToken: String? = nil) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresIn = expiresIn
         self.scope = scope
+        self.refreshToken = refreshToken
     }
 }
 
@@ -34,16 +38,18 @@ public struct TokenEndpoint: Sendable {
     private let codes: any AuthorizationCodeStore
     private let tokens: any AccessTokenIssuing
     private let tokenStatus: any TokenStatusStore
+    private let grants: any GrantStore
     private let policy: ServerPolicy
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
-                tokenStatus: any TokenStatusStore, policy: ServerPolicy, clock: any WallClock) {
+                tokenStatus: any TokenStatusStore, grants: any GrantStore, policy: ServerPolicy, clock: any WallClock) {
         self.authenticator = ClientAuthenticator(clients: clients)
         self.codes = codes
         self.tokens = tokens
         self.tokenStatus = tokenStatus
+        self.grants = grants
         self.policy = policy
         self.clock = clock
     }
@@ -65,14 +71,17 @@ public struct TokenEndpoint: Sendable {
         guard let grantType = parameters.values("grant_type").first else {
             throw fail(.invalidRequest("The grant_type parameter is missing."))
         }
-        guard let grant = GrantType(rawValue: grantType), grant == .authorizationCode else {
+        guard let grant = GrantType(rawValue: grantType) else {
             throw fail(OAuthError(.unsupportedGrantType, "The grant_type is not supported."))
         }
         guard client.grantTypes.contains(grant) else {
             throw fail(OAuthError(.unauthorizedClient, "This client may not use this grant type."))
         }
         do {
-            return try await redeemCode(parameters, client: client)
+            switch grant {
+            case .authorizationCode: return try await redeemCode(parameters, client: client)
+            case .refreshToken: return try await refresh(parameters, client: client)
+            }
         } catch let error as OAuthError {
             throw fail(error)
         } catch {
@@ -123,20 +132,91 @@ public struct TokenEndpoint: Sendable {
             }
         }
 
-        let claims = AccessTokenClaims(
-            issuer: policy.issuer, subject: record.subject, audience: record.resource ?? policy.issuer,
-            clientID: client.clientID, scope: record.scope, issuedAt: now,
-            expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
-            tokenID: SecureRandom.token(byteCount: 16), authTime: record.authTime)
+        let claims = accessTokenClaims(subject: record.subject, resource: record.resource, clientID: client.clientID,
+                                       scope: record.scope, authTime: record.authTime, now: now)
+        var refreshToken: String?
+        var grantID: String?
+        if policy.issuesRefreshToken(to: client, scope: record.scope) {
+            let token = SecureRandom.token()
+            let grant = Grant(
+                id: SecureRandom.token(byteCount: 16), clientID: client.clientID, subject: record.subject, scope: record.scope,
+                resource: record.resource, authTime: record.authTime, createdAt: now,
+                expiresAt: now.addingTimeInterval(policy.refreshTokenLifetime.timeInterval),
+                idleExpiresAt: now.addingTimeInterval(policy.refreshTokenIdleLifetime.timeInterval),
+                currentTokenHash: SecretHash.sha256Hex(token),
+                accessTokens: [IssuedAccessToken(tokenID: claims.tokenID, expiresAt: claims.expiresAt)])
+            try await grants.createGrant(grant)
+            refreshToken = token
+            grantID = grant.id
+        }
         let accessToken = try await tokens.issueAccessToken(claims)
         try await tokenStatus.markCodeUsed(
             codeHash: codeHash,
             UsedCodeMarker(clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
-                           tokensExpireAt: claims.expiresAt),
+                           tokensExpireAt: claims.expiresAt, grantID: grantID),
             ttl: policy.accessTokenLifetime)
-        return TokenResponse(
-            accessToken: accessToken, expiresIn: Int(policy.accessTokenLifetime.timeInterval),
-            scope: record.scope.isEmpty ? nil : record.scope.description)
+        return response(accessToken: accessToken, scope: record.scope, refreshToken: refreshToken)
+    }
+
+    func accessTokenClaims(subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date) -> AccessTokenClaims {
+        AccessTokenClaims(
+            issuer: policy.issuer, subject: subject, audience: resource ?? policy.issuer, clientID: clientID, scope: scope,
+            issuedAt: now, expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
+            tokenID: SecureRandom.token(byteCount: 16), authTime: authTime)
+    }
+
+    func response(accessToken: String, scope: Scope, refreshToken: String?) -> TokenResponse {
+        TokenResponse(accessToken: accessToken, expiresIn: Int(policy.accessTokenLifetime.timeInterval),
+                      scope: scope.isEmpty ? nil : scope.description, refreshToken: refreshToken)
+    }
+
+    /// RFC 6749 §6 with the family rules of SECURITY.md §5, decided in one atomic store update.
+    func refresh(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
+        guard let presented = parameters.values("refresh_token").first else {
+            throw OAuthError.invalidRequest("The refresh_token parameter is missing.")
+        }
+        var requestedScope: Scope?
+        if let value = parameters.values("scope").first {
+            guard let scope = Scope(parsing: value) else { throw OAuthError.invalidScope("The scope parameter is malformed.") }
+            requestedScope = scope
+        }
+        let requestedResource = parameters.values("resource").first
+        let now = clock.now()
+        let tokenID = SecureRandom.token(byteCount: 16)
+        let accessExpiry = now.addingTimeInterval(policy.accessTokenLifetime.timeInterval)
+        let presentation = RefreshTokenFamily.Presentation(
+            token: presented, scope: requestedScope, resource: requestedResource, replacement: SecureRandom.token(),
+            accessToken: IssuedAccessToken(tokenID: tokenID, expiresAt: accessExpiry),
+            rotates: client.isPublic || policy.rotatesConfidentialRefreshTokens)
+        let idle = policy.refreshTokenIdleLifetime
+        let clientID = client.clientID
+        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(presented)) { grant -> GrantUpdate<(RefreshTokenFamily.Outcome, Grant)> in
+            // A refresh token is bound to its client; another client's attempt changes nothing.
+            guard grant.clientID == clientID else { return .keep((.dead, grant)) }
+            switch RefreshTokenFamily.present(presentation, to: &grant, now: now, idleLifetime: idle) {
+            case .keep(let outcome): return .keep((outcome, grant))
+            case .save(let outcome, let hash): return .save((outcome, grant), newTokenHash: hash)
+            }
+        }
+        let invalid = OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.")
+        guard let (outcome, grant) = result else { throw invalid }
+        let refreshToken: String?
+        switch outcome {
+        case .rotated(let token), .repeated(let token): refreshToken = token
+        case .accepted: refreshToken = nil
+        case .reuseDetected(let revoked):
+            for id in revoked { try await tokenStatus.revokeToken(id: id, expiresAt: grant.expiresAt) }
+            throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.",
+                                          detail: "refresh token reuse: family \(grant.id) revoked")
+        case .dead: throw invalid
+        case .invalidScope: throw OAuthError.invalidScope("The requested scope exceeds the grant.")
+        case .invalidTarget: throw OAuthError.invalidTarget("The resource is not covered by this grant.")
+        }
+        let scope = requestedScope ?? grant.scope
+        let claims = AccessTokenClaims(
+            issuer: policy.issuer, subject: grant.subject, audience: grant.resource ?? policy.issuer, clientID: client.clientID,
+            scope: scope, issuedAt: now, expiresAt: accessExpiry, tokenID: tokenID, authTime: grant.authTime)
+        return response(accessToken: try await tokens.issueAccessToken(claims), scope: scope, refreshToken: refreshToken)
     }
 
     /// A code that is gone may have been redeemed before. If it was, and this request carries the
@@ -149,7 +229,32 @@ public struct TokenEndpoint: Sendable {
         for tokenID in marker.tokenIDs {
             try await tokenStatus.revokeToken(id: tokenID, expiresAt: marker.tokensExpireAt)
         }
+        if let grantID = marker.grantID {
+            try await revokeGrant(id: grantID, now: clock.now())
+        }
         throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.",
                                       detail: "code replayed by its client; \(marker.tokenIDs.count) token(s) revoked")
+    }
+
+    /// Revokes a refresh-token family and every access token it issued that is still alive.
+    func revokeGrant(id: String, now: Date) async throws {
+        try await GrantRevocation.revoke(grantID: id, grants: grants, tokenStatus: tokenStatus, now: now)
+    }
+}
+
+/// Revoking a whole family: used by code replay, refresh-token revocation and reuse detection.
+public enum GrantRevocation {
+    /// Marks the grant revoked and its live access tokens revoked.
+    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, now: Date,
+                              onlyFor clientID: ClientID? = nil) async throws {
+        let revoked = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<[IssuedAccessToken]?> in
+            if let clientID, grant.clientID != clientID { return .keep(nil) }
+            grant.revokedAt = grant.revokedAt ?? now
+            grant.sealedCurrentToken = nil
+            return .save(grant.accessTokens.filter { $0.expiresAt > now }, newTokenHash: nil)
+        }
+        for token in (revoked ?? nil) ?? [] {
+            try await tokenStatus.revokeToken(id: token.tokenID, expiresAt: token.expiresAt)
+        }
     }
 }

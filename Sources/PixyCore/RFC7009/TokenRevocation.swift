@@ -1,15 +1,19 @@
+public import Foundation
 /// `POST /revoke` (RFC 7009; SECURITY.md §9).
 public struct TokenRevocation: Sendable {
     private let authenticator: ClientAuthenticator
     private let verifier: any AccessTokenVerifying
     private let tokenStatus: any TokenStatusStore
+    private let grants: any GrantStore
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
-    public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore, clock: any WallClock) {
+    public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
+                grants: any GrantStore, clock: any WallClock) {
         authenticator = ClientAuthenticator(clients: clients)
         self.verifier = verifier
         self.tokenStatus = tokenStatus
+        self.grants = grants
         self.clock = clock
     }
 
@@ -24,7 +28,8 @@ public struct TokenRevocation: Sendable {
     }
 
     /// Authenticates the client (public clients identify themselves with `client_id`, RFC 7009
-    /// §2.1), then revokes `token` if it is one of this client's live access tokens.
+    /// §2.1), then revokes `token` if it is one of this client's live access tokens, or any
+    /// refresh token of one of its families (which revokes the family and its access tokens).
     /// `token_type_hint` is optional and only a hint (RFC 7009 §2.1), so it is not needed here.
     public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> Outcome {
         let usedBasic = basic != nil
@@ -35,13 +40,32 @@ public struct TokenRevocation: Sendable {
         guard let token = parameters.values("token").first else {
             throw fail(.invalidRequest("The token parameter is missing."))
         }
-        guard let claims = await verifier.verifiedClaims(of: token), claims.expiresAt > clock.now() else { return .unknown }
-        guard claims.clientID == client.clientID else { return .foreign }
+        let now = clock.now()
         do {
+            guard let claims = await verifier.verifiedClaims(of: token) else {
+                return try await revokeRefreshToken(token, clientID: client.clientID, now: now)
+            }
+            guard claims.expiresAt > now else { return .unknown }
+            guard claims.clientID == client.clientID else { return .foreign }
             try await tokenStatus.revokeToken(id: claims.tokenID, expiresAt: claims.expiresAt)
+            return .revoked
         } catch {
             throw fail(.serverError(detail: "revocation failed: \(error)"))
         }
-        return .revoked
+    }
+
+    func revokeRefreshToken(_ token: String, clientID: ClientID, now: Date) async throws -> Outcome {
+        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<(Outcome, [IssuedAccessToken])> in
+            guard grant.clientID == clientID else { return .keep((.foreign, [])) }
+            guard grant.revokedAt == nil, grant.expiresAt > now else { return .keep((.unknown, [])) }
+            grant.revokedAt = now
+            grant.sealedCurrentToken = nil
+            return .save((.revoked, grant.accessTokens.filter { $0.expiresAt > now }), newTokenHash: nil)
+        }
+        guard let (outcome, accessTokens) = result else { return .unknown }
+        for accessToken in accessTokens {
+            try await tokenStatus.revokeToken(id: accessToken.tokenID, expiresAt: accessToken.expiresAt)
+        }
+        return outcome
     }
 }

@@ -58,6 +58,6 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
         introspectionEndpoint = base + "/introspect"
         jwksURI = base + "/jwks.json"
         scopesSupported = policy.scopesSupported.tokens
-        grantTypesSupported = [GrantType.authorizationCode.rawValue]
+        grantTypesSupported = GrantType.allCases.map(\.rawValue)
     }
 }

@@ -18,6 +18,8 @@ public final class InMemoryStore: PixyStorageBackend {
         var pending: [String: Expiring<PendingAuthorization>] = [:]
         var usedCodes: [String: Expiring<UsedCodeMarker>] = [:]
         var revokedTokens: [String: Date] = [:]
+        var grants: [String: Grant] = [:]
+        var refreshIndex: [String: String] = [:]
         var writesSinceSweep = 0
     }
 
@@ -40,6 +42,8 @@ public final class InMemoryStore: PixyStorageBackend {
         state.pending = state.pending.filter { $0.value.expiresAt > now }
         state.usedCodes = state.usedCodes.filter { $0.value.expiresAt > now }
         state.revokedTokens = state.revokedTokens.filter { $0.value > now }
+        state.grants = state.grants.filter { $0.value.expiresAt > now }
+        state.refreshIndex = state.refreshIndex.filter { state.grants[$0.value] != nil }
     }
 
     // MARK: ClientStore
@@ -200,6 +204,47 @@ public final class InMemoryStore: PixyStorageBackend {
         return state.withLock { state in
             guard let entry = state.usedCodes[StorageKey.usedCode(hash: codeHash)], entry.expiresAt > now else { return nil }
             return entry.value
+        }
+    }
+
+    // MARK: GrantStore
+
+    public func createGrant(_ grant: Grant) async throws {
+        let now = clock.now()
+        try state.withLock { state in
+            guard state.grants[grant.id] == nil else { throw StorageError.duplicateKey }
+            state.grants[grant.id] = grant
+            state.refreshIndex[StorageKey.refreshToken(hash: grant.currentTokenHash)] = grant.id
+            sweepIfDue(&state, now: now)
+        }
+    }
+
+    public func grant(withID id: String) async throws -> Grant? {
+        state.withLock { $0.grants[id] }
+    }
+
+    public func updateGrant<Result: Sendable>(
+        refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
+    ) async throws -> Result? {
+        state.withLock { state in
+            guard let id = state.refreshIndex[StorageKey.refreshToken(hash: refreshTokenHash)] else { return nil }
+            return Self.apply(body, to: id, in: &state)
+        }
+    }
+
+    public func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
+        state.withLock { state in Self.apply(body, to: id, in: &state) }
+    }
+
+    private static func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State) -> Result? {
+        guard var grant = state.grants[id] else { return nil }
+        switch body(&grant) {
+        case .keep(let result):
+            return result
+        case .save(let result, let newTokenHash):
+            state.grants[id] = grant
+            if let newTokenHash { state.refreshIndex[StorageKey.refreshToken(hash: newTokenHash)] = id }
+            return result
         }
     }
 }

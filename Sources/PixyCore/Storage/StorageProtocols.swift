@@ -34,13 +34,16 @@ public struct UsedCodeMarker: Sendable, Codable, Equatable {
     public var tokenIDs: [String]
     /// When the last of those tokens expires.
     public var tokensExpireAt: Date
+    /// The grant (refresh-token family) the code started, if any: revoked with the tokens.
+    public var grantID: String?
 
     /// Creates a marker.
-    public init(clientID: ClientID, codeChallenge: CodeChallenge, tokenIDs: [String], tokensExpireAt: Date) {
+    public init(clientID: ClientID, codeChallenge: CodeChallenge, tokenIDs: [String], tokensExpireAt: Date, grantID: String? = nil) {
         self.clientID = clientID
         self.codeChallenge = codeChallenge
         self.tokenIDs = tokenIDs
         self.tokensExpireAt = tokensExpireAt
+        self.grantID = grantID
     }
 }
 
@@ -108,28 +111,32 @@ public struct PixyStores: Sendable {
     public var interactions: any InteractionStore
     /// Revoked access tokens and used-code markers.
     public var tokenStatus: any TokenStatusStore
+    /// Grants and refresh-token families.
+    public var grants: any GrantStore
 
     /// Bundles stores.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
-                signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore) {
+                signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore,
+                grants: any GrantStore) {
         self.clients = clients
         self.codes = codes
         self.users = users
         self.signingKeys = signingKeys
         self.interactions = interactions
         self.tokenStatus = tokenStatus
+        self.grants = grants
     }
 
     /// All stores from one backend that implements every protocol.
     public init(_ backend: some PixyStorageBackend) {
         self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend,
-                  tokenStatus: backend)
+                  tokenStatus: backend, grants: backend)
     }
 }
 
 /// A backend that implements every store protocol.
 public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
-    & TokenStatusStore
+    & TokenStatusStore & GrantStore
 
 extension PixyStores {
 }
@@ -145,6 +152,8 @@ public enum StorageKey {
     public static func pendingAuthorization(hash: String) -> String { "auth:tx:\(hash)" }
     /// `auth:used:<sha256 hex of the code>`: the marker a redeemed code leaves.
     public static func usedCode(hash: String) -> String { "auth:used:\(hash)" }
+    /// `auth:rt:<sha256 hex of a refresh token>`: maps every token a family issued to its grant.
+    public static func refreshToken(hash: String) -> String { "auth:rt:\(hash)" }
     /// `auth:revoked:<jti>`.
     public static func revokedToken(id: String) -> String { "auth:revoked:\(id)" }
 }

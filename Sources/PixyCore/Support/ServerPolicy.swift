@@ -15,14 +15,27 @@ public struct ServerPolicy: Sendable {
     public var interactionLifetime: Duration
     /// How long a browser login lasts.
     public var sessionLifetime: Duration
+    /// Absolute lifetime of a refresh-token family.
+    public var refreshTokenLifetime: Duration
+    /// A family unused this long dies.
+    public var refreshTokenIdleLifetime: Duration
+    /// Whether confidential clients' refresh tokens rotate too (public clients' always do, SECURITY.md §5).
+    public var rotatesConfidentialRefreshTokens: Bool
 
     /// RFC 6749 §4.1.2 recommends a maximum lifetime of 10 minutes.
     public static let maximumCodeLifetime: Duration = .seconds(600)
 
     /// Creates a policy; the code lifetime is capped at 600 s.
-    public init(issuer: String, codeLifetime: Duration = .seconds(60), accessTokenLifetime: Duration = .seconds(3600),
+    ///
+    /// Access tokens default to 15 minutes: resource servers that validate JWTs locally see a
+    /// revocation only when the token expires, and refresh tokens make short lives painless.
+    /// Refresh families live 90 days at most and die after 30 days unused, so MCP clients stay
+    /// connected for weeks without a new login.
+    public init(issuer: String, codeLifetime: Duration = .seconds(60), accessTokenLifetime: Duration = .seconds(900),
                 scopesSupported: Scope = Scope(validatedTokens: ["read", "write"]), defaultScope: Scope = .empty,
-                interactionLifetime: Duration = .seconds(600), sessionLifetime: Duration = .seconds(8 * 3600)) {
+                interactionLifetime: Duration = .seconds(600), sessionLifetime: Duration = .seconds(8 * 3600),
+                refreshTokenLifetime: Duration = .seconds(90 * 86400), refreshTokenIdleLifetime: Duration = .seconds(30 * 86400),
+                rotatesConfidentialRefreshTokens: Bool = true) {
         self.issuer = issuer
         self.codeLifetime = min(codeLifetime, Self.maximumCodeLifetime)
         self.accessTokenLifetime = accessTokenLifetime
@@ -30,5 +43,15 @@ public struct ServerPolicy: Sendable {
         self.defaultScope = defaultScope
         self.interactionLifetime = interactionLifetime
         self.sessionLifetime = sessionLifetime
+        self.refreshTokenLifetime = refreshTokenLifetime
+        self.refreshTokenIdleLifetime = min(refreshTokenIdleLifetime, refreshTokenLifetime)
+        self.rotatesConfidentialRefreshTokens = rotatesConfidentialRefreshTokens
+    }
+
+    /// Whether a grant for `client` with `scope` gets a refresh token: the client registered the
+    /// refresh_token grant, and, when `offline_access` is a supported scope, the user granted it.
+    public func issuesRefreshToken(to client: Client, scope: Scope) -> Bool {
+        guard client.grantTypes.contains(.refreshToken) else { return false }
+        return !scopesSupported.tokens.contains("offline_access") || scope.tokens.contains("offline_access")
     }
 }

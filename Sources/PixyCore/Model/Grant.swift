@@ -1,0 +1,97 @@
+public import struct Foundation.Date
+
+/// A grant: what a user allowed a client, and the refresh-token family that keeps it alive
+/// (SECURITY.md §5). Durable. Refresh tokens themselves are never stored, only their hashes,
+/// plus the current token sealed under a key that only the previous token's holder can derive.
+public struct Grant: Sendable, Codable, Equatable {
+    /// Random id.
+    public var id: String
+    /// The client.
+    public var clientID: ClientID
+    /// The user.
+    public var subject: String
+    /// What the user approved; a refresh may narrow it per request, never widen it.
+    public var scope: Scope
+    /// The RFC 8707 resource the grant covers.
+    public var resource: String?
+    /// When the user authenticated.
+    public var authTime: Date
+    /// When the grant was created.
+    public var createdAt: Date
+    /// Absolute end of the family.
+    public var expiresAt: Date
+    /// End of the family if it goes unused: moved forward on every refresh.
+    public var idleExpiresAt: Date
+    /// How many refresh tokens the family has issued.
+    public var generation: Int
+    /// Hash of the newest refresh token.
+    public var currentTokenHash: String
+    /// Hash of the one before it: still accepted until the newest is first used.
+    public var previousTokenHash: String?
+    /// The newest token, AES-GCM-sealed under a key derived from the previous token, so a client
+    /// that lost the response (or raced itself) gets the same token again instead of forking.
+    public var sealedCurrentToken: String?
+    /// When the family was revoked.
+    public var revokedAt: Date?
+    /// Access tokens issued from this grant that have not expired yet (revoked with the family).
+    public var accessTokens: [IssuedAccessToken]
+
+    /// Creates a grant.
+    public init(id: String, clientID: ClientID, subject: String, scope: Scope, resource: String?, authTime: Date, createdAt: Date,
+                expiresAt: Date, idleExpiresAt: Date, currentTokenHash: String, accessTokens: [IssuedAccessToken]) {
+        self.id = id
+        self.clientID = clientID
+        self.subject = subject
+        self.scope = scope
+        self.resource = resource
+        self.authTime = authTime
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.idleExpiresAt = idleExpiresAt
+        self.generation = 1
+        self.currentTokenHash = currentTokenHash
+        self.previousTokenHash = nil
+        self.sealedCurrentToken = nil
+        self.revokedAt = nil
+        self.accessTokens = accessTokens
+    }
+}
+
+/// An access token issued from a grant, remembered until it expires.
+public struct IssuedAccessToken: Sendable, Codable, Equatable {
+    /// Its `jti`.
+    public var tokenID: String
+    /// Its `exp`.
+    public var expiresAt: Date
+
+    /// Creates an entry.
+    public init(tokenID: String, expiresAt: Date) {
+        self.tokenID = tokenID
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Durable grants and refresh-token families.
+public protocol GrantStore: Sendable {
+    /// Stores a new grant and indexes its first refresh token's hash.
+    func createGrant(_ grant: Grant) async throws
+    /// The grant with `id`.
+    func grant(withID id: String) async throws -> Grant?
+    /// Runs `body` on the grant that `refreshTokenHash` was ever issued for, as one atomic step:
+    /// no other update of any grant interleaves (SECURITY.md §5: concurrent refreshes never fork
+    /// a family). When `body` returns `.save`, the grant is written and `newTokenHash` (if any) is
+    /// indexed to it; with `.keep` nothing changes. `nil` when the hash is unknown.
+    func updateGrant<Result: Sendable>(
+        refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
+    ) async throws -> Result?
+    /// Runs `body` on the grant with `id` atomically, as ``updateGrant(refreshTokenHash:_:)`` does.
+    func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result?
+}
+
+/// What an atomic grant update decided.
+public enum GrantUpdate<Result: Sendable>: Sendable {
+    /// Write the grant; index `newTokenHash` to it when given.
+    case save(Result, newTokenHash: String?)
+    /// Change nothing (a failed refresh changes nothing, SECURITY.md §5).
+    case keep(Result)
+}
