@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         .target(
@@ -81,6 +82,7 @@ let package = Package(
             dependencies: [
                 "PixyHTTP", "PixyJWT", "PixySQLite", "PixyCore", "PixyModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -88,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "pixy",
             dependencies: [
-                "PixyServer", "PixyCore", "PixyModel", "PixyHTTP",
+                "PixyServer", "PixyCore", "PixyModel", "PixyHTTP", "PixyJWT",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -16,8 +16,8 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var tokenIssuer: any AccessTokenIssuing
     /// Verifies this server's access tokens (for /revoke and /introspect).
     public var tokenVerifier: any AccessTokenVerifying
-    /// The JWK Set served at `jwks_uri`.
-    public var jwksJSON: String
+    /// The JWK Set served at `jwks_uri`, read on each request (it changes when keys rotate).
+    public var jwksJSON: @Sendable () -> String
     /// Password hashing for the login page.
     public var passwords: any PasswordHashing
     /// Failed-login limits.
@@ -25,7 +25,7 @@ public struct AuthorizationServerEnvironment: Sendable {
 
     /// Bundles the environment.
     public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-                tokenVerifier: any AccessTokenVerifying, jwksJSON: String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
+                tokenVerifier: any AccessTokenVerifying, jwksJSON: @escaping @Sendable () -> String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
         self.stores = stores
         self.policy = policy
         self.clock = clock
@@ -154,7 +154,7 @@ public struct AuthorizationServer: Sendable {
         }
         router.post(RouterPath(paths.register)) { request, context in await self.registerClient(request, context: context) }
         router.get(RouterPath(paths.register)) { _, _ in self.methodNotAllowed(allow: "POST") }
-        router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.environment.jwksJSON) }
+        router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.environment.jwksJSON()) }
         for path in paths.metadata {
             router.get(RouterPath(path)) { _, _ in Responses.publicJSON(self.metadataJSON) }
         }

@@ -27,12 +27,19 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         self.issuer = issuer
     }
 
-    /// Loads every key from `store`, creating and saving a first key if there is none.
+    /// Loads the keys from `store`, creating and saving a first key if none signs.
+    ///
+    /// A retired key is kept (published and verifying) for `retention` after its retirement, the
+    /// longest an access token it signed can live; after that it is dropped.
     /// - Parameter issuer: when given, verification also requires `iss` to equal it.
-    public static func load(from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil) async throws -> SigningKeyRing {
-        var records = try await store.allSigningKeys()
+    public static func load(from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil,
+                            retention: Duration = .seconds(86400)) async throws -> SigningKeyRing {
+        let now = clock.now()
+        var records = try await store.allSigningKeys().filter { key in
+            key.retiredAt.map { $0.addingTimeInterval(retention.timeInterval) > now } ?? true
+        }
         if !records.contains(where: { $0.retiredAt == nil }) {
-            let record = try makeKey(createdAt: clock.now())
+            let record = try makeKey(createdAt: now)
             try await store.save(record)
             records.append(record)
         }
@@ -54,6 +61,20 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         let document = try encoder.encode(["keys": jwks])
         return SigningKeyRing(keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self),
                               keyIDs: Set(records.map(\.kid)), issuer: issuer)
+    }
+
+    /// Adds a new signing key and retires every other one (`pixy keys rotate`). Running servers
+    /// pick the change up on their next reload.
+    @discardableResult
+    public static func rotate(in store: any SigningKeyStore, clock: any WallClock) async throws -> SigningKeyRecord {
+        let now = clock.now()
+        for var key in try await store.allSigningKeys() where key.retiredAt == nil {
+            key.retiredAt = now
+            try await store.save(key)
+        }
+        let fresh = try makeKey(createdAt: now)
+        try await store.save(fresh)
+        return fresh
     }
 
     /// A fresh P-256 key; its `kid` is its RFC 7638 JWK thumbprint, so the id is derived from the

@@ -6,6 +6,7 @@ import PixySQLite
 import PixyModel
 public import Logging
 import Foundation
+import ServiceLifecycle
 
 /// Opens the stores a configuration names.
 public enum StoreFactory {
@@ -48,9 +49,10 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
     let stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
-    let keys = try await SigningKeyRing.load(from: stores.signingKeys, clock: clock, issuer: configuration.issuer)
+    let keys = try await SigningKeys(store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
+                                     retention: configuration.accessTokenLifetime)
     let environment = AuthorizationServerEnvironment(
-        stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: keys.jwksJSON,
+        stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock))
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
@@ -58,5 +60,30 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy"),
+        services: [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
         logger: logger)
+}
+
+/// Reloads the signing keys now and then, so `pixy keys rotate` (run against the same store)
+/// takes effect without a restart. Stops with the application (graceful shutdown).
+struct KeyReloadService: Service {
+    let keys: SigningKeys
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Graceful shutdown (SIGTERM, or the end of a test) must end the loop, not only cancellation.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                do {
+                    if try await keys.reload() {
+                        logger.notice("signing keys reloaded", metadata: ["kid": "\(keys.currentKeyID)"])
+                    }
+                } catch {
+                    logger.error("reloading signing keys failed; keeping the current ones", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
 }

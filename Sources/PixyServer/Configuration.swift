@@ -25,6 +25,8 @@ public struct Configuration: Sendable {
     public var scopes: Scope
     /// bcrypt cost for user passwords.
     public var passwordHashCost: UInt8
+    /// How often a running server re-reads its signing keys (picks up `pixy keys rotate`).
+    public var keyReloadInterval: Duration = .seconds(30)
 
     /// Storage backends.
     public enum StoreKind: String, Sendable, CaseIterable {

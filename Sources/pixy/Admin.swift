@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PixyCore
 import PixyHTTP
+import PixyJWT
 import PixyModel
 import PixyServer
 #if canImport(Glibc)
@@ -155,6 +156,39 @@ struct Clients: AsyncParsableCommand {
                 throw ValidationError("no client \(clientID)")
             }
             print("removed client \(clientID)")
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the ES256 signing keys.", subcommands: [Rotate.self, List.self])
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a new signing key and retire the current one.",
+            discussion: """
+                The retired key stays in the JWKS, and keeps verifying, until every token it signed has
+                expired (the access token lifetime). A running server picks the new key up within 30 seconds.
+                """)
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            let key = try await SigningKeyRing.rotate(in: storeOptions.openStores().signingKeys, clock: SystemWallClock())
+            print("new signing key \(key.kid)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signing keys.")
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            let formatter = ISO8601DateFormatter()
+            for key in try await storeOptions.openStores().signingKeys.allSigningKeys() {
+                let status = key.retiredAt.map { "retired \(formatter.string(from: $0))" } ?? "signing"
+                print("\(key.kid)\t\(key.algorithm)\tcreated \(formatter.string(from: key.createdAt))\t\(status)")
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ struct Pixy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pixy",
         abstract: "An OAuth 2.1 authorization server built around PKCE (S256), for MCP servers, native apps and SPAs.",
-        subcommands: [Serve.self, Users.self, Clients.self, PKCE.self])
+        subcommands: [Serve.self, Users.self, Clients.self, Keys.self, PKCE.self])
 }
 
 /// Options shared by every command that opens the store.
@@ -79,6 +79,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let seconds = try refreshTokenIdleTTL ?? environmentValue("REFRESH_TOKEN_IDLE_TTL").map(Self.integer) {
             configuration.refreshTokenIdleLifetime = .seconds(seconds)
+        }
+        if let seconds = try environmentValue("KEY_RELOAD_INTERVAL").map(Self.integer) {
+            guard seconds >= 1 else { throw ValidationError("PIXY_KEY_RELOAD_INTERVAL must be at least 1 second") }
+            configuration.keyReloadInterval = .seconds(seconds)
         }
         if let value = scopes ?? environmentValue("SCOPES") {
             guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }

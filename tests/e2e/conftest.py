@@ -78,6 +78,8 @@ class PixyServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                self.log.close()
+                raise AssertionError("pixy did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
         self.log.close()
 
     def output(self) -> str:

@@ -104,3 +104,40 @@ def test_environment_variables_configure_serve(data_dir):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_keys_rotate_is_picked_up_by_a_running_server(seeded):
+    import os
+    server = PixyServer(seeded)
+    env_before = os.environ.get("PIXY_KEY_RELOAD_INTERVAL")
+    os.environ["PIXY_KEY_RELOAD_INTERVAL"] = "1"
+    try:
+        server.start()
+    finally:
+        if env_before is None:
+            os.environ.pop("PIXY_KEY_RELOAD_INTERVAL")
+        else:
+            os.environ["PIXY_KEY_RELOAD_INTERVAL"] = env_before
+    try:
+        old_kid = httpx.get(f"{server.base}/jwks.json").json()["keys"][0]["kid"]
+        out = run_cli(seeded, "keys", "rotate")
+        new_kid = re.search(r"new signing key (\S+)", out).group(1)
+        listing = run_cli(seeded, "keys", "list")
+        assert old_kid in listing and "retired" in listing and new_kid in listing
+        for _ in range(50):
+            kids = [k["kid"] for k in httpx.get(f"{server.base}/jwks.json").json()["keys"]]
+            if new_kid in kids:
+                break
+            time.sleep(0.1)
+        assert set(kids) == {old_kid, new_kid}, "both published: the old one until its tokens expire"
+        verifier = "k" * 50
+        query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": "http://127.0.0.1:9999/cb",
+                              "code_challenge": s256(verifier), "code_challenge_method": "S256"})
+        _, response = login_session(server.base, query)
+        code = query_of(response.headers["location"])["code"]
+        token = httpx.post(f"{server.base}/token", data={"grant_type": "authorization_code", "code": code,
+                                                         "code_verifier": verifier, "client_id": "bench-client"}).json()["access_token"]
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        assert header["kid"] == new_kid
+    finally:
+        server.stop()
