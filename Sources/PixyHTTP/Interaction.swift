@@ -55,7 +55,7 @@ extension AuthorizationServer {
             var user: User?
             if let userID = existing?.session.userID { user = try await environment.stores.users.user(withID: userID) }
             let needsLogin = user == nil || authorization.prompt.contains(.login)
-            let needsConsent = !client.maySkipConsent || authorization.prompt.contains(.consent)
+            let needsConsent = try await needsConsent(authorization, client: client, userID: user?.id)
 
             if authorization.prompt.contains(.none) {
                 if needsLogin { return redirectError(OAuthError(.loginRequired, "The user is not signed in.")) }
@@ -94,6 +94,17 @@ extension AuthorizationServer {
     }
 
     // MARK: Shared by the pages
+
+    /// Whether the consent page must be shown: not for a first-party `--skip-consent` client,
+    /// nor when remembered consent covers the request (pre-registered confidential clients only,
+    /// RFC 8252 §8.6); always with `prompt=consent`.
+    func needsConsent(_ request: AuthorizationRequest, client: Client, userID: String?) async throws -> Bool {
+        if request.prompt.contains(.consent) { return true }
+        if client.maySkipConsent { return false }
+        guard let userID, ConsentPolicy.remembers(client) else { return true }
+        let record = try await environment.stores.consents.consent(userID: userID, clientID: client.clientID, resource: request.resource)
+        return !ConsentPolicy.isCovered(request, by: record, for: client)
+    }
 
     /// What every page request needs: the session and the pending authorization bound to it.
     struct Interaction {
@@ -199,7 +210,7 @@ extension AuthorizationServer {
         let transactionKey = SecretHash.sha256Hex(interaction.transactionID)
 
         var response: Response
-        if interaction.client.maySkipConsent, !pending.request.prompt.contains(.consent) {
+        if try await !needsConsent(pending.request, client: interaction.client, userID: user.id) {
             guard try await interactions.consumePendingAuthorization(key: transactionKey) != nil else {
                 return Responses.redirect(to: back, status: .seeOther)
             }
@@ -223,10 +234,17 @@ extension AuthorizationServer {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
         let authorization = interaction.pending.request
+        // Step-up: with remembered consent, mark what this request adds.
+        var newScopes = Set<String>()
+        if ConsentPolicy.remembers(interaction.client),
+           let record = try await environment.stores.consents.consent(userID: user.id, clientID: interaction.client.clientID,
+                                                                         resource: authorization.resource) {
+            newScopes = ConsentPolicy.newTokens(in: authorization, comparedTo: record)
+        }
         return Responses.html(pages.consent(.init(
             clientName: displayName(of: interaction.client), clientID: interaction.client.clientID.rawValue,
             username: user.username, redirectHost: Self.host(of: authorization.redirectURI),
-            scopes: authorization.scope.tokens, resource: authorization.resource,
+            scopes: authorization.scope.tokens.map { (name: $0, isNew: newScopes.contains($0)) }, resource: authorization.resource,
             isUnverified: interaction.client.isDynamicallyRegistered,
             action: "\(paths.consent)?tx=\(interaction.transactionID)", csrfToken: interaction.session.csrfToken)))
     }
@@ -248,6 +266,12 @@ extension AuthorizationServer {
         guard let pending = try await interactions.consumePendingAuthorization(key: SecretHash.sha256Hex(interaction.transactionID)),
               ConstantTime.isEqual(pending.sessionKey, interaction.sessionKey)
         else { return Responses.redirect(to: back, status: .seeOther) }
+        if decision == "approve", ConsentPolicy.remembers(interaction.client) {
+            let consents = environment.stores.consents
+            let previous = try await consents.consent(userID: userID, clientID: interaction.client.clientID, resource: pending.request.resource)
+            try await consents.saveConsent(ConsentPolicy.remembering(pending.request, after: previous, now: environment.clock.now()),
+                                           userID: userID, clientID: interaction.client.clientID, resource: pending.request.resource)
+        }
         return try await finish(pending, userID: userID, authTime: interaction.session.authTime ?? environment.clock.now(),
                                 approved: decision == "approve")
     }

@@ -75,6 +75,9 @@ public final class SQLiteStore: PixyStorageBackend {
                 CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
                 """)
         }
+        migrator.registerMigration("v4-consents") { db in
+            try db.execute(sql: "CREATE TABLE consents (key TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL)")
+        }
         return migrator
     }
 
@@ -374,6 +377,24 @@ public final class SQLiteStore: PixyStorageBackend {
                     .execute(arguments: [StorageKey.refreshToken(hash: newTokenHash), id, grant.expiresAt.timeIntervalSince1970])
             }
             return result
+        }
+    }
+
+    // MARK: ConsentStore
+
+    public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
+        let text = try readNow { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM consents WHERE key = ?"),
+                                arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource)])
+        }
+        return try text.map { try decode(ConsentRecord.self, $0) }
+    }
+
+    public func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
+        let text = try encode(record)
+        try await database.write { db in
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO consents (key, record) VALUES (?, ?)")
+                .execute(arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource), text])
         }
     }
 }

@@ -48,6 +48,12 @@ final class BreakableStore: PixyStorageBackend {
     func updateGrant<Result: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
         try check(); return try await base.updateGrant(refreshTokenHash: refreshTokenHash, body)
     }
+    func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
+        try check(); return try await base.consent(userID: userID, clientID: clientID, resource: resource)
+    }
+    func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
+        try check(); try await base.saveConsent(record, userID: userID, clientID: clientID, resource: resource)
+    }
     func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
         try check(); return try await base.updateGrant(id: id, body)
     }

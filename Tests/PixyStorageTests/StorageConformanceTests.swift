@@ -260,6 +260,21 @@ struct GrantConformanceTests {
     }
 }
 
+@Suite("Storage conformance: remembered consent")
+struct ConsentConformanceTests {
+    @Test("Consent is kept per user, client and resource", arguments: Backend.allCases)
+    func consentsAreKeyed(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        let record = ConsentRecord(scope: Scope(validatedTokens: ["read"]), updatedAt: clock.now())
+        try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
+        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/") == record)
+        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: nil) == nil)
+        #expect(try await store.consent(userID: "u2", clientID: "c1", resource: "https://mcp.example.com/") == nil)
+        #expect(try await store.consent(userID: "u1:c1", clientID: "", resource: "https://mcp.example.com/") == nil, "keys cannot collide")
+    }
+}
+
 @Suite("SQLite store")
 struct SQLiteStoreTests {
     @Test("§7 / §10: clients, users, keys and grants survive closing and reopening the file")

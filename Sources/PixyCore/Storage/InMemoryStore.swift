@@ -20,6 +20,7 @@ public final class InMemoryStore: PixyStorageBackend {
         var revokedTokens: [String: Date] = [:]
         var grants: [String: Grant] = [:]
         var refreshIndex: [String: String] = [:]
+        var consents: [String: ConsentRecord] = [:]
         var writesSinceSweep = 0
     }
 
@@ -246,5 +247,15 @@ public final class InMemoryStore: PixyStorageBackend {
             if let newTokenHash { state.refreshIndex[StorageKey.refreshToken(hash: newTokenHash)] = id }
             return result
         }
+    }
+
+    // MARK: ConsentStore
+
+    public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
+        state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] }
+    }
+
+    public func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
+        state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] = record }
     }
 }

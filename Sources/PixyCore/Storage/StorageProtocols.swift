@@ -113,11 +113,13 @@ public struct PixyStores: Sendable {
     public var tokenStatus: any TokenStatusStore
     /// Grants and refresh-token families.
     public var grants: any GrantStore
+    /// Remembered consent.
+    public var consents: any ConsentStore
 
     /// Bundles stores.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
                 signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore,
-                grants: any GrantStore) {
+                grants: any GrantStore, consents: any ConsentStore) {
         self.clients = clients
         self.codes = codes
         self.users = users
@@ -125,18 +127,19 @@ public struct PixyStores: Sendable {
         self.interactions = interactions
         self.tokenStatus = tokenStatus
         self.grants = grants
+        self.consents = consents
     }
 
     /// All stores from one backend that implements every protocol.
     public init(_ backend: some PixyStorageBackend) {
         self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend,
-                  tokenStatus: backend, grants: backend)
+                  tokenStatus: backend, grants: backend, consents: backend)
     }
 }
 
 /// A backend that implements every store protocol.
 public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
-    & TokenStatusStore & GrantStore
+    & TokenStatusStore & GrantStore & ConsentStore
 
 extension PixyStores {
 }
@@ -154,6 +157,11 @@ public enum StorageKey {
     public static func usedCode(hash: String) -> String { "auth:used:\(hash)" }
     /// `auth:rt:<sha256 hex of a refresh token>`: maps every token a family issued to its grant.
     public static func refreshToken(hash: String) -> String { "auth:rt:\(hash)" }
+    /// `auth:consent:<user>:<client>:<resource>`: components percent-encoded so no id can
+    /// forge another's key.
+    public static func consent(userID: String, clientID: ClientID, resource: String?) -> String {
+        "auth:consent:\(FormParameters.percentEncode(userID)):\(FormParameters.percentEncode(clientID.rawValue)):\(FormParameters.percentEncode(resource ?? ""))"
+    }
     /// `auth:revoked:<jti>`.
     public static func revokedToken(id: String) -> String { "auth:revoked:\(id)" }
 }

@@ -24,7 +24,7 @@ struct PageRenderer: Sendable {
         var clientID: String
         var username: String
         var redirectHost: String
-        var scopes: [String]
+        var scopes: [(name: String, isNew: Bool)]
         var resource: String?
         var isUnverified: Bool
         var action: String
@@ -34,7 +34,8 @@ struct PageRenderer: Sendable {
     func consent(_ page: ConsentPage) -> String {
         var context: [String: Any] = [
             "clientName": page.clientName, "clientID": page.clientID, "username": page.username,
-            "redirectHost": page.redirectHost, "scopes": page.scopes, "hasScopes": !page.scopes.isEmpty,
+            "redirectHost": page.redirectHost,
+            "scopes": page.scopes.map { ["name": $0.name, "isNew": $0.isNew] as [String: Any] }, "hasScopes": !page.scopes.isEmpty,
             "isUnverified": page.isUnverified, "action": page.action, "csrfToken": page.csrfToken,
         ]
         if let resource = page.resource { context["resource"] = resource }

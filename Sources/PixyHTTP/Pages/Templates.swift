@@ -21,6 +21,7 @@ enum Templates {
       dl { margin: 1rem 0; } dt { font-weight:600; margin-top:.75rem; } dd { margin: .15rem 0 0; word-break: break-all; }
       ul.scopes { margin:.25rem 0 0; padding-left: 1.2rem; }
       .muted { color: var(--muted); font-size: .9rem; }
+      .new { font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: var(--accent); }
       code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
     </style>
     """
@@ -56,7 +57,7 @@ enum Templates {
       {{#isUnverified}}<p class="muted">This application registered itself. Pixy has not verified who runs it: continue only if you started this sign-in.</p>{{/isUnverified}}
       <dl>
         <dt>You will be sent back to</dt><dd><code>{{redirectHost}}</code></dd>
-        {{#hasScopes}}<dt>It asks for</dt><dd><ul class="scopes">{{#scopes}}<li><code>{{.}}</code></li>{{/scopes}}</ul></dd>{{/hasScopes}}
+        {{#hasScopes}}<dt>It asks for</dt><dd><ul class="scopes">{{#scopes}}<li><code>{{name}}</code>{{#isNew}} <strong class="new">new</strong>{{/isNew}}</li>{{/scopes}}</ul></dd>{{/hasScopes}}
         {{#resource}}<dt>For the service</dt><dd><code>{{resource}}</code></dd>{{/resource}}
         <dt>Client ID</dt><dd><code>{{clientID}}</code></dd>
       </dl>
