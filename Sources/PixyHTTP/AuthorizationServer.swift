@@ -22,10 +22,13 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var passwords: any PasswordHashing
     /// Failed-login limits.
     public var loginThrottle: LoginThrottle
+    /// Per-source limit on registrations that create a new client.
+    public var registrationLimiter: RateLimiter
 
     /// Bundles the environment.
     public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-                tokenVerifier: any AccessTokenVerifying, jwksJSON: @escaping @Sendable () -> String, passwords: any PasswordHashing, loginThrottle: LoginThrottle) {
+                tokenVerifier: any AccessTokenVerifying, jwksJSON: @escaping @Sendable () -> String, passwords: any PasswordHashing, loginThrottle: LoginThrottle,
+                registrationLimiter: RateLimiter) {
         self.stores = stores
         self.policy = policy
         self.clock = clock
@@ -34,6 +37,7 @@ public struct AuthorizationServerEnvironment: Sendable {
         self.jwksJSON = jwksJSON
         self.passwords = passwords
         self.loginThrottle = loginThrottle
+        self.registrationLimiter = registrationLimiter
     }
 }
 

@@ -68,12 +68,26 @@ extension AuthorizationServer {
         do { metadata = try JSONDecoder().decode(ClientMetadataRequest.self, from: Data(body.readableBytesView)) } catch {
             return Responses.oauthError(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."), realm: realm)
         }
+        let limiter = environment.registrationLimiter
+        let source = context.sourceKey
         do {
-            let registered = try await registrar.register(metadata)
-            context.logger.info("client registered", metadata: ["client_id": "\(registered.clientID)"])
-            return Responses.noStoreJSON(registered, status: .created)
+            let registration = try await registrar.register(metadata) {
+                guard limiter.allows(source) else { return false }
+                limiter.record(source)
+                return true
+            }
+            context.logger.info(registration.isNew ? "client registered" : "identical registration: existing client returned",
+                                metadata: ["client_id": "\(registration.response.clientID)"])
+            return Responses.noStoreJSON(registration.response, status: .created)
         } catch let error as OAuthError {
             return Responses.oauthError(error, realm: realm)
+        } catch is RegistrationLimitExceeded {
+            context.logger.notice("registration rate limit reached")
+            var response = Responses.oauthError(OAuthError(.temporarilyUnavailable, "Too many registrations from this address; try again later."),
+                                                realm: realm)
+            response.status = .tooManyRequests
+            response.headers[.retryAfter] = String(limiter.retryAfter(source))
+            return response
         } catch {
             context.logger.error("registration failed", metadata: ["error": "\(error)"])
             return Responses.oauthError(.serverError(), realm: realm)

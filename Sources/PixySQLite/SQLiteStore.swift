@@ -78,6 +78,12 @@ public final class SQLiteStore: PixyStorageBackend {
         migrator.registerMigration("v4-consents") { db in
             try db.execute(sql: "CREATE TABLE consents (key TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL)")
         }
+        migrator.registerMigration("v5-registration-fingerprint") { db in
+            try db.execute(sql: """
+                ALTER TABLE clients ADD COLUMN fingerprint TEXT;
+                CREATE INDEX clients_fingerprint ON clients(fingerprint);
+                """)
+        }
         return migrator
     }
 
@@ -136,8 +142,8 @@ public final class SQLiteStore: PixyStorageBackend {
     public func save(_ client: Client) async throws {
         let text = try encode(client)
         try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO clients (client_id, created_at, record) VALUES (?, ?, ?)",
-                           arguments: [client.clientID.rawValue, client.createdAt.timeIntervalSince1970, text])
+            try db.execute(sql: "INSERT OR REPLACE INTO clients (client_id, created_at, record, fingerprint) VALUES (?, ?, ?, ?)",
+                           arguments: [client.clientID.rawValue, client.createdAt.timeIntervalSince1970, text, client.registrationFingerprint])
         }
     }
 
@@ -153,6 +159,14 @@ public final class SQLiteStore: PixyStorageBackend {
             try String.fetchAll(db, sql: "SELECT record FROM clients ORDER BY created_at, client_id")
         }
         return try texts.map { try decode(Client.self, $0) }
+    }
+
+    public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
+        let text = try readNow { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM clients WHERE fingerprint = ? ORDER BY created_at LIMIT 1"),
+                                arguments: [fingerprint])
+        }
+        return try text.map { try decode(Client.self, $0) }
     }
 
     // MARK: AuthorizationCodeStore

@@ -53,7 +53,9 @@ public func buildApplication(
                                      retention: configuration.accessTokenLifetime)
     let environment = AuthorizationServerEnvironment(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
-        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock))
+        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock),
+        registrationLimiter: RateLimiter(clock: clock, burst: configuration.registrationBurst,
+                                         refillPerSecond: configuration.registrationsPerMinute / 60))
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)

@@ -27,6 +27,10 @@ public struct Configuration: Sendable {
     public var passwordHashCost: UInt8
     /// How often a running server re-reads its signing keys (picks up `pixy keys rotate`).
     public var keyReloadInterval: Duration = .seconds(30)
+    /// New-client registrations one source may make at once (identical re-registrations are free).
+    public var registrationBurst = 30
+    /// New-client registrations one source regains per minute.
+    public var registrationsPerMinute = 10.0
 
     /// Storage backends.
     public enum StoreKind: String, Sendable, CaseIterable {

@@ -86,7 +86,26 @@ func readSecret(_ prompt: String) -> String {
 
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage pre-registered clients.", subcommands: [Add.self, List.self, Remove.self])
+        abstract: "Manage pre-registered clients.", subcommands: [Add.self, List.self, Remove.self, Prune.self])
+
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove dynamically registered clients unused for a while (pre-registered ones are kept).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(name: .customLong("unused-for"), help: "e.g. 30d, 12h, 90m, 3600s.") var unusedFor: String
+        @Flag(name: .customLong("dry-run"), help: "Only list what would be removed.") var dryRun = false
+
+        func run() async throws {
+            let duration = try parseDuration(unusedFor)
+            let stores = try storeOptions.openStores()
+            let stale = ClientPruning.stale(try await stores.clients.allClients(), unusedFor: duration, now: Date())
+            for client in stale {
+                if !dryRun { _ = try await stores.clients.removeClient(withID: client.clientID) }
+                print("\(dryRun ? "would remove" : "removed") \(client.clientID)\t\(client.clientName ?? "-")")
+            }
+            print("\(stale.count) client(s) \(dryRun ? "would be " : "")pruned")
+        }
+    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a client.")
@@ -190,5 +209,19 @@ struct Keys: AsyncParsableCommand {
                 print("\(key.kid)\t\(key.algorithm)\tcreated \(formatter.string(from: key.createdAt))\t\(status)")
             }
         }
+    }
+}
+
+/// Parses `30d`, `12h`, `90m` or `3600s`.
+func parseDuration(_ text: String) throws -> Duration {
+    guard let unit = text.last, let value = Int(text.dropLast()), value >= 0 else {
+        throw ValidationError("durations look like 30d, 12h, 90m or 3600s")
+    }
+    switch unit {
+    case "d": return .seconds(value * 86400)
+    case "h": return .seconds(value * 3600)
+    case "m": return .seconds(value * 60)
+    case "s": return .seconds(value)
+    default: throw ValidationError("durations look like 30d, 12h, 90m or 3600s")
     }
 }

@@ -35,7 +35,7 @@ struct RegistrationTests {
     @Test("RFC 7591 §2: defaults are authorization_code, code and client_secret_basic; a secret is issued once and stored hashed")
     func defaultsAndSecret() async throws {
         let (registrar, fixture) = try await registrar()
-        let response = try await registrar.register(ClientMetadataRequest(redirectURIs: ["https://app.example.com/cb"]))
+        let response = try await registrar.register(ClientMetadataRequest(redirectURIs: ["https://app.example.com/cb"])).response
         #expect(response.tokenEndpointAuthMethod == "client_secret_basic")
         #expect(response.grantTypes == ["authorization_code"])
         #expect(response.responseTypes == ["code"])
@@ -51,7 +51,7 @@ struct RegistrationTests {
     @Test("§7: a public client gets no secret")
     func publicClientNoSecret() async throws {
         let (registrar, _) = try await registrar()
-        let response = try await registrar.register(ClientMetadataRequest(redirectURIs: ["http://localhost/callback"], tokenEndpointAuthMethod: "none"))
+        let response = try await registrar.register(ClientMetadataRequest(redirectURIs: ["http://localhost/callback"], tokenEndpointAuthMethod: "none")).response
         #expect(response.clientSecret == nil)
         #expect(response.clientSecretExpiresAt == nil)
     }
@@ -79,6 +79,66 @@ struct RegistrationTests {
         await #expect(throws: OAuthError(.invalidRedirectURI, "")) { try await registrar.register(ClientMetadataRequest(redirectURIs: [])) }
         let many = (0..<11).map { "https://a.example/cb\($0)" }
         await #expect(throws: OAuthError(.invalidRedirectURI, "")) { try await registrar.register(ClientMetadataRequest(redirectURIs: many)) }
+    }
+
+    @Test("§7 hygiene: identical public registrations return one client; different metadata or confidential clients get new ones")
+    func idempotentRegistration() async throws {
+        let (registrar, _) = try await registrar()
+        let metadata = ClientMetadataRequest(redirectURIs: ["http://127.0.0.1/callback"], tokenEndpointAuthMethod: "none",
+                                             grantTypes: ["authorization_code", "refresh_token"], clientName: "Claude Code", softwareID: "claude-code")
+        let first = try await registrar.register(metadata)
+        let second = try await registrar.register(metadata)
+        #expect(first.isNew && !second.isNew)
+        #expect(first.response.clientID == second.response.clientID)
+        var renamed = metadata
+        renamed.clientName = "Claude Code (2)"
+        #expect(try await registrar.register(renamed).response.clientID != first.response.clientID)
+        let confidential = ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: "client_secret_post")
+        let a = try await registrar.register(confidential).response
+        let b = try await registrar.register(confidential).response
+        #expect(a.clientID != b.clientID && a.clientSecret != nil && b.clientSecret != nil)
+    }
+
+    @Test("§7 rate limits: refused creation stores nothing; an identical re-registration is answered without asking")
+    func admission() async throws {
+        let (registrar, fixture) = try await registrar()
+        let metadata = ClientMetadataRequest(redirectURIs: ["http://127.0.0.1/callback"], tokenEndpointAuthMethod: "none")
+        let before = try await fixture.store.allClients().count
+        await #expect(throws: RegistrationLimitExceeded.self) { try await registrar.register(metadata) { false } }
+        #expect(try await fixture.store.allClients().count == before)
+        let created = try await registrar.register(metadata) { true }
+        let again = try await registrar.register(metadata) {
+            Issue.record("not asked for an existing client")
+            return false
+        }
+        #expect(created.response.clientID == again.response.clientID)
+    }
+
+    @Test("§7 hygiene: pruning removes only dynamic clients unused for the given time")
+    func pruning() {
+        let now = Date(timeIntervalSince1970: 1_900_000_000)
+        let old = now.addingTimeInterval(-40 * 86400)
+        let clients = [
+            Client(clientID: "static-old", redirectURIs: [], createdAt: old),
+            Client(clientID: "dynamic-old", redirectURIs: [], isDynamicallyRegistered: true, createdAt: old),
+            Client(clientID: "dynamic-used", redirectURIs: [], isDynamicallyRegistered: true, createdAt: old),
+            Client(clientID: "dynamic-new", redirectURIs: [], isDynamicallyRegistered: true, createdAt: now.addingTimeInterval(-86400)),
+        ]
+        var used = clients
+        used[2].lastUsedAt = now.addingTimeInterval(-2 * 86400)
+        #expect(ClientPruning.stale(used, unusedFor: .seconds(30 * 86400), now: now).map(\.clientID) == ["dynamic-old"])
+    }
+
+    @Test("SECURITY §7: the rate limiter allows a burst, then refills over time")
+    func rateLimiter() {
+        let clock = ManualClock()
+        let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1)
+        for _ in 0..<3 { #expect(limiter.allows("1.2.3.4")); limiter.record("1.2.3.4") }
+        #expect(!limiter.allows("1.2.3.4"))
+        #expect(limiter.allows("5.6.7.8"), "per source")
+        #expect(limiter.retryAfter("1.2.3.4") == 10)
+        clock.advance(by: .seconds(10))
+        #expect(limiter.allows("1.2.3.4"))
     }
 
     @Test("RFC 8252 §8.6: a dynamically registered client can never skip consent")

@@ -22,6 +22,9 @@ final class BreakableStore: PixyStorageBackend {
     func save(_ client: Client) async throws { try check(); try await base.save(client) }
     func removeClient(withID clientID: ClientID) async throws -> Bool { try check(); return try await base.removeClient(withID: clientID) }
     func allClients() async throws -> [Client] { try check(); return try await base.allClients() }
+    func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
+        try check(); return try await base.client(withRegistrationFingerprint: fingerprint)
+    }
     func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws { try check(); try await base.storeCode(record, codeHash: codeHash, ttl: ttl) }
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? { try check(); return try await base.consumeCode(codeHash: codeHash) }
     func user(named username: String) async throws -> User? { try check(); return try await base.user(named: username) }

@@ -5,6 +5,7 @@ import HTTPTypes
 import NIOCore
 import PixyCore
 import PixyModel
+import PixyServer
 import PixyTesting
 import Testing
 
@@ -414,6 +415,34 @@ struct PageSecurityTests {
         #expect(lines.contains { $0.contains("POST /token 200") }, "one line per request is logged")
         for secret in secrets {
             #expect(!lines.contains { $0.contains(secret) }, "leaked: \(secret.prefix(6))…")
+        }
+    }
+}
+
+@Suite("SECURITY §7 over HTTP: registration rate limits")
+struct RegistrationRateLimitTests {
+    @Test("§7: a source creating many clients gets 429 with Retry-After; identical re-registrations still work")
+    func rateLimited() async throws {
+        let harness = try await TestHarness.make()
+        var configuration = harness.configuration
+        configuration.registrationBurst = 2
+        let app = try await buildApplication(configuration: configuration, stores: PixyStores(harness.store), clock: harness.clock,
+                                             logger: harness.logs.logger())
+        try await app.test(.router) { client in
+            func register(_ name: String) async throws -> TestResponse {
+                try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(
+                    string: #"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","client_name":"\#(name)"}"#))
+            }
+            let first = try await register("one")
+            #expect(first.status == .created)
+            #expect(try await register("two").status == .created)
+            let limited = try await register("three")
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] != nil)
+            #expect(try json(limited)["error"] as? String == "temporarily_unavailable")
+            let again = try await register("one")
+            #expect(again.status == .created)
+            #expect(try json(again)["client_id"] as? String == (try json(first)["client_id"] as? String))
         }
     }
 }

@@ -141,3 +141,16 @@ def test_keys_rotate_is_picked_up_by_a_running_server(seeded):
         assert header["kid"] == new_kid
     finally:
         server.stop()
+
+
+def test_clients_prune_removes_only_stale_dynamic_clients(server):
+    registered = httpx.post(f"{server.base}/register", json={"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+                                                             "client_name": "Stale"}).json()
+    again = httpx.post(f"{server.base}/register", json={"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+                                                        "client_name": "Stale"}).json()
+    assert again["client_id"] == registered["client_id"], "identical registration returns the same client"
+    assert "0 client(s) would be pruned" in run_cli(server.data_dir, "clients", "prune", "--unused-for", "1d", "--dry-run")
+    out = run_cli(server.data_dir, "clients", "prune", "--unused-for", "0s")
+    assert registered["client_id"] in out and "1 client(s) pruned" in out
+    listing = run_cli(server.data_dir, "clients", "list")
+    assert registered["client_id"] not in listing and "bench-client" in listing

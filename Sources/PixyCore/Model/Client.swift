@@ -29,6 +29,11 @@ public struct Client: Sendable, Codable, Equatable {
     public var softwareID: String?
     /// `software_version` from registration.
     public var softwareVersion: String?
+    /// For dynamically registered public clients: a digest of the registered metadata, so an
+    /// identical re-registration returns this client instead of piling up new ones.
+    public var registrationFingerprint: String?
+    /// When a token was last issued to the client (kept to within a day), for pruning.
+    public var lastUsedAt: Date?
 
     /// Creates a client record.
     public init(

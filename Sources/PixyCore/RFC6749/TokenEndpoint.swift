@@ -35,6 +35,7 @@ public struct TokenResponse: Sendable, Codable, Equatable {
 /// `POST /token`: authenticates the client, then runs the grant (SECURITY.md §4).
 public struct TokenEndpoint: Sendable {
     private let authenticator: ClientAuthenticator
+    private let clients: any ClientStore
     private let codes: any AuthorizationCodeStore
     private let tokens: any AccessTokenIssuing
     private let tokenStatus: any TokenStatusStore
@@ -46,6 +47,7 @@ public struct TokenEndpoint: Sendable {
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
                 tokenStatus: any TokenStatusStore, grants: any GrantStore, policy: ServerPolicy, clock: any WallClock) {
         self.authenticator = ClientAuthenticator(clients: clients)
+        self.clients = clients
         self.codes = codes
         self.tokens = tokens
         self.tokenStatus = tokenStatus
@@ -78,10 +80,13 @@ public struct TokenEndpoint: Sendable {
             throw fail(OAuthError(.unauthorizedClient, "This client may not use this grant type."))
         }
         do {
+            let response: TokenResponse
             switch grant {
-            case .authorizationCode: return try await redeemCode(parameters, client: client)
-            case .refreshToken: return try await refresh(parameters, client: client)
+            case .authorizationCode: response = try await redeemCode(parameters, client: client)
+            case .refreshToken: response = try await refresh(parameters, client: client)
             }
+            await noteUse(of: client)
+            return response
         } catch let error as OAuthError {
             throw fail(error)
         } catch {
@@ -234,6 +239,17 @@ public struct TokenEndpoint: Sendable {
         }
         throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.",
                                       detail: "code replayed by its client; \(marker.tokenIDs.count) token(s) revoked")
+    }
+
+    /// Records when a dynamically registered client was last used, at most once a day (a write per
+    /// token would cost more than pruning is worth). Best effort: a failure here loses only a date.
+    func noteUse(of client: Client) async {
+        guard client.isDynamicallyRegistered else { return }
+        let now = clock.now()
+        guard (client.lastUsedAt ?? client.createdAt).addingTimeInterval(86400) < now else { return }
+        var updated = client
+        updated.lastUsedAt = now
+        try? await clients.save(updated)
     }
 
     /// Revokes a refresh-token family and every access token it issued that is still alive.

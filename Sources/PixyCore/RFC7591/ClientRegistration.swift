@@ -1,4 +1,5 @@
 public import struct Foundation.Date
+import Foundation
 public import PixyModel
 
 /// Client metadata as sent to `POST /register` (RFC 7591 §2). Unknown fields are ignored;
@@ -97,6 +98,23 @@ public struct ClientRegistrationResponse: Sendable, Encodable, Equatable {
     }
 }
 
+/// A source has created too many clients lately (SECURITY.md §7 rate limits).
+public struct RegistrationLimitExceeded: Error, Sendable {
+    /// Creates the error.
+    public init() {}
+}
+
+/// Which dynamically registered clients `pixy clients prune` removes: those not used (or, if
+/// never used, not created) within `unusedFor`. Operator-registered clients are never pruned.
+public enum ClientPruning {
+    /// The clients to remove.
+    public static func stale(_ clients: [Client], unusedFor: Duration, now: Date) -> [Client] {
+        clients.filter { client in
+            client.isDynamicallyRegistered && (client.lastUsedAt ?? client.createdAt).addingTimeInterval(unusedFor.timeInterval) <= now
+        }
+    }
+}
+
 /// `POST /register` logic (RFC 7591 §3; SECURITY.md §7).
 public struct ClientRegistrar: Sendable {
     private let clients: any ClientStore
@@ -115,19 +133,54 @@ public struct ClientRegistrar: Sendable {
         self.clock = clock
     }
 
+    /// A registration's result, and whether it created a new client.
+    public struct Registration: Sendable {
+        /// The RFC 7591 §3.2.1 response.
+        public var response: ClientRegistrationResponse
+        /// `false` when identical public-client metadata returned an existing client.
+        public var isNew: Bool
+    }
+
     /// Validates metadata, stores the client and returns the response (with a secret for
     /// confidential clients, stored only as its hash).
-    public func register(_ metadata: ClientMetadataRequest) async throws -> ClientRegistrationResponse {
-        let client = try validate(metadata)
-        var stored = client
+    ///
+    /// Decision (registration hygiene): a public client that registers metadata identical to an
+    /// earlier registration gets that client back, so MCP clients that register on every launch do
+    /// not pile up clients without bound. A public client's id is no secret, so returning it gives
+    /// nothing away; confidential clients always get a new client, as their secret cannot be shown
+    /// twice.
+    /// - Parameter admit: asked only when a new client would be created; `false` refuses with
+    ///   ``RegistrationLimitExceeded`` (identical re-registrations are always answered).
+    public func register(_ metadata: ClientMetadataRequest, admit: () -> Bool = { true }) async throws -> Registration {
+        var stored = try validate(metadata)
         var secret: String?
-        if client.tokenEndpointAuthMethod.isConfidential {
+        if stored.tokenEndpointAuthMethod.isConfidential {
             let fresh = SecureRandom.token(byteCount: 32)
             stored.secretHash = SecretHash.sha256Hex(fresh)
             secret = fresh
+        } else {
+            let fingerprint = Self.fingerprint(of: stored)
+            if let existing = try await clients.client(withRegistrationFingerprint: fingerprint) {
+                return Registration(response: response(for: existing, secret: nil), isNew: false)
+            }
+            stored.registrationFingerprint = fingerprint
         }
+        guard admit() else { throw RegistrationLimitExceeded() }
         try await clients.save(stored)
-        return ClientRegistrationResponse(
+        return Registration(response: response(for: stored, secret: secret), isNew: true)
+    }
+
+    /// SHA-256 over the registered metadata in a fixed order (JSON, so no field can bleed into another).
+    static func fingerprint(of client: Client) -> String {
+        let parts: [String?] = [client.tokenEndpointAuthMethod.rawValue, client.clientName, client.clientURI, client.scope?.description,
+                                client.softwareID, client.softwareVersion]
+        let canonical: [[String]] = [client.redirectURIs, client.grantTypes.map(\.rawValue), parts.map { $0 ?? "\u{0}" }]
+        let data = (try? JSONEncoder().encode(canonical)) ?? Data()
+        return SecretHash.sha256Hex(String(decoding: data, as: UTF8.self))
+    }
+
+    func response(for stored: Client, secret: String?) -> ClientRegistrationResponse {
+        ClientRegistrationResponse(
             clientID: stored.clientID.rawValue, clientSecret: secret,
             clientIDIssuedAt: Int(stored.createdAt.timeIntervalSince1970),
             clientSecretExpiresAt: secret == nil ? nil : 0,

@@ -65,6 +65,10 @@ public final class InMemoryStore: PixyStorageBackend {
         state.withLock { $0.clients.values.sorted { ($0.createdAt, $0.clientID.rawValue) < ($1.createdAt, $1.clientID.rawValue) } }
     }
 
+    public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
+        state.withLock { $0.clients.values.first { $0.registrationFingerprint == fingerprint } }
+    }
+
     // MARK: AuthorizationCodeStore
 
     public func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {

@@ -11,6 +11,8 @@ public protocol ClientStore: Sendable {
     func removeClient(withID clientID: ClientID) async throws -> Bool
     /// Every client, ordered by creation.
     func allClients() async throws -> [Client]
+    /// The dynamically registered client with this registration fingerprint, if any.
+    func client(withRegistrationFingerprint fingerprint: String) async throws -> Client?
 }
 
 /// Ephemeral authorization codes: insert with a TTL, consume atomically exactly once.
