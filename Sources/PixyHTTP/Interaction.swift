@@ -245,7 +245,8 @@ extension AuthorizationServer {
             clientName: displayName(of: interaction.client), clientID: interaction.client.clientID.rawValue,
             username: user.username, redirectHost: Self.host(of: authorization.redirectURI),
             scopes: authorization.scope.tokens.map { (name: $0, isNew: newScopes.contains($0)) }, resource: authorization.resource,
-            isUnverified: interaction.client.isDynamicallyRegistered,
+            isUnverified: interaction.client.isDynamicallyRegistered && !interaction.client.isMetadataDocument,
+            metadataHost: interaction.client.isMetadataDocument ? ClientIDMetadataDocument.host(of: interaction.client.clientID.rawValue) : nil,
             action: "\(paths.consent)?tx=\(interaction.transactionID)", csrfToken: interaction.session.csrfToken)))
     }
 

@@ -3,6 +3,7 @@ public import PixyCore
 import PixyHTTP
 import PixyJWT
 import PixySQLite
+import PixyCIMD
 import PixyModel
 public import Logging
 import Foundation
@@ -41,14 +42,30 @@ public enum Bootstrap {
 /// - Parameters:
 ///   - stores: stores to use instead of opening the configured ones (tests pass in-memory ones).
 ///   - clock: the clock every decision reads.
+///   - metadataFetcher: fetches Client ID Metadata Documents (tests pass a local one); by default
+///     an https fetcher built from the configuration, when documents are accepted.
 public func buildApplication(
     configuration: Configuration,
     stores: PixyStores? = nil,
     clock: any WallClock = SystemWallClock(),
-    logger: Logger = Logger(label: "pixy")
+    logger: Logger = Logger(label: "pixy"),
+    metadataFetcher: (any ClientMetadataFetching)? = nil
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
-    let stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
+    var stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
+    var services: [any Service] = []
+    if configuration.acceptsClientMetadataDocuments {
+        let fetcher: any ClientMetadataFetching
+        if let metadataFetcher {
+            fetcher = metadataFetcher
+        } else {
+            let https = try HTTPClientMetadataFetcher(allowedHosts: configuration.metadataDocumentAllowedHosts,
+                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile)
+            services.append(https)
+            fetcher = https
+        }
+        stores.clients = MetadataDocumentClientStore(base: stores.clients, fetcher: fetcher, policy: configuration.policy, clock: clock)
+    }
     let keys = try await SigningKeys(store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
                                      retention: configuration.accessTokenLifetime)
     let environment = AuthorizationServerEnvironment(
@@ -62,7 +79,7 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy"),
-        services: [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
+        services: services + [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
         logger: logger)
 }
 

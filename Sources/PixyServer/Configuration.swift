@@ -27,6 +27,13 @@ public struct Configuration: Sendable {
     public var passwordHashCost: UInt8
     /// How often a running server re-reads its signing keys (picks up `pixy keys rotate`).
     public var keyReloadInterval: Duration = .seconds(30)
+    /// Whether https URLs are accepted as client ids (Client ID Metadata Documents).
+    public var acceptsClientMetadataDocuments = true
+    /// Hosts whose metadata documents may be fetched even though they resolve to private or
+    /// loopback addresses (tests, clients inside your network).
+    public var metadataDocumentAllowedHosts: Set<String> = []
+    /// A PEM file of CA certificates trusted for metadata fetches in addition to the system's.
+    public var metadataDocumentTrustedCAFile: String?
     /// New-client registrations one source may make at once (identical re-registrations are free).
     public var registrationBurst = 30
     /// New-client registrations one source regains per minute.
@@ -93,8 +100,10 @@ public struct Configuration: Sendable {
 
     /// The policy PixyCore decides with.
     public var policy: ServerPolicy {
-        ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
-                     refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
+        var policy = ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
+                                  refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
+        policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
+        return policy
     }
 
     /// The SQLite file path.

@@ -34,6 +34,9 @@ public struct Client: Sendable, Codable, Equatable {
     public var registrationFingerprint: String?
     /// When a token was last issued to the client (kept to within a day), for pruning.
     public var lastUsedAt: Date?
+    /// Whether the client is described by a Client ID Metadata Document (its id is the URL);
+    /// such clients are fetched and cached, never stored.
+    public var isMetadataDocument = false
 
     /// Creates a client record.
     public init(

@@ -244,7 +244,7 @@ public struct TokenEndpoint: Sendable {
     /// Records when a dynamically registered client was last used, at most once a day (a write per
     /// token would cost more than pruning is worth). Best effort: a failure here loses only a date.
     func noteUse(of client: Client) async {
-        guard client.isDynamicallyRegistered else { return }
+        guard client.isDynamicallyRegistered, !client.isMetadataDocument else { return }
         let now = clock.now()
         guard (client.lastUsedAt ?? client.createdAt).addingTimeInterval(86400) < now else { return }
         var updated = client

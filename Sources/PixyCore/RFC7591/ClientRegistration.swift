@@ -192,6 +192,11 @@ public struct ClientRegistrar: Sendable {
 
     /// The client that `metadata` describes, or `invalid_redirect_uri` / `invalid_client_metadata`.
     public func validate(_ metadata: ClientMetadataRequest) throws(OAuthError) -> Client {
+        try Self.validateMetadata(metadata, policy: policy, now: clock.now())
+    }
+
+    /// The registration rules, shared with Client ID Metadata Documents.
+    static func validateMetadata(_ metadata: ClientMetadataRequest, policy: ServerPolicy, now: Date) throws(OAuthError) -> Client {
         func invalid(_ why: String) -> OAuthError { OAuthError(.invalidClientMetadata, why) }
 
         guard let redirectURIs = metadata.redirectURIs, !redirectURIs.isEmpty else {
@@ -256,7 +261,7 @@ public struct ClientRegistrar: Sendable {
         return Client(
             clientID: ClientID(SecureRandom.token(byteCount: 16)), clientName: metadata.clientName,
             redirectURIs: redirectURIs, tokenEndpointAuthMethod: method, grantTypes: grants, scope: scope,
-            clientURI: clientURI, isDynamicallyRegistered: true, isConsentSkipped: false, createdAt: clock.now(),
+            clientURI: clientURI, isDynamicallyRegistered: true, isConsentSkipped: false, createdAt: now,
             softwareID: metadata.softwareID, softwareVersion: metadata.softwareVersion)
     }
 }

@@ -22,8 +22,8 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
     public var codeChallengeMethodsSupported = ["S256"]
     /// RFC 9207 §3.
     public var authorizationResponseIssParameterSupported = true
-    /// Client ID Metadata Documents arrive with the token-lifecycle work; until then, honestly `false`.
-    public var clientIDMetadataDocumentSupported = false
+    /// Client ID Metadata Documents (MCP 2025-11-25): `true` when a fetcher is configured.
+    public var clientIDMetadataDocumentSupported: Bool
     public var promptValuesSupported = AuthorizationRequest.Prompt.allCases.map(\.rawValue)
 
     enum CodingKeys: String, CodingKey {
@@ -59,5 +59,6 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
         jwksURI = base + "/jwks.json"
         scopesSupported = policy.scopesSupported.tokens
         grantTypesSupported = GrantType.allCases.map(\.rawValue)
+        clientIDMetadataDocumentSupported = policy.acceptsClientMetadataDocuments
     }
 }

@@ -21,6 +21,8 @@ public struct ServerPolicy: Sendable {
     public var refreshTokenIdleLifetime: Duration
     /// Whether confidential clients' refresh tokens rotate too (public clients' always do, SECURITY.md §5).
     public var rotatesConfidentialRefreshTokens: Bool
+    /// Whether https URLs are accepted as client ids (Client ID Metadata Documents).
+    public var acceptsClientMetadataDocuments = false
 
     /// RFC 6749 §4.1.2 recommends a maximum lifetime of 10 minutes.
     public static let maximumCodeLifetime: Duration = .seconds(600)

@@ -27,6 +27,7 @@ struct PageRenderer: Sendable {
         var scopes: [(name: String, isNew: Bool)]
         var resource: String?
         var isUnverified: Bool
+        var metadataHost: String?
         var action: String
         var csrfToken: String
     }
@@ -39,6 +40,7 @@ struct PageRenderer: Sendable {
             "isUnverified": page.isUnverified, "action": page.action, "csrfToken": page.csrfToken,
         ]
         if let resource = page.resource { context["resource"] = resource }
+        if let host = page.metadataHost { context["metadataHost"] = host }
         return library.render(context, withTemplate: "consent") ?? ""
     }
 

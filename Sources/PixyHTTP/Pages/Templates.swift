@@ -54,6 +54,7 @@ enum Templates {
     <body><main>
       <h1>Allow <strong>{{clientName}}</strong> to access your account?</h1>
       <p class="lead">Signed in as <strong>{{username}}</strong>.</p>
+      {{#metadataHost}}<p class="muted">This application is identified by its metadata published at <strong>{{metadataHost}}</strong>. Continue only if you trust that site.</p>{{/metadataHost}}
       {{#isUnverified}}<p class="muted">This application registered itself. Pixy has not verified who runs it: continue only if you started this sign-in.</p>{{/isUnverified}}
       <dl>
         <dt>You will be sent back to</dt><dd><code>{{redirectHost}}</code></dd>
