@@ -21,8 +21,10 @@ public struct Configuration: Sendable {
     public var refreshTokenLifetime: Duration
     /// Idle refresh-token family lifetime (default 30 days).
     public var refreshTokenIdleLifetime: Duration
-    /// `scopes_supported`.
+    /// `scopes_supported`, in the order clients see them.
     public var scopes: Scope
+    /// The scope granted when a request names none and the client registered none.
+    public var defaultScope: Scope = .empty
     /// bcrypt cost for user passwords.
     public var passwordHashCost: UInt8
     /// How often a running server re-reads its signing keys (picks up `pixy keys rotate`).
@@ -92,6 +94,9 @@ public struct Configuration: Sendable {
             throw Invalid(description: "access token lifetime must be between 60 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
+        guard defaultScope.isSubset(of: scopes) else {
+            throw Invalid(description: "the default scope must be among the supported scopes")
+        }
         guard refreshTokenLifetime >= .seconds(60), refreshTokenIdleLifetime >= .seconds(60),
               refreshTokenIdleLifetime <= refreshTokenLifetime else {
             throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
@@ -103,6 +108,7 @@ public struct Configuration: Sendable {
         var policy = ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
                                   refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
+        policy.defaultScope = defaultScope
         return policy
     }
 

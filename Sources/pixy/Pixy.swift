@@ -41,7 +41,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -55,6 +55,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default 2592000 = 30 days).")
     var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
+    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none (default: none).") var defaultScope: String?
     @Flag(name: .customLong("no-client-metadata-documents"), help: "Refuse https URLs as client ids (env PIXY_CIMD=off).")
     var noClientMetadataDocuments = false
     @Option(name: .customLong("cimd-allow-host"), help: "A host whose metadata document may resolve to a private/loopback address (repeat).")
@@ -89,6 +90,10 @@ struct Serve: AsyncParsableCommand {
         if let seconds = try environmentValue("KEY_RELOAD_INTERVAL").map(Self.integer) {
             guard seconds >= 1 else { throw ValidationError("PIXY_KEY_RELOAD_INTERVAL must be at least 1 second") }
             configuration.keyReloadInterval = .seconds(seconds)
+        }
+        if let value = defaultScope ?? environmentValue("DEFAULT_SCOPE") {
+            guard let scope = Scope(parsing: value) else { throw ValidationError("--default-scope is not a valid scope list") }
+            configuration.defaultScope = scope
         }
         if noClientMetadataDocuments || environmentValue("CIMD") == "off" { configuration.acceptsClientMetadataDocuments = false }
         let allowHosts = cimdAllowHosts + (environmentValue("CIMD_ALLOW_HOSTS")?.split(separator: " ").map(String.init) ?? [])

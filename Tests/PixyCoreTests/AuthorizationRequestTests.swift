@@ -187,6 +187,16 @@ struct ScopeAndResourceTests {
         #expect(request.scope.tokens == ["read"])
     }
 
+    @Test("§3.3: without a scope and without a registered one, the server's default scope is granted")
+    func defaultScope() async throws {
+        let fixture = try await CoreFixture()
+        var policy = fixture.policy
+        policy.defaultScope = Scope(validatedTokens: ["read"])
+        let validator = AuthorizationRequestValidator(clients: fixture.store, policy: policy)
+        #expect(try await validator.validate(CoreFixture.parameters()).scope.tokens == ["read"])
+        #expect(try await fixture.validator.validate(CoreFixture.parameters()).scope.isEmpty)
+    }
+
     @Test("SECURITY §6 / RFC 8707 §2: relative or fragment resources are invalid_target", arguments: [
         "/mcp", "mcp.example.com", "https://mcp.example.com/mcp#x", "https://user@mcp.example.com/", "urn:x", "https://",
         "https://mcp.example.com/a b",
