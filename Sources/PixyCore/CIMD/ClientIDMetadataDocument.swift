@@ -27,27 +27,10 @@ public enum ClientIDMetadataDocument {
         return String(authority.prefix { $0 != ":" })
     }
 
-    /// The document's fields that Pixy reads; the rest is ignored.
-    struct Document: Decodable {
+    /// The one field a document has beyond registration metadata.
+    struct DocumentIdentity: Decodable {
         var clientID: String?
-        var redirectURIs: [String]?
-        var clientName: String?
-        var clientURI: String?
-        var tokenEndpointAuthMethod: String?
-        var grantTypes: [String]?
-        var responseTypes: [String]?
-        var scope: String?
-
-        enum CodingKeys: String, CodingKey {
-            case clientID = "client_id"
-            case redirectURIs = "redirect_uris"
-            case clientName = "client_name"
-            case clientURI = "client_uri"
-            case tokenEndpointAuthMethod = "token_endpoint_auth_method"
-            case grantTypes = "grant_types"
-            case responseTypes = "response_types"
-            case scope
-        }
+        enum CodingKeys: String, CodingKey { case clientID = "client_id" }
     }
 
     /// The client a fetched document describes, or why it is refused.
@@ -59,21 +42,19 @@ public enum ClientIDMetadataDocument {
     ///   public document cannot hold a secret.
     public static func client(from body: [UInt8], fetchedFrom url: String, policy: ServerPolicy, now: Date) throws(OAuthError) -> Client {
         func invalid(_ why: String) -> OAuthError { OAuthError(.invalidClientMetadata, "Client metadata document refused: \(why)") }
-        guard let document = try? JSONDecoder().decode(Document.self, from: Data(body)) else {
+        let decoder = JSONDecoder()
+        guard let identity = try? decoder.decode(DocumentIdentity.self, from: Data(body)),
+              var metadata = try? decoder.decode(ClientMetadataRequest.self, from: Data(body)) else {
             throw invalid("it is not a JSON object of the expected shape.")
         }
-        guard let documentID = document.clientID, documentID.utf8.elementsEqual(url.utf8) else {
+        guard let documentID = identity.clientID, documentID.utf8.elementsEqual(url.utf8) else {
             throw invalid("its client_id does not equal the URL it was fetched from.")
         }
-        switch document.tokenEndpointAuthMethod {
-        case nil, "none", "private_key_jwt": break
+        switch metadata.tokenEndpointAuthMethod {
+        case nil, "none", "private_key_jwt": metadata.tokenEndpointAuthMethod = "none"
         default: throw invalid("token_endpoint_auth_method must be none (Pixy treats these clients as public, with PKCE).")
         }
-        // Reuse the registration rules for everything else.
-        let metadata = ClientMetadataRequest(
-            redirectURIs: document.redirectURIs, tokenEndpointAuthMethod: "none", grantTypes: document.grantTypes,
-            responseTypes: document.responseTypes, clientName: document.clientName, clientURI: document.clientURI,
-            scope: document.scope)
+        // The registration rules for everything else (software_id/version are not shown for these).
         var client = try ClientRegistrar.validateMetadata(metadata, policy: policy, now: now)
         client.clientID = ClientID(url)
         client.isMetadataDocument = true

@@ -163,11 +163,13 @@ public struct TokenEndpoint: Sendable {
         return response(accessToken: accessToken, scope: record.scope, refreshToken: refreshToken)
     }
 
-    func accessTokenClaims(subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date) -> AccessTokenClaims {
+    /// RFC 9068 claims: `aud` is the granted resource, or the issuer when none was named.
+    func accessTokenClaims(subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
+                           tokenID: String = SecureRandom.token(byteCount: 16), expiresAt: Date? = nil) -> AccessTokenClaims {
         AccessTokenClaims(
             issuer: policy.issuer, subject: subject, audience: resource ?? policy.issuer, clientID: clientID, scope: scope,
-            issuedAt: now, expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
-            tokenID: SecureRandom.token(byteCount: 16), authTime: authTime)
+            issuedAt: now, expiresAt: expiresAt ?? now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
+            tokenID: tokenID, authTime: authTime)
     }
 
     func response(accessToken: String, scope: Scope, refreshToken: String?) -> TokenResponse {
@@ -218,9 +220,8 @@ public struct TokenEndpoint: Sendable {
         case .invalidTarget: throw OAuthError.invalidTarget("The resource is not covered by this grant.")
         }
         let scope = requestedScope ?? grant.scope
-        let claims = AccessTokenClaims(
-            issuer: policy.issuer, subject: grant.subject, audience: grant.resource ?? policy.issuer, clientID: client.clientID,
-            scope: scope, issuedAt: now, expiresAt: accessExpiry, tokenID: tokenID, authTime: grant.authTime)
+        let claims = accessTokenClaims(subject: grant.subject, resource: grant.resource, clientID: client.clientID, scope: scope,
+                                       authTime: grant.authTime, now: now, tokenID: tokenID, expiresAt: accessExpiry)
         return response(accessToken: try await tokens.issueAccessToken(claims), scope: scope, refreshToken: refreshToken)
     }
 
@@ -261,15 +262,13 @@ public struct TokenEndpoint: Sendable {
 /// Revoking a whole family: used by code replay, refresh-token revocation and reuse detection.
 public enum GrantRevocation {
     /// Marks the grant revoked and its live access tokens revoked.
-    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, now: Date,
-                              onlyFor clientID: ClientID? = nil) async throws {
-        let revoked = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<[IssuedAccessToken]?> in
-            if let clientID, grant.clientID != clientID { return .keep(nil) }
+    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, now: Date) async throws {
+        let revoked = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<[IssuedAccessToken]> in
             grant.revokedAt = grant.revokedAt ?? now
             grant.sealedCurrentToken = nil
             return .save(grant.accessTokens.filter { $0.expiresAt > now }, newTokenHash: nil)
         }
-        for token in (revoked ?? nil) ?? [] {
+        for token in revoked ?? [] {
             try await tokenStatus.revokeToken(id: token.tokenID, expiresAt: token.expiresAt)
         }
     }
