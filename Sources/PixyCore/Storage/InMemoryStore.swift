@@ -34,6 +34,26 @@ public final class InMemoryStore: PixyStorageBackend {
 
     private func expiry(_ ttl: Duration) -> Date { clock.now().addingTimeInterval(ttl.timeInterval) }
 
+    /// The live (unexpired) value under `key` in one of the expiring maps.
+    private func liveValue<Value: Sendable>(_ map: KeyPath<State, [String: Expiring<Value>]>, _ key: String) -> Value? {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state[keyPath: map][key], entry.expiresAt > now else { return nil }
+            return entry.value
+        }
+    }
+
+    /// Stores `value` under `key` in one of the expiring maps for `ttl`.
+    private func putExpiring<Value: Sendable>(_ map: WritableKeyPath<State, [String: Expiring<Value>]>, _ key: String, _ value: Value,
+                                              ttl: Duration) {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        state.withLock { state in
+            state[keyPath: map][key] = Expiring(value: value, expiresAt: expiresAt)
+            sweepIfDue(&state, now: now)
+        }
+    }
+
     private func sweepIfDue(_ state: inout State, now: Date) {
         state.writesSinceSweep += 1
         guard state.writesSinceSweep >= 1024 else { return }
@@ -135,20 +155,11 @@ public final class InMemoryStore: PixyStorageBackend {
     // MARK: InteractionStore
 
     public func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws {
-        let now = clock.now()
-        let expiresAt = expiry(ttl)
-        state.withLock { state in
-            state.sessions[StorageKey.session(hash: key)] = Expiring(value: session, expiresAt: expiresAt)
-            sweepIfDue(&state, now: now)
-        }
+        putExpiring(\.sessions, StorageKey.session(hash: key), session, ttl: ttl)
     }
 
     public func session(key: String) async throws -> BrowserSession? {
-        let now = clock.now()
-        return state.withLock { state in
-            guard let entry = state.sessions[StorageKey.session(hash: key)], entry.expiresAt > now else { return nil }
-            return entry.value
-        }
+        liveValue(\.sessions, StorageKey.session(hash: key))
     }
 
     public func deleteSession(key: String) async throws {
@@ -156,20 +167,11 @@ public final class InMemoryStore: PixyStorageBackend {
     }
 
     public func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
-        let now = clock.now()
-        let expiresAt = expiry(ttl)
-        state.withLock { state in
-            state.pending[StorageKey.pendingAuthorization(hash: key)] = Expiring(value: pending, expiresAt: expiresAt)
-            sweepIfDue(&state, now: now)
-        }
+        putExpiring(\.pending, StorageKey.pendingAuthorization(hash: key), pending, ttl: ttl)
     }
 
     public func pendingAuthorization(key: String) async throws -> PendingAuthorization? {
-        let now = clock.now()
-        return state.withLock { state in
-            guard let entry = state.pending[StorageKey.pendingAuthorization(hash: key)], entry.expiresAt > now else { return nil }
-            return entry.value
-        }
+        liveValue(\.pending, StorageKey.pendingAuthorization(hash: key))
     }
 
     public func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? {
@@ -196,20 +198,11 @@ public final class InMemoryStore: PixyStorageBackend {
     }
 
     public func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
-        let now = clock.now()
-        let expiresAt = expiry(ttl)
-        state.withLock { state in
-            state.usedCodes[StorageKey.usedCode(hash: codeHash)] = Expiring(value: marker, expiresAt: expiresAt)
-            sweepIfDue(&state, now: now)
-        }
+        putExpiring(\.usedCodes, StorageKey.usedCode(hash: codeHash), marker, ttl: ttl)
     }
 
     public func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
-        let now = clock.now()
-        return state.withLock { state in
-            guard let entry = state.usedCodes[StorageKey.usedCode(hash: codeHash)], entry.expiresAt > now else { return nil }
-            return entry.value
-        }
+        liveValue(\.usedCodes, StorageKey.usedCode(hash: codeHash))
     }
 
     // MARK: GrantStore
