@@ -80,6 +80,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "PixyRedis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "PixyCIMD",
             dependencies: [
                 "PixyCore",
@@ -134,6 +143,11 @@ let package = Package(
         .testTarget(
             name: "PixyStorageTests",
             dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyJWT", "PixyTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyRedisTests",
+            dependencies: ["PixyRedis", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

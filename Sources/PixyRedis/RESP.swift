@@ -1,0 +1,124 @@
+public import NIOCore
+
+/// A value of the Redis serialization protocol, RESP2 (https://redis.io/docs/reference/protocol-spec/).
+public enum RESPValue: Sendable, Equatable {
+    /// `+OK`
+    case simpleString(String)
+    /// `-ERR …`
+    case error(String)
+    /// `:42`
+    case integer(Int)
+    /// `$5 hello`; `nil` for the null bulk string `$-1`.
+    case bulkString([UInt8]?)
+    /// `*2 …`; `nil` for the null array `*-1`.
+    case array([RESPValue]?)
+
+    /// The value as text, for simple and bulk strings.
+    public var string: String? {
+        switch self {
+        case .simpleString(let text): return text
+        case .bulkString(let bytes?): return String(decoding: bytes, as: UTF8.self)
+        default: return nil
+        }
+    }
+
+    /// Whether this is a null bulk string or null array.
+    public var isNull: Bool {
+        switch self {
+        case .bulkString(nil), .array(nil): return true
+        default: return false
+        }
+    }
+}
+
+/// RESP encoding and decoding, pure functions over `ByteBuffer`.
+public enum RESP {
+    /// Largest bulk string accepted (Redis' own limit is 512 MB; Pixy's values are small).
+    public static let maximumBulkLength = 16 * 1024 * 1024
+
+    /// Writes a command as an array of bulk strings, the form Redis expects from clients.
+    public static func encodeCommand(_ arguments: [String], into buffer: inout ByteBuffer) {
+        buffer.writeString("*\(arguments.count)\r\n")
+        for argument in arguments {
+            let bytes = Array(argument.utf8)
+            buffer.writeString("$\(bytes.count)\r\n")
+            buffer.writeBytes(bytes)
+            buffer.writeString("\r\n")
+        }
+    }
+
+    /// A malformed reply.
+    public struct ProtocolError: Error, CustomStringConvertible {
+        /// What was wrong.
+        public let description: String
+    }
+
+    /// Reads one complete value, or returns `nil` (leaving the buffer untouched) when more bytes
+    /// are needed.
+    public static func decode(from buffer: inout ByteBuffer) throws -> RESPValue? {
+        var copy = buffer
+        guard let value = try parse(&copy) else { return nil }
+        buffer = copy
+        return value
+    }
+
+    private static func line(_ buffer: inout ByteBuffer) throws -> String? {
+        let view = buffer.readableBytesView
+        guard let cr = view.firstIndex(of: UInt8(ascii: "\r")) else {
+            if view.count > 64 * 1024 { throw ProtocolError(description: "line too long") }
+            return nil
+        }
+        let length = cr - view.startIndex
+        guard buffer.readableBytes >= length + 2 else { return nil }
+        let text = buffer.readString(length: length)!
+        guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\r"), buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\n") else {
+            throw ProtocolError(description: "expected CRLF")
+        }
+        return text
+    }
+
+    private static func parse(_ buffer: inout ByteBuffer) throws -> RESPValue? {
+        guard let marker = buffer.readInteger(as: UInt8.self) else { return nil }
+        guard let text = try line(&buffer) else { return nil }
+        switch marker {
+        case UInt8(ascii: "+"): return .simpleString(text)
+        case UInt8(ascii: "-"): return .error(text)
+        case UInt8(ascii: ":"):
+            guard let value = Int(text) else { throw ProtocolError(description: "bad integer") }
+            return .integer(value)
+        case UInt8(ascii: "$"):
+            guard let length = Int(text), length >= -1, length <= maximumBulkLength else { throw ProtocolError(description: "bad bulk length") }
+            if length == -1 { return .bulkString(nil) }
+            guard buffer.readableBytes >= length + 2, let bytes = buffer.readBytes(length: length) else { return nil }
+            guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\r"), buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\n") else {
+                throw ProtocolError(description: "expected CRLF after bulk string")
+            }
+            return .bulkString(bytes)
+        case UInt8(ascii: "*"):
+            guard let count = Int(text), count >= -1, count <= 1_000_000 else { throw ProtocolError(description: "bad array length") }
+            if count == -1 { return .array(nil) }
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let element = try parse(&buffer) else { return nil }
+                elements.append(element)
+            }
+            return .array(elements)
+        default:
+            throw ProtocolError(description: "unknown type byte \(marker)")
+        }
+    }
+}
+
+/// Decodes a byte stream into RESP values.
+struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
+    typealias InboundOut = RESPValue
+
+    mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
+        try RESP.decode(from: &buffer)
+    }
+
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
+        try decode(buffer: &buffer)
+    }
+}
