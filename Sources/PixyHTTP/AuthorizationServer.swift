@@ -137,7 +137,7 @@ public struct AuthorizationServer: Sendable {
         registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)
         let metadata = try Responses.jsonEncoder.encode(ServerMetadata(policy: policy))
         metadataJSON = String(decoding: metadata, as: UTF8.self)
-        decoyPasswordHash = try await environment.passwords.hash(SecureRandomPassword.make())
+        decoyPasswordHash = try await environment.passwords.hash(SecureRandom.token())
     }
 
     /// Adds middleware and routes to `router`.
@@ -181,7 +181,3 @@ public struct AuthorizationServer: Sendable {
     }
 }
 
-/// A random password for the decoy hash.
-enum SecureRandomPassword {
-    static func make() -> String { SecureRandom.token() }
-}

@@ -21,7 +21,7 @@ extension AuthorizationServer {
         case .failure(let error): return Responses.oauthError(error, usedBasic: true, realm: realm)
         }
         let form: FormParameters
-        do { form = try await RequestReading.form(request, context: context) } catch {
+        do { form = try await RequestReading.form(request) } catch {
             return Responses.oauthError(error, usedBasic: basic != nil, realm: realm)
         }
         do {

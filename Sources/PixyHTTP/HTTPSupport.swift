@@ -86,7 +86,7 @@ enum RequestReading {
 
     /// The `application/x-www-form-urlencoded` body. Throws `invalid_request` on a wrong type,
     /// an over-long body or a malformed escape.
-    static func form(_ request: Request, context: some RequestContext) async throws(OAuthError) -> FormParameters {
+    static func form(_ request: Request) async throws(OAuthError) -> FormParameters {
         guard hasContentType(request, "application/x-www-form-urlencoded") else {
             throw .invalidRequest("The request body must be application/x-www-form-urlencoded.")
         }

@@ -180,7 +180,7 @@ extension AuthorizationServer {
             return Responses.redirect(to: paths.login, status: .seeOther)
         }
         let back = "\(paths.login)?tx=\(interaction.transactionID)"
-        guard let form = try? await RequestReading.form(request, context: context),
+        guard let form = try? await RequestReading.form(request),
               hasValidCSRFToken(form, session: interaction.session)
         else { return Responses.redirect(to: back + "&error=expired", status: .seeOther) }
         let username = (try? form.single("username")) ?? nil ?? ""
@@ -258,7 +258,7 @@ extension AuthorizationServer {
         guard let userID = interaction.session.userID else {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
-        guard let form = try? await RequestReading.form(request, context: context),
+        guard let form = try? await RequestReading.form(request),
               hasValidCSRFToken(form, session: interaction.session),
               let decision = try? form.single("decision"), decision == "approve" || decision == "deny"
         else { return Responses.redirect(to: back, status: .seeOther) }

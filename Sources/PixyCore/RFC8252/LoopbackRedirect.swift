@@ -7,7 +7,7 @@ public enum RedirectURIMatcher {
     /// same bytes once the port is removed from each: scheme, host, path and query may not differ.
     /// No case folding, no normalisation, no prefix match.
     public static func matches(requested: String, registered: String) -> Bool {
-        if ConstantTimeFreeEquality.bytesEqual(requested, registered) { return true }
+        if requested.utf8.elementsEqual(registered.utf8) { return true }
         guard let left = LoopbackURI(requested), let right = LoopbackURI(registered) else { return false }
         return left.host == right.host && left.rest == right.rest
     }
@@ -15,13 +15,6 @@ public enum RedirectURIMatcher {
     /// The registered URI that `requested` matches, if any.
     public static func match(requested: String, in registered: [String]) -> String? {
         registered.first { matches(requested: requested, registered: $0) }
-    }
-}
-
-/// Plain byte equality (redirect URIs are public; no need for constant time).
-enum ConstantTimeFreeEquality {
-    static func bytesEqual(_ lhs: String, _ rhs: String) -> Bool {
-        lhs.utf8.elementsEqual(rhs.utf8)
     }
 }
 
