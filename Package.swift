@@ -82,9 +82,13 @@ let package = Package(
         .target(
             name: "PixyRedis",
             dependencies: [
+                "PixyCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,7 +108,7 @@ let package = Package(
         .target(
             name: "PixyServer",
             dependencies: [
-                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyCore", "PixyModel", "PixyCIMD",
+                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyCore", "PixyModel", "PixyCIMD",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,12 +146,13 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyStorageTests",
-            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyJWT", "PixyTesting"],
+            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyJWT", "PixyServer", "PixyTesting",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PixyRedisTests",
-            dependencies: ["PixyRedis", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["PixyRedis", "PixyTesting", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

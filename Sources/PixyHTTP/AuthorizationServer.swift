@@ -145,11 +145,11 @@ public struct AuthorizationServer: Sendable {
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin))
 
-        router.get(RouterPath(paths.authorize)) { request, context in try await self.authorize(request, context: context) }
-        router.get(RouterPath(paths.login)) { request, context in try await self.showLogin(request, context: context) }
-        router.post(RouterPath(paths.login)) { request, context in try await self.submitLogin(request, context: context) }
-        router.get(RouterPath(paths.consent)) { request, context in try await self.showConsent(request, context: context) }
-        router.post(RouterPath(paths.consent)) { request, context in try await self.submitConsent(request, context: context) }
+        router.get(RouterPath(paths.authorize)) { request, context in await self.page(context) { try await self.authorize(request, context: context) } }
+        router.get(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.showLogin(request, context: context) } }
+        router.post(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.submitLogin(request, context: context) } }
+        router.get(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.showConsent(request, context: context) } }
+        router.post(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.submitConsent(request, context: context) } }
         router.post(RouterPath(paths.token)) { request, context in await self.token(request, context: context) }
         router.post(RouterPath(paths.revoke)) { request, context in await self.revoke(request, context: context) }
         router.post(RouterPath(paths.introspect)) { request, context in await self.introspect(request, context: context) }
@@ -177,7 +177,21 @@ public struct AuthorizationServer: Sendable {
 
     /// The error page for failures that must not be redirected (SECURITY.md §1.3).
     func errorPage(_ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
-        Responses.html(pages.error(code: error.code.rawValue, description: error.description), status: status)
+        var response = Responses.html(pages.error(code: error.code.rawValue, description: error.description),
+                                      status: error.isTemporary ? .serviceUnavailable : status)
+        if error.isTemporary { response.headers[.retryAfter] = "1" }
+        return response
+    }
+
+    /// Runs a page handler; a failure it did not handle itself (the store is unreachable) becomes
+    /// an error page, 503 when temporary, never a redirect (SECURITY.md §10: fail closed).
+    func page(_ context: PixyRequestContext, _ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch {
+            context.logger.error("page failed", metadata: ["error": "\(error)"])
+            return errorPage(.storageFailure(error, while: "page"), status: .internalServerError)
+        }
     }
 }
 

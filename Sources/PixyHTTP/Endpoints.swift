@@ -90,7 +90,7 @@ extension AuthorizationServer {
             return response
         } catch {
             context.logger.error("registration failed", metadata: ["error": "\(error)"])
-            return Responses.oauthError(.serverError(), realm: realm)
+            return Responses.oauthError(.storageFailure(error, while: "registration"), realm: realm)
         }
     }
 }

@@ -36,7 +36,8 @@ enum Responses {
     static func oauthError(_ error: OAuthError, usedBasic: Bool = false, realm: String) -> Response {
         var body = ["error": error.code.rawValue]
         body["error_description"] = error.description
-        var response = noStoreJSON(body, status: status(for: error.code))
+        var response = noStoreJSON(body, status: error.isTemporary ? .serviceUnavailable : status(for: error.code))
+        if error.isTemporary { response.headers[.retryAfter] = "1" }
         if error.code == .invalidClient, usedBasic {
             response.headers[.wwwAuthenticate] = "Basic realm=\"\(realm)\", charset=\"UTF-8\""
         }

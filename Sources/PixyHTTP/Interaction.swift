@@ -89,7 +89,12 @@ extension AuthorizationServer {
             return response
         } catch {
             context.logger.error("authorize failed", metadata: ["error": "\(error)"])
-            return redirectError(.serverError())
+            // RFC 6749 §4.1.2.1: a redirect cannot carry 503, so a store outage is said with
+            // `temporarily_unavailable`; anything else is `server_error`.
+            let failure = OAuthError.storageFailure(error, while: "authorize")
+            return redirectError(failure.isTemporary
+                ? OAuthError(.temporarilyUnavailable, "The authorization server is temporarily unavailable; try again shortly.")
+                : failure)
         }
     }
 

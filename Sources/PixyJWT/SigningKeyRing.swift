@@ -35,13 +35,21 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     public static func load(from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil,
                             retention: Duration = .seconds(86400)) async throws -> SigningKeyRing {
         let now = clock.now()
-        var records = try await store.allSigningKeys().filter { key in
-            key.retiredAt.map { $0.addingTimeInterval(retention.timeInterval) > now } ?? true
+        func usable() async throws -> [SigningKeyRecord] {
+            try await store.allSigningKeys().filter { key in
+                key.retiredAt.map { $0.addingTimeInterval(retention.timeInterval) > now } ?? true
+            }
         }
+        var records = try await usable()
         if !records.contains(where: { $0.retiredAt == nil }) {
-            let record = try makeKey(createdAt: now)
-            try await store.save(record)
-            records.append(record)
+            // Under the store's lock, look again: another process may have just created one.
+            records = try await store.whileCreatingKeys {
+                let current = try await usable()
+                if current.contains(where: { $0.retiredAt == nil }) { return current }
+                let record = try makeKey(createdAt: now)
+                try await store.save(record)
+                return current + [record]
+            }
         }
         let collection = JWTKeyCollection()
         var jwks: [[String: String]] = []

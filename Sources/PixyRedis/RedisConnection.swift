@@ -1,7 +1,8 @@
 public import NIOCore
 public import NIOPosix
+import NIOSSL
 
-/// Where and how to connect: `redis://[user:password@]host[:port][/db]`.
+/// Where and how to connect: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.
 public struct RedisConfiguration: Sendable, Equatable {
     /// Host name or address.
     public var host: String
@@ -15,14 +16,31 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var database: Int
     /// How long one command may take.
     public var commandTimeout: Duration = .seconds(2)
-    /// Connections the pool keeps at most.
-    public var maximumConnections = 8
+    /// Connections the pool keeps. Each one pipelines, so a few serve many concurrent requests.
+    public var maximumConnections = 4
+    /// Whether to speak TLS (`rediss://`).
+    public var usesTLS: Bool
+    /// A PEM file of CA certificates to trust for TLS instead of the system's (private CAs).
+    public var trustedCAFile: String?
+    /// Delay before reconnecting after a failed attempt; doubles up to ``maximumReconnectDelay``.
+    public var initialReconnectDelay: Duration = .milliseconds(50)
+    /// Longest delay between reconnect attempts while Redis is unreachable.
+    public var maximumReconnectDelay: Duration = .seconds(1)
 
-    /// Parses a `redis://` URL; `nil` if malformed. `rediss://` (TLS) is not supported yet.
+    /// Parses a `redis://` or `rediss://` URL; `nil` if malformed.
     public init?(url: String) {
-        guard url.hasPrefix("redis://") else { return nil }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let scheme: String
+        if url.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if url.hasPrefix("rediss://") {
+            scheme = "rediss://"
+        } else {
+            return nil
+        }
+        usesTLS = scheme == "rediss://"
+        var rest = Substring(url.dropFirst(scheme.count))
         var database = 0
+        if let question = rest.firstIndex(of: "?") { rest = rest[..<question] }
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             if !path.isEmpty {
@@ -91,20 +109,26 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     static func connection(_ message: String) -> RedisError { RedisError(description: message, isConnectionFailure: true) }
 }
 
+/// One command on its way: the arguments and the promise its reply completes.
+struct RedisCommand: Sendable {
+    let arguments: [String]
+    let reply: EventLoopPromise<RESPValue>
+}
+
 /// Writes commands and completes their promises with replies in order: Redis answers commands on
 /// one connection in the order they were sent, so pipelining is a FIFO of promises.
 final class RESPCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
-    typealias OutboundIn = ([String], EventLoopPromise<RESPValue>)
+    typealias OutboundIn = RedisCommand
     typealias OutboundOut = ByteBuffer
 
     private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let (arguments, reply) = unwrapOutboundIn(data)
+        let command = unwrapOutboundIn(data)
         var buffer = context.channel.allocator.buffer(capacity: 64)
-        RESP.encodeCommand(arguments, into: &buffer)
-        pending.append(reply)
+        RESP.encodeCommand(command.arguments, into: &buffer)
+        pending.append(command.reply)
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -135,16 +159,33 @@ final class RESPCommandHandler: ChannelDuplexHandler {
 /// One connection to Redis. Commands may be sent concurrently; they are pipelined.
 public final class RedisConnection: Sendable {
     private let channel: any Channel
-    private let timeout: Duration
+    private let timeout: TimeAmount
 
     private init(channel: any Channel, timeout: Duration) {
         self.channel = channel
-        self.timeout = timeout
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000))
     }
 
-    /// Connects, authenticates and selects the database.
+    /// Connects (over TLS for `rediss://`), authenticates and selects the database.
     public static func connect(_ configuration: RedisConfiguration,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RedisConnection {
+        let sslContext: NIOSSLContext?
+        if configuration.usesTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let file = configuration.trustedCAFile {
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+                } catch {
+                    throw RedisError.connection("cannot read the Redis CA file \(file): \(error)")
+                }
+            }
+            sslContext = try NIOSSLContext(configuration: tls)
+        } else {
+            sslContext = nil
+        }
+        // SNI carries names only; an address is verified against the certificate's IP SANs.
+        let serverHostname = configuration.host.first(where: { $0.isLetter }) == nil || configuration.host.contains(":")
+            ? nil : configuration.host
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -152,6 +193,10 @@ public final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                        }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
                         try channel.pipeline.syncOperations.addHandler(RESPCommandHandler())
                     }
@@ -169,6 +214,10 @@ public final class RedisConnection: Sendable {
             if configuration.database != 0 {
                 _ = try await connection.send(["SELECT", String(configuration.database)])
             }
+            // A TLS handshake failure surfaces on the first command; without a password, ask one.
+            if configuration.password == nil && configuration.database == 0 && configuration.usesTLS {
+                _ = try await connection.send(["PING"])
+            }
         } catch {
             connection.close()
             throw error
@@ -183,25 +232,36 @@ public final class RedisConnection: Sendable {
     /// reply that takes longer than the command timeout (the connection is then closed, since
     /// later replies could no longer be matched).
     public func send(_ arguments: [String]) async throws -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let timeout = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(self.timeout.components.seconds) * 1_000_000_000
-                                                                      + Int64(self.timeout.components.attoseconds / 1_000_000_000))) { [channel] in
-            promise.fail(RedisError.connection("command timed out"))
-            channel.close(promise: nil)
-        }
-        channel.writeAndFlush((arguments, promise)).whenFailure { error in
-            promise.fail(RedisError.connection("write failed: \(error)"))
-        }
-        let value: RESPValue
-        do {
-            value = try await promise.futureResult.get()
-            timeout.cancel()
-        } catch {
-            timeout.cancel()
-            throw error
-        }
+        let value = try await send(batch: [arguments])[0]
         if case .error(let message) = value { throw RedisError.reply(message) }
         return value
+    }
+
+    /// Sends several commands back to back, in one write, and returns their replies in order.
+    ///
+    /// The commands are written by one task on the connection's event loop, so no other caller's
+    /// command can come between them: `MULTI … EXEC` sent as one batch is a transaction even on a
+    /// connection other callers pipeline on. Error replies are returned, not thrown.
+    public func send(batch commands: [[String]]) async throws -> [RESPValue] {
+        let loop = channel.eventLoop
+        let promises = commands.map { _ in loop.makePromise(of: RESPValue.self) }
+        let timeoutTask = loop.scheduleTask(in: timeout) { [channel] in
+            for promise in promises { promise.fail(RedisError.connection("command timed out")) }
+            channel.close(promise: nil)
+        }
+        loop.execute { [channel] in
+            for (arguments, promise) in zip(commands, promises) {
+                channel.write(RedisCommand(arguments: arguments, reply: promise)).whenFailure { error in
+                    promise.fail(RedisError.connection("write failed: \(error)"))
+                }
+            }
+            channel.flush()
+        }
+        defer { timeoutTask.cancel() }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for promise in promises { replies.append(try await promise.futureResult.get()) }
+        return replies
     }
 
     /// Closes the connection.

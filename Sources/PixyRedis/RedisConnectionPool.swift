@@ -1,79 +1,130 @@
 import NIOCore
 import NIOPosix
+public import ServiceLifecycle
+import Synchronization
 
-/// A bounded pool of ``RedisConnection``s. Commands borrow a connection, so at most
-/// `maximumConnections` are open; broken connections are dropped and replaced on the next use,
-/// so the pool recovers by itself when Redis comes back.
-public actor RedisConnectionPool {
+/// A fixed set of ``RedisConnection``s shared by every caller.
+///
+/// Why shared, not borrowed: a Redis connection pipelines, so many requests in flight on one
+/// connection cost one round trip between them, while exclusive borrowing makes request N+1 wait
+/// for a free connection. Commands go round-robin over `maximumConnections` slots. A slot whose
+/// connection broke reconnects on its next use; after a failed attempt it fails fast for a
+/// backoff delay (doubling up to `maximumReconnectDelay`), so an outage costs callers an
+/// immediate error instead of a connect timeout each, and the pool recovers by itself when
+/// Redis is back.
+///
+/// Runs as a ServiceLifecycle service: on graceful shutdown it closes its connections.
+public final class RedisConnectionPool: Sendable, Service {
     private let configuration: RedisConfiguration
-    private var idle: [RedisConnection] = []
-    private var open = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private let slots: [Slot]
+    private let next = Atomic<Int>(0)
 
-    /// Creates an empty pool; connections are opened on demand.
+    /// Creates a pool; connections are opened on demand.
     public init(configuration: RedisConfiguration) {
         self.configuration = configuration
+        slots = (0..<max(1, configuration.maximumConnections)).map { _ in Slot() }
     }
 
-    /// Connections currently open (idle or borrowed).
-    public var openConnections: Int { open }
+    /// Connections currently open.
+    public var openConnections: Int { slots.reduce(0) { $0 + ($1.isOpen ? 1 : 0) } }
 
-    /// Sends one command on a pooled connection.
+    /// Sends one command; an error reply throws ``RedisError``.
     public func send(_ arguments: [String]) async throws -> RESPValue {
-        let connection = try await borrow()
-        do {
-            let value = try await connection.send(arguments)
-            giveBack(connection)
-            return value
-        } catch let error as RedisError where !error.isConnectionFailure {
-            giveBack(connection)
-            throw error
-        } catch {
-            discard(connection)
-            throw error
-        }
+        try await connection().send(arguments)
     }
 
-    private func borrow() async throws -> RedisConnection {
-        while true {
-            while let connection = idle.popLast() {
-                if connection.isActive { return connection }
-                discard(connection)
-            }
-            if open < configuration.maximumConnections {
-                open += 1
-                do {
-                    return try await RedisConnection.connect(configuration)
-                } catch {
-                    open -= 1
-                    wakeOne()
-                    throw error
-                }
-            }
-            await withCheckedContinuation { waiters.append($0) }
-        }
+    /// Sends commands back to back on one connection (see ``RedisConnection/send(batch:)``).
+    public func send(batch commands: [[String]]) async throws -> [RESPValue] {
+        try await connection().send(batch: commands)
     }
 
-    private func giveBack(_ connection: RedisConnection) {
-        guard connection.isActive else { return discard(connection) }
-        idle.append(connection)
-        wakeOne()
+    private func connection() async throws -> RedisConnection {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try await slots[Int(UInt(bitPattern: index) % UInt(slots.count))].connection(configuration)
     }
 
-    private func discard(_ connection: RedisConnection) {
-        connection.close()
-        open -= 1
-        wakeOne()
-    }
-
-    private func wakeOne() {
-        if !waiters.isEmpty { waiters.removeFirst().resume() }
-    }
-
-    /// Closes every idle connection.
+    /// Closes every connection. Later commands reconnect.
     public func close() {
-        for connection in idle { connection.close() }
-        open -= idle.count
-        idle.removeAll()
+        for slot in slots { slot.close() }
+    }
+
+    /// Waits for graceful shutdown, then closes the connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        close()
+    }
+}
+
+/// One connection slot: connected, connecting (callers share the attempt), or backing off.
+private final class Slot: Sendable {
+    private enum State {
+        case empty
+        case connecting(Task<RedisConnection, any Error>)
+        case ready(RedisConnection)
+        case backingOff(until: ContinuousClock.Instant)
+    }
+
+    private struct Guarded {
+        var state = State.empty
+        var failures = 0
+    }
+
+    private let guarded = Mutex(Guarded())
+
+    var isOpen: Bool {
+        guarded.withLock { guarded in
+            if case .ready(let connection) = guarded.state { return connection.isActive }
+            return false
+        }
+    }
+
+    func connection(_ configuration: RedisConfiguration) async throws -> RedisConnection {
+        enum Next { case use(RedisConnection), wait(Task<RedisConnection, any Error>) }
+        let next: Next = try guarded.withLock { guarded in
+            switch guarded.state {
+            case .ready(let connection) where connection.isActive:
+                return .use(connection)
+            case .connecting(let task):
+                return .wait(task)
+            case .backingOff(let until) where ContinuousClock.now < until:
+                throw RedisError.connection("Redis unreachable at \(configuration.host):\(configuration.port); retrying shortly")
+            case .ready(let connection):
+                connection.close()
+                fallthrough
+            default:
+                let task = Task { try await RedisConnection.connect(configuration) }
+                guarded.state = .connecting(task)
+                return .wait(task)
+            }
+        }
+        switch next {
+        case .use(let connection):
+            return connection
+        case .wait(let task):
+            do {
+                let connection = try await task.value
+                guarded.withLock { guarded in
+                    if case .connecting = guarded.state { guarded.state = .ready(connection) }
+                    guarded.failures = 0
+                }
+                return connection
+            } catch {
+                guarded.withLock { guarded in
+                    guard case .connecting = guarded.state else { return }
+                    guarded.failures += 1
+                    let delay = min(configuration.initialReconnectDelay * (1 << min(guarded.failures - 1, 16)),
+                                    configuration.maximumReconnectDelay)
+                    guarded.state = .backingOff(until: .now + delay)
+                }
+                throw error
+            }
+        }
+    }
+
+    func close() {
+        guarded.withLock { guarded in
+            if case .ready(let connection) = guarded.state { connection.close() }
+            guarded.state = .empty
+        }
     }
 }

@@ -3,23 +3,84 @@ public import PixyCore
 import PixyHTTP
 import PixyJWT
 import PixySQLite
+import PixyRedis
 import PixyCIMD
 import PixyModel
 public import Logging
 import Foundation
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Opens the stores a configuration names.
 public enum StoreFactory {
-    /// The stores for `configuration`, creating the data directory when SQLite is used.
-    public static func makeStores(_ configuration: Configuration, clock: any WallClock) throws -> PixyStores {
+    /// Stores, and the services that must run beside them (the Redis connection pool, which
+    /// closes its connections on graceful shutdown).
+    public struct Opened: Sendable {
+        /// The stores.
+        public var stores: PixyStores
+        /// Services to run with the application.
+        public var services: [any Service]
+    }
+
+    /// The stores for `configuration`: creates the data directory when SQLite is used; for Redis,
+    /// checks the deployment first (SECURITY.md: `noeviction`; persistence).
+    public static func open(_ configuration: Configuration, clock: any WallClock, logger: Logger) async throws -> Opened {
         switch configuration.store {
         case .memory:
-            return PixyStores(InMemoryStore(clock: clock))
+            return Opened(stores: PixyStores(InMemoryStore(clock: clock)), services: [])
         case .sqlite:
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            return PixyStores(try SQLiteStore(path: configuration.databasePath, clock: clock))
+            return Opened(stores: PixyStores(try SQLiteStore(path: configuration.databasePath, clock: clock)), services: [])
+        case .redis:
+            guard let url = configuration.redisURL, var redis = RedisConfiguration(url: url) else {
+                throw Configuration.Invalid(description: "--store redis needs a redis:// URL")
+            }
+            redis.trustedCAFile = configuration.redisTrustedCAFile
+            let store = RedisStore(configuration: redis, prefix: configuration.redisKeyPrefix, clock: clock)
+            let deployment: RedisDeployment
+            do {
+                deployment = try await store.inspectDeployment()
+            } catch {
+                store.pool.close()
+                throw Configuration.Invalid(description: "cannot reach Redis at \(redis.host):\(redis.port): \(error)")
+            }
+            do {
+                try check(deployment, configuration: configuration, logger: logger)
+            } catch {
+                store.pool.close()
+                throw error
+            }
+            return Opened(stores: PixyStores(store), services: [store])
+        }
+    }
+
+    /// Refuses a Redis that may evict (unless explicitly allowed) or lacks `GETDEL`; warns when
+    /// nothing is persisted.
+    static func check(_ deployment: RedisDeployment, configuration: Configuration, logger: Logger) throws {
+        guard deployment.supportsGETDEL else {
+            throw Configuration.Invalid(description: "Redis \(deployment.version ?? "?") is too old: Pixy needs 6.2 or later (GETDEL)")
+        }
+        if deployment.mayEvict {
+            let policy = deployment.evictionPolicy ?? "unknown"
+            guard configuration.allowsRedisEviction else {
+                throw Configuration.Invalid(description: """
+                    Redis maxmemory-policy is \(policy), so Redis may evict registered clients, refresh-token families or live \
+                    codes under memory pressure. Set `maxmemory-policy noeviction` (docs/operations.md), or pass \
+                    --redis-allow-eviction to start anyway.
+                    """)
+            }
+            logger.critical("""
+                REDIS MAY EVICT PIXY'S STATE: maxmemory-policy is \(policy), not noeviction. Registered clients and refresh \
+                tokens can disappear without warning. Started only because --redis-allow-eviction was given.
+                """)
+        }
+        if deployment.isPersistenceOff {
+            logger.warning("""
+                Redis persists nothing (appendonly no, no save rules): a Redis restart loses every registered client, user, \
+                signing key and refresh-token family. Turn on AOF (appendonly yes): see docs/operations.md.
+                """)
+        } else if !deployment.isAppendOnly && deployment.snapshotRules == nil {
+            logger.notice("Redis AOF is off and CONFIG is not allowed, so RDB snapshots could not be checked; make sure Redis persists.")
         }
     }
 }
@@ -32,7 +93,12 @@ public enum Bootstrap {
         let password = SecureRandom.token(byteCount: 18)
         let user = User(id: SecureRandom.token(byteCount: 16), username: "admin",
                         passwordHash: try await passwords.hash(password), createdAt: clock.now())
-        try await users.save(user)
+        do {
+            try await users.save(user)
+        } catch let error as StorageError where error.description == StorageError.duplicateUsername.description {
+            // Another process sharing the store created it first; its password was printed there.
+            return nil
+        }
         return password
     }
 }
@@ -41,19 +107,26 @@ public enum Bootstrap {
 ///
 /// - Parameters:
 ///   - stores: stores to use instead of opening the configured ones (tests pass in-memory ones).
+///   - storeServices: services those stores need running (``StoreFactory/Opened/services``).
 ///   - clock: the clock every decision reads.
 ///   - metadataFetcher: fetches Client ID Metadata Documents (tests pass a local one); by default
 ///     an https fetcher built from the configuration, when documents are accepted.
 public func buildApplication(
     configuration: Configuration,
     stores: PixyStores? = nil,
+    storeServices: [any Service] = [],
     clock: any WallClock = SystemWallClock(),
     logger: Logger = Logger(label: "pixy"),
     metadataFetcher: (any ClientMetadataFetching)? = nil
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
-    var stores = try stores ?? StoreFactory.makeStores(configuration, clock: clock)
-    var services: [any Service] = []
+    var services = storeServices
+    var stores = try await {
+        if let stores { return stores }
+        let opened = try await StoreFactory.open(configuration, clock: clock, logger: logger)
+        services += opened.services
+        return opened.stores
+    }()
     if configuration.acceptsClientMetadataDocuments {
         let fetcher: any ClientMetadataFetching
         if let metadataFetcher {

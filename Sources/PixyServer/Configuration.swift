@@ -1,4 +1,5 @@
 public import PixyCore
+import PixyRedis
 import Foundation
 
 /// Everything `pixy serve` can be told, from flags or `PIXY_*` environment variables.
@@ -41,12 +42,38 @@ public struct Configuration: Sendable {
     /// New-client registrations one source regains per minute.
     public var registrationsPerMinute = 10.0
 
+    /// The Redis URL when ``store`` is ``StoreKind/redis``: `redis://[user:pass@]host:port/db`,
+    /// or `rediss://` for TLS.
+    public var redisURL: String?
+    /// Prepended to every Redis key, so several deployments can share one Redis (default none).
+    public var redisKeyPrefix = ""
+    /// PEM CA certificates to trust for `rediss://` instead of the system's.
+    public var redisTrustedCAFile: String?
+    /// Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`).
+    /// Clients, refresh families or live codes could then vanish: for experiments only.
+    public var allowsRedisEviction = false
+
     /// Storage backends.
     public enum StoreKind: String, Sendable, CaseIterable {
         /// One SQLite file in the data directory: durable, no setup (the default).
         case sqlite
         /// Process memory: nothing survives a restart. For tests and demos.
         case memory
+        /// A Redis server many Pixy processes share (``Configuration/redisURL``).
+        case redis
+    }
+
+    /// Sets the store from its command-line form: `sqlite`, `memory`, or a `redis://` /
+    /// `rediss://` URL.
+    public mutating func setStore(_ value: String) throws {
+        if value.hasPrefix("redis://") || value.hasPrefix("rediss://") {
+            store = .redis
+            redisURL = value
+        } else if let kind = StoreKind(rawValue: value), kind != .redis {
+            store = kind
+        } else {
+            throw Invalid(description: "the store must be sqlite, memory, or a redis:// or rediss:// URL (got \(value))")
+        }
     }
 
     /// A configuration with the documented defaults.
@@ -97,6 +124,11 @@ public struct Configuration: Sendable {
         guard defaultScope.isSubset(of: scopes) else {
             throw Invalid(description: "the default scope must be among the supported scopes")
         }
+        if store == .redis {
+            guard let redisURL, RedisConfiguration(url: redisURL) != nil else {
+                throw Invalid(description: "the Redis URL must look like redis://[user:password@]host[:port][/db] or rediss://…")
+            }
+        }
         guard refreshTokenLifetime >= .seconds(60), refreshTokenIdleLifetime >= .seconds(60),
               refreshTokenIdleLifetime <= refreshTokenLifetime else {
             throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
@@ -110,6 +142,13 @@ public struct Configuration: Sendable {
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
         policy.defaultScope = defaultScope
         return policy
+    }
+
+    /// The store for humans and logs: `sqlite`, `memory`, or the Redis URL without its password.
+    public var storeDescription: String {
+        guard store == .redis, let redisURL, let redis = RedisConfiguration(url: redisURL) else { return store.rawValue }
+        let scheme = redis.usesTLS ? "rediss" : "redis"
+        return "\(scheme)://\(redis.host):\(redis.port)/\(redis.database)" + (redisKeyPrefix.isEmpty ? "" : " prefix \(redisKeyPrefix)")
     }
 
     /// The SQLite file path.

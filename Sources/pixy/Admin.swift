@@ -24,7 +24,7 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let password = try passwordFromStandardInput ? readLine(strippingNewline: true) ?? "" : promptPassword()
             guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
-            let stores = try storeOptions.openStores()
+            let stores = try await storeOptions.openStores()
             guard try await stores.users.user(named: username) == nil else { throw ValidationError("user \(username) already exists") }
             let user = User(id: SecureRandom.token(byteCount: 16), username: username,
                             passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
@@ -97,7 +97,7 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             let duration = try parseDuration(unusedFor)
-            let stores = try storeOptions.openStores()
+            let stores = try await storeOptions.openStores()
             let stale = ClientPruning.stale(try await stores.clients.allClients(), unusedFor: duration, now: Date())
             for client in stale {
                 if !dryRun { _ = try await stores.clients.removeClient(withID: client.clientID) }
@@ -138,7 +138,7 @@ struct Clients: AsyncParsableCommand {
                 guard let value = Scope(parsing: scope) else { throw ValidationError("--scope is not a valid scope list") }
                 parsedScope = value
             }
-            let stores = try storeOptions.openStores()
+            let stores = try await storeOptions.openStores()
             let id = ClientID(clientID ?? SecureRandom.token(byteCount: 16))
             guard try await stores.clients.client(withID: id) == nil else { throw ValidationError("client \(id) already exists") }
             var secret: String?
@@ -193,7 +193,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() async throws {
-            let key = try await SigningKeyRing.rotate(in: storeOptions.openStores().signingKeys, clock: SystemWallClock())
+            let key = try await SigningKeyRing.rotate(in: await storeOptions.openStores().signingKeys, clock: SystemWallClock())
             print("new signing key \(key.kid)")
         }
     }

@@ -18,17 +18,32 @@ struct Pixy: AsyncParsableCommand {
 
 /// Options shared by every command that opens the store.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (env PIXY_DATA_DIR).")
+    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (default ./pixy-data; env PIXY_DATA_DIR).")
     var dataDirectory: String?
+    @Option(help: "Store: sqlite, memory, or a redis:// / rediss:// URL (default sqlite; env PIXY_STORE).")
+    var store: String?
+    @Option(name: .customLong("redis-prefix"), help: "Prefix for every Redis key, to share one Redis between deployments (env PIXY_REDIS_PREFIX).")
+    var redisPrefix: String?
+    @Option(name: .customLong("redis-ca-file"), help: "PEM CA certificates trusted for rediss:// instead of the system's (env PIXY_REDIS_CA_FILE).")
+    var redisCAFile: String?
+    @Flag(name: .customLong("redis-allow-eviction"), help: "Start even if Redis may evict keys (maxmemory-policy not noeviction). Unsafe.")
+    var redisAllowEviction = false
 
-    var resolvedDataDirectory: String {
-        dataDirectory ?? ProcessInfo.processInfo.environment["PIXY_DATA_DIR"] ?? "./pixy-data"
+    /// Applies these options (then `PIXY_*`) to `configuration`.
+    func apply(to configuration: inout Configuration) throws {
+        configuration.dataDirectory = dataDirectory ?? environmentValue("DATA_DIR") ?? configuration.dataDirectory
+        if let value = store ?? environmentValue("STORE") {
+            do { try configuration.setStore(value) } catch { throw ValidationError("\(error)") }
+        }
+        configuration.redisKeyPrefix = redisPrefix ?? environmentValue("REDIS_PREFIX") ?? ""
+        configuration.redisTrustedCAFile = redisCAFile ?? environmentValue("REDIS_CA_FILE")
+        configuration.allowsRedisEviction = redisAllowEviction || environmentValue("REDIS_ALLOW_EVICTION") == "1"
     }
 
-    func openStores() throws -> PixyStores {
+    func openStores() async throws -> PixyStores {
         var configuration = Configuration()
-        configuration.dataDirectory = resolvedDataDirectory
-        return try StoreFactory.makeStores(configuration, clock: SystemWallClock())
+        try apply(to: &configuration)
+        return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: Logger(label: "pixy")).stores
     }
 }
 
@@ -41,13 +56,12 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (default 8080).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (default ./pixy-data).") var dataDirectory: String?
-    @Option(help: "Store: sqlite or memory (default sqlite).") var store: String?
+    @OptionGroup var storeOptions: StoreOptions
     @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default 60).") var codeTTL: Int?
     @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 900).") var accessTokenTTL: Int?
     @Option(name: .customLong("refresh-token-ttl"), help: "Absolute refresh-token lifetime in seconds (default 7776000 = 90 days).")
@@ -70,13 +84,7 @@ struct Serve: AsyncParsableCommand {
         if let port = try port ?? environmentValue("PORT").map(Self.integer) { configuration.port = port }
         let loopbackHost = ["0.0.0.0", "::", "127.0.0.1"].contains(configuration.host) ? "127.0.0.1" : configuration.host
         configuration.issuer = issuer ?? environmentValue("ISSUER") ?? "http://\(loopbackHost):\(configuration.port)"
-        configuration.dataDirectory = dataDirectory ?? environmentValue("DATA_DIR") ?? configuration.dataDirectory
-        if let value = store ?? environmentValue("STORE") {
-            guard let kind = Configuration.StoreKind(rawValue: value) else {
-                throw ValidationError("--store must be sqlite or memory (Redis arrives with the Redis store work)")
-            }
-            configuration.store = kind
-        }
+        try storeOptions.apply(to: &configuration)
         if let seconds = try codeTTL ?? environmentValue("CODE_TTL").map(Self.integer) { configuration.codeLifetime = .seconds(seconds) }
         if let seconds = try accessTokenTTL ?? environmentValue("ACCESS_TOKEN_TTL").map(Self.integer) {
             configuration.accessTokenLifetime = .seconds(seconds)
@@ -121,7 +129,14 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let clock = SystemWallClock()
-        let stores = try StoreFactory.makeStores(configuration, clock: clock)
+        let logger = Logger(label: "pixy")
+        let opened: StoreFactory.Opened
+        do {
+            opened = try await StoreFactory.open(configuration, clock: clock, logger: logger)
+        } catch let error as Configuration.Invalid {
+            throw ValidationError(error.description)
+        }
+        let stores = opened.stores
         if let password = try await Bootstrap.createAdminIfNeeded(
             users: stores.users, passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), clock: clock) {
             // Printed once, to the terminal, never through the logger.
@@ -132,8 +147,9 @@ struct Serve: AsyncParsableCommand {
                 Keep this password: it is shown only now. Change users with `pixy users`.
                 """)
         }
-        let app = try await buildApplication(configuration: configuration, stores: stores, clock: clock)
-        say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.store.rawValue)")
+        let app = try await buildApplication(configuration: configuration, stores: stores, storeServices: opened.services, clock: clock,
+                                             logger: logger)
+        say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.storeDescription)")
         try await app.runService()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PixyRedis
+import PixyTesting
 import Testing
 
 @Suite("PixyRedis against a real redis-server", .serialized)
@@ -34,7 +35,7 @@ struct RedisLiveTests {
         }
     }
 
-    @Test("The pool stays within its bound, and of 20 concurrent GETDELs exactly one gets the value")
+    @Test("The pool stays within its bound while 100 commands share it, and of 20 concurrent GETDELs exactly one gets the value")
     func poolBoundAndAtomicConsume() async throws {
         let server = try RedisServer()
         var configuration = try #require(RedisConfiguration(url: server.url))
@@ -45,14 +46,14 @@ struct RedisLiveTests {
             try await group.waitForAll()
         }
         #expect(try await pool.send(["GET", "counter"]).string == "100")
-        #expect(await pool.openConnections <= 3)
+        #expect(pool.openConnections <= 3)
         _ = try await pool.send(["SET", "auth:code:race", "record", "EX", "60"])
         let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<20 { group.addTask { try await !pool.send(["GETDEL", "auth:code:race"]).isNull } }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(winners == 1)
-        await pool.close()
+        pool.close()
     }
 
     @Test("AUTH with a password and SELECT of a database index")
@@ -80,9 +81,63 @@ struct RedisLiveTests {
         #expect(try await pool.send(["PING"]) == .simpleString("PONG"))
         server.stop()
         await #expect(throws: (any Error).self) { try await pool.send(["PING"]) }
-        await #expect(throws: (any Error).self) { try await pool.send(["PING"]) }
+        // While the server is down, callers fail fast (backoff) rather than each waiting for a connect.
+        let start = ContinuousClock.now
+        for _ in 0..<20 { _ = try? await pool.send(["PING"]) }
+        #expect(ContinuousClock.now - start < .seconds(2))
         try server.start()
-        #expect(try await pool.send(["PING"]) == .simpleString("PONG"))
-        await pool.close()
+        // Recovery within the longest backoff (1 s), with no help from the caller.
+        var recovered = false
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !recovered, ContinuousClock.now < deadline {
+            recovered = (try? await pool.send(["PING"])) == .simpleString("PONG")
+            if !recovered { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(recovered)
+        pool.close()
+    }
+
+    @Test("A batch is written as one unit: MULTI … EXEC from one caller is never split by another's commands")
+    func batchesAreContiguous() async throws {
+        let server = try RedisServer()
+        let connection = try await RedisConnection.connect(try #require(RedisConfiguration(url: server.url)))
+        defer { connection.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    let replies = try await connection.send(batch: [["MULTI"], ["SET", "k\(index)", "v"], ["INCR", "n"], ["EXEC"]])
+                    guard case .array(let results?) = replies.last else { Issue.record("EXEC reply: \(replies)"); return }
+                    #expect(results.count == 2)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await connection.send(["GET", "n"]).string == "100")
+    }
+
+    @Test("rediss://: TLS with a private CA file; without trusting that CA the connection is refused")
+    func tls() async throws {
+        let certificates = try TestCertificateAuthority()
+        let server = try RedisServer(tls: certificates)
+        var configuration = try #require(RedisConfiguration(url: server.url))
+        #expect(configuration.usesTLS)
+        await #expect(throws: (any Error).self) { try await RedisConnection.connect(configuration).close() }
+        configuration.trustedCAFile = certificates.caFile
+        let connection = try await RedisConnection.connect(configuration)
+        defer { connection.close() }
+        #expect(try await connection.send(["PING"]) == .simpleString("PONG"))
+    }
+
+    @Test("URL forms: redis://, rediss://, user and password, database, IPv6")
+    func urls() throws {
+        let plain = try #require(RedisConfiguration(url: "redis://cache.internal"))
+        #expect(plain.host == "cache.internal" && plain.port == 6379 && !plain.usesTLS && plain.database == 0)
+        let full = try #require(RedisConfiguration(url: "rediss://pixy:p%40ss@cache.internal:6380/2"))
+        #expect(full.usesTLS && full.username == "pixy" && full.password == "p@ss" && full.port == 6380 && full.database == 2)
+        let v6 = try #require(RedisConfiguration(url: "redis://[::1]:7000"))
+        #expect(v6.host == "::1" && v6.port == 7000)
+        #expect(RedisConfiguration(url: "http://cache.internal") == nil)
+        #expect(RedisConfiguration(url: "redis://cache.internal:99999") == nil)
+        #expect(RedisConfiguration(url: "redis://cache.internal/x") == nil)
     }
 }

@@ -3,14 +3,15 @@ import PixyCore
 import PixyJWT
 import PixyModel
 import PixySQLite
+import PixyRedis
 import PixyTesting
 import Testing
 
 typealias FullStore = PixyStorageBackend
 
-/// Every backend the conformance suite runs against (Redis joins with the Redis store work).
+/// Every backend the conformance suite runs against.
 enum Backend: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite
+    case memory, sqlite, redis
 
     var testDescription: String { rawValue }
 
@@ -18,8 +19,15 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .memory: return InMemoryStore(clock: clock)
         case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
+        case .redis: return redisStore(clock: clock)
         }
     }
+}
+
+/// A Redis store on the test process's shared real `redis-server`, under a fresh key prefix so
+/// tests running in parallel never see each other's keys.
+func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):") -> RedisStore {
+    RedisStore(configuration: RedisConfiguration(url: RedisServer.shared.url)!, prefix: prefix, clock: clock)
 }
 
 func temporaryDatabasePath() -> String {

@@ -102,7 +102,7 @@ public struct AuthorizationRequestValidator: Sendable {
         } catch let error as OAuthError {
             throw .page(error)
         } catch {
-            throw .page(.serverError(detail: "client lookup failed: \(error)"))
+            throw .page(.storageFailure(error, while: "client lookup"))
         }
 
         // §1.2: redirect_uri matches a registered URI byte for byte (loopback: any port).

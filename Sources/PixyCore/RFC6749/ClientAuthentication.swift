@@ -72,7 +72,7 @@ public struct ClientAuthenticator: Sendable {
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw fail(.serverError(detail: "client lookup failed: \(error)"))
+            throw fail(.storageFailure(error, while: "client lookup"))
         }
 
         switch client.tokenEndpointAuthMethod {

@@ -90,7 +90,7 @@ public struct TokenEndpoint: Sendable {
         } catch let error as OAuthError {
             throw fail(error)
         } catch {
-            throw fail(.serverError(detail: "token request failed: \(error)"))
+            throw fail(.storageFailure(error, while: "token request"))
         }
     }
 

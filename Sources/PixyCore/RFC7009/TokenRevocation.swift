@@ -50,7 +50,7 @@ public struct TokenRevocation: Sendable {
             try await tokenStatus.revokeToken(id: claims.tokenID, expiresAt: claims.expiresAt)
             return .revoked
         } catch {
-            throw fail(.serverError(detail: "revocation failed: \(error)"))
+            throw fail(.storageFailure(error, while: "revocation"))
         }
     }
 

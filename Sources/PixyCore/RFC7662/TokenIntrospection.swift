@@ -65,7 +65,7 @@ public struct TokenIntrospection: Sendable {
         do {
             if try await tokenStatus.isTokenRevoked(id: claims.tokenID) { return .inactive }
         } catch {
-            throw fail(.serverError(detail: "token status lookup failed: \(error)"))
+            throw fail(.storageFailure(error, while: "token status lookup"))
         }
         return IntrospectionResponse(active: true, claims: claims)
     }

@@ -81,6 +81,17 @@ public protocol SigningKeyStore: Sendable {
     func allSigningKeys() async throws -> [SigningKeyRecord]
     /// Inserts or replaces a key (by kid).
     func save(_ key: SigningKeyRecord) async throws
+    /// Runs `body` while no other server process sharing this store runs it, so processes that
+    /// start together on an empty shared store create one first key, not one each. A store only
+    /// one process opens needs no lock (the default).
+    func whileCreatingKeys<T: Sendable>(_ body: () async throws -> T) async throws -> T
+}
+
+extension SigningKeyStore {
+    /// No other process shares this store: just run `body`.
+    public func whileCreatingKeys<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await body()
+    }
 }
 
 /// Browser sessions and pending authorization requests: short-lived, keyed by hashes.
@@ -143,9 +154,6 @@ public struct PixyStores: Sendable {
 public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
     & TokenStatusStore & GrantStore & ConsentStore
 
-extension PixyStores {
-}
-
 /// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
 /// presented as another (a session id as a code) is simply unknown (SECURITY.md §3).
 public enum StorageKey {
@@ -172,8 +180,19 @@ public enum StorageKey {
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     /// What failed, for logs.
     public let description: String
+    /// Whether the store could not be reached at all (a network store's outage), as opposed to
+    /// refusing an operation: endpoints then answer 503 and the client may retry.
+    public let isUnavailable: Bool
     /// Creates a storage error.
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, isUnavailable: Bool = false) {
+        self.description = description
+        self.isUnavailable = isUnavailable
+    }
+
+    /// The store cannot be reached right now.
+    public static func unavailable(_ description: String) -> StorageError {
+        StorageError(description, isUnavailable: true)
+    }
 
     /// An insert found the key taken (e.g. a colliding code hash).
     public static let duplicateKey = StorageError("duplicate key")

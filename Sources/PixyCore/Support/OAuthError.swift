@@ -10,6 +10,9 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public let description: String
     /// Log-only context; never sent to the client.
     public let detail: String?
+    /// Whether the failure is temporary (the store is unreachable): HTTP answers 503 with
+    /// `Retry-After`, and an authorization redirect says `temporarily_unavailable`.
+    public var isTemporary = false
 
     /// Creates an error.
     public init(_ code: Code, _ description: String, detail: String? = nil) {
@@ -83,5 +86,13 @@ extension OAuthError {
     /// `server_error`: the store or another dependency failed; Pixy fails closed.
     public static func serverError(detail: String? = nil) -> OAuthError {
         OAuthError(.serverError, "The authorization server encountered an unexpected condition.", detail: detail)
+    }
+
+    /// `server_error` for a failure while doing `what`; temporary when the store could not be
+    /// reached at all (SECURITY.md §10: fail closed, recover by itself).
+    public static func storageFailure(_ error: any Error, while what: String) -> OAuthError {
+        var failure = serverError(detail: "\(what) failed: \(error)")
+        failure.isTemporary = (error as? StorageError)?.isUnavailable ?? false
+        return failure
     }
 }
