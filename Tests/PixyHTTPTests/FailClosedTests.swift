@@ -14,9 +14,19 @@ import Testing
 final class BreakableStore: PixyStorageBackend {
     let base: InMemoryStore
     let broken = Atomic<Bool>(false)
-    init(_ base: InMemoryStore) { self.base = base }
+    /// Breaks sessions and pending authorizations only: a failure after /authorize validated the client.
+    let interactionsBroken = Atomic<Bool>(false)
+    let error: StorageError
+    init(_ base: InMemoryStore, error: StorageError = StorageError("store unreachable")) {
+        self.base = base
+        self.error = error
+    }
 
-    func check() throws { if broken.load(ordering: .relaxed) { throw StorageError("store unreachable") } }
+    func check() throws { if broken.load(ordering: .relaxed) { throw error } }
+    func checkInteractions() throws {
+        try check()
+        if interactionsBroken.load(ordering: .relaxed) { throw error }
+    }
 
     func client(withID clientID: ClientID) async throws -> Client? { try check(); return try await base.client(withID: clientID) }
     func save(_ client: Client) async throws { try check(); try await base.save(client) }
@@ -34,14 +44,14 @@ final class BreakableStore: PixyStorageBackend {
     func allUsers() async throws -> [User] { try check(); return try await base.allUsers() }
     func allSigningKeys() async throws -> [SigningKeyRecord] { try check(); return try await base.allSigningKeys() }
     func save(_ key: SigningKeyRecord) async throws { try check(); try await base.save(key) }
-    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws { try check(); try await base.saveSession(session, key: key, ttl: ttl) }
-    func session(key: String) async throws -> BrowserSession? { try check(); return try await base.session(key: key) }
+    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws { try checkInteractions(); try await base.saveSession(session, key: key, ttl: ttl) }
+    func session(key: String) async throws -> BrowserSession? { try checkInteractions(); return try await base.session(key: key) }
     func deleteSession(key: String) async throws { try check(); try await base.deleteSession(key: key) }
     func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
-        try check(); try await base.savePendingAuthorization(pending, key: key, ttl: ttl)
+        try checkInteractions(); try await base.savePendingAuthorization(pending, key: key, ttl: ttl)
     }
-    func pendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.pendingAuthorization(key: key) }
-    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? { try check(); return try await base.consumePendingAuthorization(key: key) }
+    func pendingAuthorization(key: String) async throws -> PendingAuthorization? { try checkInteractions(); return try await base.pendingAuthorization(key: key) }
+    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? { try checkInteractions(); return try await base.consumePendingAuthorization(key: key) }
     func revokeToken(id tokenID: String, expiresAt: Date) async throws { try check(); try await base.revokeToken(id: tokenID, expiresAt: expiresAt) }
     func isTokenRevoked(id tokenID: String) async throws -> Bool { try check(); return try await base.isTokenRevoked(id: tokenID) }
     func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws { try check(); try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl) }
@@ -91,6 +101,55 @@ struct FailClosedTests {
             #expect(try json(registration)["client_id"] == nil)
 
             store.broken.store(false, ordering: .relaxed)
+            let recovered = try await tokenRequest(client, form)
+            #expect(recovered.status == .ok, "the code was not consumed during the outage, and the server recovers by itself")
+        }
+    }
+
+    @Test("§10: with the store unreachable (a Redis outage), endpoints answer 503 with Retry-After, and /authorize redirects temporarily_unavailable once the redirect URI is known")
+    func storeUnavailable() async throws {
+        let harness = try await TestHarness.make()
+        let store = BreakableStore(harness.store, error: .unavailable("redis: connection refused"))
+        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
+                                             logger: harness.logs.logger())
+        try await app.test(.router) { client in
+            let (query, pkce) = TestHarness.authorizeQuery()
+            let browser = Browser()
+            let code = try #require(try await browser.authorize(client, query: query).locationParameters["code"])
+            store.broken.store(true, ordering: .relaxed)
+
+            let page = try await client.execute(uri: "/authorize?\(TestHarness.authorizeQuery().query)", method: .get)
+            #expect(page.status == .serviceUnavailable)
+            #expect(page.headers[.retryAfter] == "1")
+            #expect(page.headers[.location] == nil, "before the client is known, never a redirect")
+
+            let form = [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                        ("client_id", TestHarness.publicClientID.rawValue)]
+            let token = try await tokenRequest(client, form)
+            #expect(token.status == .serviceUnavailable)
+            #expect(token.headers[.retryAfter] == "1")
+            #expect(token.headers[.cacheControl] == "no-store")
+            #expect(try json(token)["error"] as? String == "server_error")
+            #expect(try json(token)["access_token"] == nil)
+
+            let registration = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                                                        body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
+            #expect(registration.status == .serviceUnavailable)
+
+            let login = try await browser.get(client, "/login?tx=whatever")  // with its session cookie: the store is asked
+            #expect(login.status == .serviceUnavailable)
+
+            // The client and redirect URI validate, then the session store fails: the RFC 6749
+            // §4.1.2.1 redirect says temporarily_unavailable, with state and iss.
+            store.broken.store(false, ordering: .relaxed)
+            store.interactionsBroken.store(true, ordering: .relaxed)
+            let midway = try await client.execute(uri: "/authorize?\(TestHarness.authorizeQuery().query)", method: .get)
+            let location = try #require(midway.headers[.location])
+            #expect(location.hasPrefix(TestHarness.redirectURI))
+            #expect(midway.locationParameters["error"] == "temporarily_unavailable")
+            #expect(midway.locationParameters["iss"] == harness.configuration.issuer)
+
+            store.interactionsBroken.store(false, ordering: .relaxed)
             let recovered = try await tokenRequest(client, form)
             #expect(recovered.status == .ok, "the code was not consumed during the outage, and the server recovers by itself")
         }
