@@ -56,7 +56,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -76,6 +76,10 @@ struct Serve: AsyncParsableCommand {
     var cimdAllowHosts: [String] = []
     @Option(name: .customLong("cimd-ca-file"), help: "PEM CA certificates trusted for metadata document fetches, besides the system's.")
     var cimdCAFile: String?
+    @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default 30).")
+    var registrationBurst: Int?
+    @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default 10).")
+    var registrationsPerMinute: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
     func makeConfiguration() throws -> Configuration {
@@ -110,6 +114,14 @@ struct Serve: AsyncParsableCommand {
         if let value = scopes ?? environmentValue("SCOPES") {
             guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }
             configuration.scopes = scope
+        }
+        if let burst = try registrationBurst ?? environmentValue("REGISTRATION_BURST").map(Self.integer) {
+            guard burst >= 1 else { throw ValidationError("--registration-burst must be at least 1") }
+            configuration.registrationBurst = burst
+        }
+        if let rate = registrationsPerMinute ?? environmentValue("REGISTRATIONS_PER_MINUTE").flatMap(Double.init) {
+            guard rate > 0 else { throw ValidationError("--registrations-per-minute must be positive") }
+            configuration.registrationsPerMinute = rate
         }
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration

@@ -36,8 +36,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(pixy_binary()), *args, "--data-dir", str(data_dir)], input=stdin,
+def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | None = None) -> str:
+    location = ["--store", store] if store else ["--data-dir", str(data_dir)]
+    result = subprocess.run([str(pixy_binary()), *args, *location], input=stdin,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"pixy {' '.join(args)} failed: {result.stderr}"
     return result.stdout
@@ -129,3 +130,66 @@ def login_session(base: str, authorize_query: str, username: str = "alice", pass
 
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in up.parse_qs(up.urlparse(location).query).items()}
+
+
+def redis_binary() -> str:
+    for candidate in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
+        if Path(candidate).exists():
+            return candidate
+    raise AssertionError("redis-server not found: scripts/test installs it (apt-get install redis-server)")
+
+
+class RedisProcess:
+    """A real redis-server on a free loopback port in its own directory, stopped by its PID.
+
+    With `aof`, every write is fsynced before Redis answers (appendfsync always), the
+    configuration docs/operations.md recommends, so a SIGKILL loses nothing acknowledged."""
+
+    def __init__(self, directory: Path, aof: bool = True, extra: tuple[str, ...] = ()):
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.arguments = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+                          "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")]
+        if aof:
+            self.arguments += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.arguments += list(extra)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisProcess":
+        self.process = subprocess.Popen(self.arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            assert self.process.poll() is None, "redis-server exited early: " + (self.directory / "redis.log").read_text()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not answer PING")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed that was not already."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def redis(tmp_path: Path):
+    running = RedisProcess(tmp_path / "redis").start()
+    yield running
+    running.stop()

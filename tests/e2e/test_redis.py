@@ -1,0 +1,263 @@
+"""Live: several `pixy serve` processes sharing one real Redis (issue 4).
+
+Each test starts its own redis-server (AOF, appendfsync always, noeviction) and two pixy processes
+with the same issuer, as behind one load balancer. Nothing here skips.
+"""
+import base64
+import concurrent.futures as cf
+import hashlib
+import re
+import secrets
+import threading
+import time
+import urllib.parse as up
+
+import httpx
+import pytest
+
+from conftest import PASSWORD, PixyServer, free_port, login_session, query_of, run_cli
+
+REDIRECT = "http://127.0.0.1:9999/cb"
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def seed(redis, data_dir) -> None:
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n", store=redis.url)
+    run_cli(data_dir, "clients", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT, "--skip-consent",
+            "--name", "Bench", store=redis.url)
+
+
+class Pair:
+    """Two pixy processes on one Redis, one issuer between them."""
+
+    def __init__(self, redis, data_dir, extra: tuple[str, ...] = ()):
+        issuer_port = free_port()
+        self.issuer = f"http://127.0.0.1:{issuer_port}"
+        common = ("--store", redis.url, "--issuer", self.issuer, "--registration-burst", "1000", *extra)
+        self.a = PixyServer(data_dir, extra=common)
+        self.b = PixyServer(data_dir, extra=common)
+
+    def __enter__(self) -> "Pair":
+        self.a.start()
+        self.b.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in (self.a, self.b):
+            try:
+                server.stop()
+            finally:
+                assert PASSWORD not in server.output()
+
+
+@pytest.fixture
+def pair(redis, data_dir):
+    seed(redis, data_dir)
+    with Pair(redis, data_dir) as running:
+        yield running
+
+
+def new_code(base: str, verifier: str, scope: str = "read") -> str:
+    query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
+                          "code_challenge": s256(verifier), "code_challenge_method": "S256", "scope": scope, "state": "s"})
+    _, response = login_session(base, query)
+    return query_of(response.headers["location"])["code"]
+
+
+def redeem(base: str, code: str, verifier: str) -> httpx.Response:
+    return httpx.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                             "client_id": "bench-client"}, timeout=10)
+
+
+def refresh(base: str, token: str, client: httpx.Client | None = None) -> httpx.Response:
+    return (client or httpx).post(f"{base}/token", timeout=10,
+                                  data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "bench-client"})
+
+
+def simultaneously(bases: list[str], request) -> list[httpx.Response]:
+    """Sends `request(client, base)` for every base at (nearly) the same instant: each thread opens
+    its connection first and waits at a barrier, so the requests really race on the server."""
+    barrier = threading.Barrier(len(bases))
+
+    def one(base: str) -> httpx.Response:
+        with httpx.Client(timeout=10) as client:
+            client.get(f"{base}/health")
+            barrier.wait()
+            return request(client, base)
+
+    with cf.ThreadPoolExecutor(max_workers=len(bases)) as pool:
+        return list(pool.map(one, bases))
+
+
+def test_a_flow_started_on_one_process_finishes_on_the_other(pair):
+    verifier = secrets.token_urlsafe(48)
+    query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
+                          "code_challenge": s256(verifier), "code_challenge_method": "S256", "scope": "read", "state": "xyz"})
+    browser = httpx.Client(follow_redirects=False, timeout=10)
+    start = browser.get(f"{pair.a.base}/authorize?{query}")                        # process A: session and pending request
+    assert start.status_code == 303
+    page = browser.get(pair.b.base + start.headers["location"])                     # process B: the login page
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    login = browser.post(pair.a.base + action, data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})  # back on A
+    assert login.status_code == 303
+    params = query_of(login.headers["location"])
+    assert params["state"] == "xyz" and params["iss"] == pair.issuer
+
+    tokens = redeem(pair.b.base, params["code"], verifier)                          # the code, redeemed on B
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert tokens.headers["cache-control"] == "no-store"
+    # Both processes publish the same signing key, created once in Redis.
+    assert httpx.get(f"{pair.a.base}/jwks.json").json() == httpx.get(f"{pair.b.base}/jwks.json").json()
+    kid = httpx.get(f"{pair.a.base}/jwks.json").json()["keys"][0]["kid"]
+    header = json_segment(body["access_token"].split(".")[0])
+    assert header["kid"] == kid
+
+    rotated = refresh(pair.a.base, body["refresh_token"])                          # refresh on A
+    assert rotated.status_code == 200, rotated.text
+    again = refresh(pair.b.base, rotated.json()["refresh_token"])                   # and on B
+    assert again.status_code == 200, again.text
+    assert redeem(pair.a.base, params["code"], verifier).json()["error"] == "invalid_grant"
+
+
+def json_segment(segment: str) -> dict:
+    import json
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def test_twenty_parallel_redemptions_over_both_processes_give_one_token_response(pair):
+    for _ in range(3):
+        verifier = secrets.token_urlsafe(48)
+        code = new_code(pair.a.base, verifier)
+        responses = simultaneously([pair.a.base, pair.b.base] * 10, lambda client, base: client.post(
+            f"{base}/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                   "client_id": "bench-client"}))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200] + [400] * 19, statuses
+        assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+        winner = next(r for r in responses if r.status_code == 200).json()
+        # The replays with the right verifier revoked what the code produced (SECURITY.md §3).
+        assert refresh(pair.b.base, winner["refresh_token"]).status_code == 400
+
+
+@pytest.mark.parametrize("family", range(8))
+def test_twenty_parallel_refreshes_over_both_processes_never_fork_the_family(pair, family):
+    # Eight families, each raced by 20 requests: one lucky ordering cannot hide a fork.
+    verifier = secrets.token_urlsafe(48)
+    first = redeem(pair.a.base, new_code(pair.a.base, verifier), verifier).json()["refresh_token"]
+    responses = simultaneously([pair.a.base, pair.b.base] * 10, lambda client, base: refresh(base, first, client))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    newest = {r.json()["refresh_token"] for r in responses}
+    assert len(newest) == 1, f"the family forked into {len(newest)} tokens"
+    (second,) = newest
+    third = refresh(pair.b.base, second)
+    assert third.status_code == 200
+    # The first token is two generations old now: presenting it is reuse, and kills the family.
+    assert refresh(pair.a.base, first).json()["error"] == "invalid_grant"
+    assert refresh(pair.a.base, third.json()["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_redis_killed_and_restarted_mid_run(redis, data_dir):
+    seed(redis, data_dir)
+    with Pair(redis, data_dir) as pair:
+        registered = httpx.post(f"{pair.a.base}/register", json={"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "DCR app"})
+        assert registered.status_code == 201
+        dcr_client = registered.json()["client_id"]
+        verifier = secrets.token_urlsafe(48)
+        consumed_code = new_code(pair.a.base, verifier)
+        tokens = redeem(pair.b.base, consumed_code, verifier).json()
+        live_verifier = secrets.token_urlsafe(48)
+        live_code = new_code(pair.a.base, live_verifier)
+
+        redis.kill()
+        # Outage: every endpoint fails closed, 503 with Retry-After; nothing is issued.
+        outage = [refresh(pair.a.base, tokens["refresh_token"]), redeem(pair.b.base, live_code, live_verifier),
+                  httpx.post(f"{pair.b.base}/register", json={"redirect_uris": ["https://x.example/cb"]})]
+        for response in outage:
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "1"
+            assert response.json()["error"] == "server_error"
+            assert "access_token" not in response.json()
+        page = httpx.get(f"{pair.a.base}/authorize?" + up.urlencode({
+            "response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
+            "code_challenge": s256(verifier), "code_challenge_method": "S256"}))
+        assert page.status_code == 503 and "location" not in page.headers
+        assert httpx.get(f"{pair.a.base}/health").status_code == 200  # the process itself stays up
+
+        redis.start()
+        # Recovery by itself (reconnect backoff is at most 1 s).
+        deadline = time.time() + 10
+        refreshed = refresh(pair.a.base, tokens["refresh_token"])
+        while refreshed.status_code == 503 and time.time() < deadline:
+            time.sleep(0.2)
+            refreshed = refresh(pair.a.base, tokens["refresh_token"])
+        assert refreshed.status_code == 200, "the refresh family survived the Redis crash: " + refreshed.text
+        assert redeem(pair.a.base, consumed_code, verifier).json()["error"] == "invalid_grant", "a consumed code stays consumed"
+        assert redeem(pair.b.base, live_code, live_verifier).status_code == 200, "the outage consumed nothing"
+        start = httpx.get(f"{pair.b.base}/authorize?" + up.urlencode({
+            "response_type": "code", "client_id": dcr_client, "redirect_uri": "http://127.0.0.1:5555/cb",
+            "code_challenge": s256(verifier), "code_challenge_method": "S256"}))
+        assert start.status_code == 303, "the registered client survived the Redis crash"
+
+
+def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, data_dir):
+    seed(redis, data_dir)
+    with Pair(redis, data_dir) as pair:
+        families = []
+        for _ in range(8):
+            verifier = secrets.token_urlsafe(48)
+            families.append(redeem(pair.a.base, new_code(pair.a.base, verifier), verifier).json()["refresh_token"])
+        latest = list(families)            # the newest refresh token each worker has *received*
+        clients: list[str] = []
+        stop = threading.Event()
+        errors: list[str] = []
+
+        def refresher(index: int) -> None:
+            while not stop.is_set():
+                try:
+                    response = refresh(pair.a.base, latest[index])
+                except httpx.HTTPError:
+                    return                 # A died mid-request
+                if response.status_code == 200:
+                    latest[index] = response.json()["refresh_token"]
+                else:
+                    errors.append(response.text)
+
+        def registrar() -> None:
+            while not stop.is_set():
+                try:
+                    response = httpx.post(f"{pair.a.base}/register", timeout=10, json={
+                        "redirect_uris": [f"https://app-{secrets.token_hex(6)}.example/cb"], "client_name": "load"})
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 201:
+                    clients.append(response.json()["client_id"])
+                else:
+                    errors.append(response.text)
+
+        workers = [threading.Thread(target=refresher, args=(i,)) for i in range(len(latest))]
+        workers += [threading.Thread(target=registrar) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        time.sleep(2.0)
+        pair.a.process.kill()              # kill -9, mid-load
+        pair.a.process.wait(timeout=10)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+        assert not errors, errors[:3]
+        assert len(clients) > 10 and sum(1 for _ in latest) == 8
+
+        listed = run_cli(data_dir, "clients", "list", store=redis.url)
+        missing = [client for client in clients if client not in listed]
+        assert not missing, f"{len(missing)} registered clients were lost"
+        for token in latest:
+            # The token a worker last received works on B: if A rotated without answering, the
+            # previous token still yields that same newest one (SECURITY.md §5), so nothing forks.
+            response = refresh(pair.b.base, token)
+            assert response.status_code == 200, response.text
