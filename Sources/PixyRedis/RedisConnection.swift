@@ -122,23 +122,49 @@ final class RESPCommandHandler: ChannelDuplexHandler {
     typealias OutboundIn = RedisCommand
     typealias OutboundOut = ByteBuffer
 
-    private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
+    private var pending = CircularBuffer<(reply: EventLoopPromise<RESPValue>, deadline: NIODeadline)>()
+    private let timeout: TimeAmount
+    private var watchdog: RepeatedTask?
+
+    /// Why a watchdog and not a timer per command: scheduling and cancelling a timer from the
+    /// caller's thread wakes the event loop twice per command, which measured as the largest cost
+    /// of a Redis-backed request. The oldest reply is always the first due, so one check every
+    /// tenth of the timeout finds a stalled connection (at most 10% late).
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let interval = TimeAmount.nanoseconds(max(timeout.nanoseconds / 10, 10_000_000))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        watchdog = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let (handler, context) = loopBound.value
+            guard let oldest = handler.pending.first, oldest.deadline < .now() else { return }
+            handler.failAll(RedisError.connection("command timed out"))
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = unwrapOutboundIn(data)
         var buffer = context.channel.allocator.buffer(capacity: 64)
         RESP.encodeCommand(command.arguments, into: &buffer)
-        pending.append(command.reply)
+        pending.append((command.reply, .now() + timeout))
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = unwrapInboundIn(data)
-        guard let promise = pending.popFirst() else {
+        guard let entry = pending.popFirst() else {
             context.fireErrorCaught(RedisError.connection("reply without a command"))
             return
         }
-        promise.succeed(value)
+        entry.reply.succeed(value)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -148,22 +174,22 @@ final class RESPCommandHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         failAll(RedisError.connection("connection closed"))
+        watchdog?.cancel()
+        watchdog = nil
         context.fireChannelInactive()
     }
 
     private func failAll(_ error: RedisError) {
-        while let promise = pending.popFirst() { promise.fail(error) }
+        while let entry = pending.popFirst() { entry.reply.fail(error) }
     }
 }
 
 /// One connection to Redis. Commands may be sent concurrently; they are pipelined.
 public final class RedisConnection: Sendable {
     private let channel: any Channel
-    private let timeout: TimeAmount
 
-    private init(channel: any Channel, timeout: Duration) {
+    private init(channel: any Channel) {
         self.channel = channel
-        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000))
     }
 
     /// Connects (over TLS for `rediss://`), authenticates and selects the database.
@@ -186,6 +212,8 @@ public final class RedisConnection: Sendable {
         // SNI carries names only; an address is verified against the certificate's IP SANs.
         let serverHostname = configuration.host.first(where: { $0.isLetter }) == nil || configuration.host.contains(":")
             ? nil : configuration.host
+        let commandTimeout = TimeAmount.nanoseconds(Int64(configuration.commandTimeout.components.seconds) * 1_000_000_000
+                                                    + Int64(configuration.commandTimeout.components.attoseconds / 1_000_000_000))
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -198,14 +226,14 @@ public final class RedisConnection: Sendable {
                                 try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(RESPCommandHandler())
+                        try channel.pipeline.syncOperations.addHandler(RESPCommandHandler(timeout: commandTimeout))
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
         } catch {
             throw RedisError.connection("cannot connect to \(configuration.host):\(configuration.port): \(error)")
         }
-        let connection = RedisConnection(channel: channel, timeout: configuration.commandTimeout)
+        let connection = RedisConnection(channel: channel)
         do {
             if let password = configuration.password {
                 let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
@@ -230,7 +258,7 @@ public final class RedisConnection: Sendable {
 
     /// Sends one command and waits for its reply. An error reply throws ``RedisError``; so does a
     /// reply that takes longer than the command timeout (the connection is then closed, since
-    /// later replies could no longer be matched).
+    /// later replies could no longer be matched; see ``RESPCommandHandler``).
     public func send(_ arguments: [String]) async throws -> RESPValue {
         let value = try await send(batch: [arguments])[0]
         if case .error(let message) = value { throw RedisError.reply(message) }
@@ -245,10 +273,6 @@ public final class RedisConnection: Sendable {
     public func send(batch commands: [[String]]) async throws -> [RESPValue] {
         let loop = channel.eventLoop
         let promises = commands.map { _ in loop.makePromise(of: RESPValue.self) }
-        let timeoutTask = loop.scheduleTask(in: timeout) { [channel] in
-            for promise in promises { promise.fail(RedisError.connection("command timed out")) }
-            channel.close(promise: nil)
-        }
         loop.execute { [channel] in
             for (arguments, promise) in zip(commands, promises) {
                 channel.write(RedisCommand(arguments: arguments, reply: promise)).whenFailure { error in
@@ -257,7 +281,6 @@ public final class RedisConnection: Sendable {
             }
             channel.flush()
         }
-        defer { timeoutTask.cancel() }
         var replies: [RESPValue] = []
         replies.reserveCapacity(commands.count)
         for promise in promises { replies.append(try await promise.futureResult.get()) }

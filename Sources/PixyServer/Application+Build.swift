@@ -54,6 +54,19 @@ public enum StoreFactory {
         }
     }
 
+    /// Copies users, clients and signing keys from one set of stores to another (seeding a
+    /// memory store for a demo or a benchmark); returns how many of each.
+    public static func copyDurableState(from source: PixyStores, to destination: PixyStores) async throws
+        -> (users: Int, clients: Int, keys: Int) {
+        let users = try await source.users.allUsers()
+        for user in users { try await destination.users.save(user) }
+        let clients = try await source.clients.allClients()
+        for client in clients { try await destination.clients.save(client) }
+        let keys = try await source.signingKeys.allSigningKeys()
+        for key in keys { try await destination.signingKeys.save(key) }
+        return (users.count, clients.count, keys.count)
+    }
+
     /// Refuses a Redis that may evict (unless explicitly allowed) or lacks `GETDEL`; warns when
     /// nothing is persisted.
     static func check(_ deployment: RedisDeployment, configuration: Configuration, logger: Logger) throws {

@@ -76,6 +76,8 @@ struct Serve: AsyncParsableCommand {
     var cimdAllowHosts: [String] = []
     @Option(name: .customLong("cimd-ca-file"), help: "PEM CA certificates trusted for metadata document fetches, besides the system's.")
     var cimdCAFile: String?
+    @Option(name: .customLong("seed-data-dir"), help: "With --store memory: start with the users, clients and signing keys of the SQLite store in this directory (demos, benchmarks).")
+    var seedDataDirectory: String?
     @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default 30).")
     var registrationBurst: Int?
     @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default 10).")
@@ -149,6 +151,15 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let stores = opened.stores
+        if let seedDataDirectory {
+            guard configuration.store == .memory else { throw ValidationError("--seed-data-dir works with --store memory only") }
+            var seed = configuration
+            seed.store = .sqlite
+            seed.dataDirectory = seedDataDirectory
+            let copied = try await StoreFactory.copyDurableState(
+                from: try await StoreFactory.open(seed, clock: clock, logger: logger).stores, to: stores)
+            say("pixy: seeded the memory store with \(copied.users) users, \(copied.clients) clients and \(copied.keys) signing keys")
+        }
         if let password = try await Bootstrap.createAdminIfNeeded(
             users: stores.users, passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), clock: clock) {
             // Printed once, to the terminal, never through the logger.

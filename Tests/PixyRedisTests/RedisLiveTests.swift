@@ -140,4 +140,21 @@ struct RedisLiveTests {
         #expect(RedisConfiguration(url: "redis://cache.internal:99999") == nil)
         #expect(RedisConfiguration(url: "redis://cache.internal/x") == nil)
     }
+
+    @Test("A reply slower than the command timeout fails the command and closes the connection (later replies could not be matched)")
+    func commandTimeout() async throws {
+        let server = try RedisServer()
+        var configuration = try #require(RedisConfiguration(url: server.url))
+        configuration.commandTimeout = .milliseconds(300)
+        let connection = try await RedisConnection.connect(configuration)
+        let start = ContinuousClock.now
+        await #expect(throws: PixyRedis.RedisError.self) { try await connection.send(["BLPOP", "never-filled", "3"]) }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(2), "\(elapsed)")
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!connection.isActive)
+        let fresh = try await RedisConnection.connect(configuration)
+        defer { fresh.close() }
+        #expect(try await fresh.send(["PING"]) == .simpleString("PONG"), "fast commands are unaffected")
+    }
 }
