@@ -9,6 +9,9 @@ import PixyModel
 public import Logging
 import Foundation
 public import ServiceLifecycle
+import HummingbirdTLS
+import HummingbirdCore
+import NIOSSL
 
 /// Opens the stores a configuration names.
 public enum StoreFactory {
@@ -164,6 +167,7 @@ public func buildApplication(
     server.register(on: router)
     return Application(
         router: router,
+        server: try configuration.serverBuilder(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy"),
         services: services + [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
         logger: logger)
@@ -190,5 +194,23 @@ struct KeyReloadService: Service {
                 }
             }
         }
+    }
+}
+
+extension Configuration {
+    /// Plain HTTP/1.1, or TLS when a certificate and key are configured (`--tls-cert`, `--tls-key`).
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let certificateFile = tlsCertificateFile, let keyFile = tlsKeyFile else { return .http1() }
+        let chain: [NIOSSLCertificateSource]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        } catch {
+            throw Invalid(description: "cannot read the TLS certificate or key: \(error)")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tls.applicationProtocols = ["http/1.1"]
+        return try .tls(.http1(), tlsConfiguration: tls)
     }
 }

@@ -53,6 +53,11 @@ public struct Configuration: Sendable {
     /// Clients, refresh families or live codes could then vanish: for experiments only.
     public var allowsRedisEviction = false
 
+    /// Serve TLS directly with this certificate chain (PEM); with ``tlsKeyFile``.
+    public var tlsCertificateFile: String?
+    /// The TLS private key (PEM).
+    public var tlsKeyFile: String?
+
     /// Storage backends.
     public enum StoreKind: String, Sendable, CaseIterable {
         /// One SQLite file in the data directory: durable, no setup (the default).
@@ -117,12 +122,17 @@ public struct Configuration: Sendable {
         guard codeLifetime > .zero, codeLifetime <= ServerPolicy.maximumCodeLifetime else {
             throw Invalid(description: "code lifetime must be between 1 and 600 seconds")
         }
-        guard accessTokenLifetime >= .seconds(60), accessTokenLifetime <= .seconds(86400) else {
-            throw Invalid(description: "access token lifetime must be between 60 and 86400 seconds")
+        // As short as 5 s is allowed (tests force expiry and refresh with it); shorter would
+        // expire tokens in flight.
+        guard accessTokenLifetime >= .seconds(5), accessTokenLifetime <= .seconds(86400) else {
+            throw Invalid(description: "access token lifetime must be between 5 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
         guard defaultScope.isSubset(of: scopes) else {
             throw Invalid(description: "the default scope must be among the supported scopes")
+        }
+        guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
+            throw Invalid(description: "--tls-cert and --tls-key go together")
         }
         if store == .redis {
             guard let redisURL, RedisConfiguration(url: redisURL) != nil else {

@@ -56,7 +56,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -76,6 +76,10 @@ struct Serve: AsyncParsableCommand {
     var cimdAllowHosts: [String] = []
     @Option(name: .customLong("cimd-ca-file"), help: "PEM CA certificates trusted for metadata document fetches, besides the system's.")
     var cimdCAFile: String?
+    @Option(name: .customLong("tls-cert"), help: "Serve TLS directly with this certificate chain (PEM; env PIXY_TLS_CERT). Behind a TLS-terminating proxy, leave it out.")
+    var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "The TLS private key (PEM; env PIXY_TLS_KEY).")
+    var tlsKey: String?
     @Option(name: .customLong("seed-data-dir"), help: "With --store memory: start with the users, clients and signing keys of the SQLite store in this directory (demos, benchmarks).")
     var seedDataDirectory: String?
     @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default 30).")
@@ -89,7 +93,8 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host ?? environmentValue("HOST") ?? configuration.host
         if let port = try port ?? environmentValue("PORT").map(Self.integer) { configuration.port = port }
         let loopbackHost = ["0.0.0.0", "::", "127.0.0.1"].contains(configuration.host) ? "127.0.0.1" : configuration.host
-        configuration.issuer = issuer ?? environmentValue("ISSUER") ?? "http://\(loopbackHost):\(configuration.port)"
+        let usesTLS = (tlsCertificate ?? environmentValue("TLS_CERT")) != nil
+        configuration.issuer = issuer ?? environmentValue("ISSUER") ?? "\(usesTLS ? "https" : "http")://\(loopbackHost):\(configuration.port)"
         try storeOptions.apply(to: &configuration)
         if let seconds = try codeTTL ?? environmentValue("CODE_TTL").map(Self.integer) { configuration.codeLifetime = .seconds(seconds) }
         if let seconds = try accessTokenTTL ?? environmentValue("ACCESS_TOKEN_TTL").map(Self.integer) {
@@ -117,6 +122,8 @@ struct Serve: AsyncParsableCommand {
             guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }
             configuration.scopes = scope
         }
+        configuration.tlsCertificateFile = tlsCertificate ?? environmentValue("TLS_CERT")
+        configuration.tlsKeyFile = tlsKey ?? environmentValue("TLS_KEY")
         if let burst = try registrationBurst ?? environmentValue("REGISTRATION_BURST").map(Self.integer) {
             guard burst >= 1 else { throw ValidationError("--registration-burst must be at least 1") }
             configuration.registrationBurst = burst

@@ -187,6 +187,17 @@ struct ScopeAndResourceTests {
         #expect(request.scope.tokens == ["read"])
     }
 
+    @Test("MCP step-up: a dynamically registered client may ask beyond the scope it registered (the user consents to it)")
+    func dynamicClientScopeIsNoCeiling() async throws {
+        let fixture = try await CoreFixture()
+        try await fixture.store.save(Client(clientID: "dcr", redirectURIs: [CoreFixture.redirect], scope: Scope(validatedTokens: ["read"]),
+                                            isDynamicallyRegistered: true, createdAt: fixture.clock.now()))
+        let request = try await fixture.validator.validate(CoreFixture.parameters(["client_id": "dcr", "scope": "read write"]))
+        #expect(request.scope.tokens == ["read", "write"])
+        let defaulted = try await fixture.validator.validate(CoreFixture.parameters(["client_id": "dcr"]))
+        #expect(defaulted.scope.tokens == ["read"], "the registered scope is still the default")
+    }
+
     @Test("§3.3: without a scope and without a registered one, the server's default scope is granted")
     func defaultScope() async throws {
         let fixture = try await CoreFixture()

@@ -195,6 +195,12 @@ public struct AuthorizationRequestValidator: Sendable {
     /// The scope to grant: the requested one if every token is supported and allowed for the
     /// client; otherwise `invalid_scope`. Without a request, the client's registered scope or the
     /// server default (RFC 6749 §3.3).
+    ///
+    /// The registered scope bounds requests only for operator-registered clients. A dynamically
+    /// registered or metadata-document client chose its own `scope` (anyone may register anything),
+    /// so as a ceiling it protects nothing, and it breaks MCP step-up: clients register with the
+    /// scope of the first challenge and later ask for more. Their users see every scope on the
+    /// consent page anyway.
     func resolveScope(_ requested: String?, for client: Client) throws(OAuthError) -> Scope {
         guard let requested else { return client.scope ?? policy.defaultScope }
         guard let scope = Scope(parsing: requested) else {
@@ -204,7 +210,7 @@ public struct AuthorizationRequestValidator: Sendable {
         guard unsupported.isEmpty else {
             throw .invalidScope("The requested scope is not supported: \(unsupported.joined(separator: " ")).")
         }
-        if let allowed = client.scope, !scope.isSubset(of: allowed) {
+        if let allowed = client.scope, !client.isDynamicallyRegistered, !client.isMetadataDocument, !scope.isSubset(of: allowed) {
             throw .invalidScope("The requested scope exceeds what this client registered.")
         }
         return scope

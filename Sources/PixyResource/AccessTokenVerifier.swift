@@ -1,0 +1,248 @@
+public import Foundation
+import JWTKit
+import PixyModel
+
+/// An access token this resource accepted.
+public struct VerifiedAccessToken: Sendable, Equatable {
+    /// `sub`: the user.
+    public var subject: String
+    /// `client_id`: the application acting for the user.
+    public var clientID: String
+    /// The granted scopes.
+    public var scopes: Set<String>
+    /// `exp`.
+    public var expiresAt: Date
+    /// `jti`, when the token has one.
+    public var tokenID: String?
+
+    /// Creates a verified token.
+    public init(subject: String, clientID: String, scopes: Set<String>, expiresAt: Date, tokenID: String?) {
+        self.subject = subject
+        self.clientID = clientID
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.tokenID = tokenID
+    }
+}
+
+/// Why a token was refused. The client sees only `invalid_token` (RFC 6750 §3.1); the detail
+/// is for logs.
+public struct TokenRejection: Error, Sendable, CustomStringConvertible {
+    /// For logs; never sent.
+    public let description: String
+    /// Whether the issuer could not be reached (the resource then answers 503, not 401).
+    public let isIssuerUnavailable: Bool
+
+    init(_ description: String, isIssuerUnavailable: Bool = false) {
+        self.description = description
+        self.isIssuerUnavailable = isIssuerUnavailable
+    }
+}
+
+/// Fetches what the verifier needs from the issuer: its RFC 8414 metadata and JWKS, and
+/// introspection answers. A protocol so tests can count fetches.
+public protocol IssuerClient: Sendable {
+    /// GET `url`, returning the body of a 200 response.
+    func get(_ url: String) async throws -> Data
+    /// POST an `application/x-www-form-urlencoded` body with Basic credentials; the 200 body.
+    func post(_ url: String, form: [(String, String)], basicCredentials: (String, String)) async throws -> Data
+}
+
+/// Checks bearer tokens for one ``ProtectedResource``.
+///
+/// JWT mode (RFC 9068): the header must say `typ: at+jwt`, `alg: ES256` and name a `kid` that is
+/// in the issuer's JWKS; the signature must verify with *that* key (never a default or another
+/// key); `iss` must be the issuer, `aud` must contain the resource, and `exp`/`nbf` must hold
+/// within the clock skew. The JWKS is found through the issuer's metadata, cached, and fetched
+/// again on an unknown `kid` at most once per ``ProtectedResource/keyRefetchInterval``.
+///
+/// Introspection mode (RFC 7662): every token is sent to the issuer's introspection endpoint;
+/// only `active: true` with this resource in `aud` passes.
+public actor AccessTokenVerifier {
+    private let resource: ProtectedResource
+    private let client: any IssuerClient
+    private let now: @Sendable () -> Date
+    private var endpoints: (jwksURI: String, introspectionEndpoint: String?)?
+    private var keys: JWTKeyCollection?
+    private var keyIDs: Set<String> = []
+    private var lastKeyFetch: ContinuousClock.Instant?
+
+    /// A verifier for `resource`, talking to the issuer through `client`; `now` is injectable
+    /// for tests.
+    public init(resource: ProtectedResource, client: any IssuerClient, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.resource = resource
+        self.client = client
+        self.now = now
+    }
+
+    /// The verified token, or a ``TokenRejection``.
+    public func verify(_ token: String) async throws(TokenRejection) -> VerifiedAccessToken {
+        switch resource.verification {
+        case .jwt: return try await verifyJWT(token)
+        case .introspection(let clientID, let secret): return try await introspect(token, clientID: clientID, secret: secret)
+        }
+    }
+
+    // MARK: JWT
+
+    private struct Payload: JWTPayload {
+        var iss: IssuerClaim
+        var sub: SubjectClaim
+        var aud: AudienceClaim
+        var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
+        var jti: IDClaim?
+        var clientID: String
+        var scope: String?
+
+        enum CodingKeys: String, CodingKey {
+            case iss, sub, aud, exp, nbf, jti, scope
+            case clientID = "client_id"
+        }
+
+        /// Time claims are checked by the verifier against its injected clock, with skew.
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    private func verifyJWT(_ token: String) async throws(TokenRejection) -> VerifiedAccessToken {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
+              let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
+            throw TokenRejection("not a JWT")
+        }
+        // RFC 9068 §4: the typ header distinguishes access tokens from ID tokens and others.
+        guard (header["typ"] as? String)?.lowercased() == "at+jwt" || (header["typ"] as? String)?.lowercased() == "application/at+jwt" else {
+            throw TokenRejection("typ is not at+jwt")
+        }
+        guard header["alg"] as? String == "ES256" else { throw TokenRejection("alg is not ES256") }
+        guard let kid = header["kid"] as? String else { throw TokenRejection("no kid") }
+        var keys = try await keySet()
+        if !keyIDs.contains(kid) {
+            keys = try await keySet(refetchingFor: kid)
+            guard keyIDs.contains(kid) else { throw TokenRejection("unknown kid") }
+        }
+        let payload: Payload
+        do {
+            payload = try await keys.verify(token, as: Payload.self)
+        } catch {
+            throw TokenRejection("signature or claims invalid: \(error)")
+        }
+        try checkClaims(issuer: payload.iss.value, audiences: payload.aud.value, expiresAt: payload.exp.value, notBefore: payload.nbf?.value)
+        return VerifiedAccessToken(subject: payload.sub.value, clientID: payload.clientID,
+                                   scopes: Set((payload.scope ?? "").split(separator: " ").map(String.init)),
+                                   expiresAt: payload.exp.value, tokenID: payload.jti?.value)
+    }
+
+    private func checkClaims(issuer: String, audiences: [String], expiresAt: Date, notBefore: Date?) throws(TokenRejection) {
+        guard issuer == resource.issuer else { throw TokenRejection("iss is not the configured issuer") }
+        // RFC 8707 / MCP: a token minted for another resource must not be accepted here.
+        guard audiences.contains(resource.resource) else { throw TokenRejection("aud does not name this resource") }
+        let skew = Double(resource.clockSkew.components.seconds)
+        let current = now()
+        guard expiresAt.addingTimeInterval(skew) > current else { throw TokenRejection("expired") }
+        if let notBefore, notBefore.addingTimeInterval(-skew) > current { throw TokenRejection("not yet valid") }
+    }
+
+    private func keySet(refetchingFor kid: String? = nil) async throws(TokenRejection) -> JWTKeyCollection {
+        if let keys, kid == nil { return keys }
+        if let keys, let lastKeyFetch, ContinuousClock.now - lastKeyFetch < resource.keyRefetchInterval {
+            return keys  // refetched recently: an unknown kid stays unknown until the interval passes
+        }
+        do {
+            let jwksURI = try await issuerEndpoints().jwksURI
+            let data = try await client.get(jwksURI)
+            let jwks = try JSONDecoder().decode(JWKS.self, from: data)
+            let collection = JWTKeyCollection()
+            try await collection.add(jwks: jwks)
+            // No default key: jwt-kit would verify a token with an unknown kid using it.
+            await collection.clearDefault()
+            keys = collection
+            keyIDs = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
+            lastKeyFetch = .now
+            return collection
+        } catch let rejection as TokenRejection {
+            throw rejection
+        } catch {
+            if let keys { return keys }
+            throw TokenRejection("cannot fetch the issuer's keys: \(error)", isIssuerUnavailable: true)
+        }
+    }
+
+    private struct IssuerMetadata: Decodable {
+        var issuer: String
+        var jwksURI: String
+        var introspectionEndpoint: String?
+        enum CodingKeys: String, CodingKey {
+            case issuer
+            case jwksURI = "jwks_uri"
+            case introspectionEndpoint = "introspection_endpoint"
+        }
+    }
+
+    /// RFC 8414 §3: `/.well-known/oauth-authorization-server` inserted before the issuer's path;
+    /// the document's `issuer` must equal the configured one (§3.3), or nothing is trusted.
+    private func issuerEndpoints() async throws -> (jwksURI: String, introspectionEndpoint: String?) {
+        if let endpoints { return endpoints }
+        guard let components = URLComponents(string: resource.issuer), let scheme = components.scheme, let host = components.host else {
+            throw TokenRejection("the configured issuer is not a URL")
+        }
+        let port = components.port.map { ":\($0)" } ?? ""
+        let path = components.path == "/" ? "" : components.path
+        let url = "\(scheme)://\(host)\(port)/.well-known/oauth-authorization-server\(path)"
+        let metadata = try JSONDecoder().decode(IssuerMetadata.self, from: try await client.get(url))
+        guard metadata.issuer == resource.issuer else { throw TokenRejection("issuer metadata names another issuer") }
+        let found = (metadata.jwksURI, metadata.introspectionEndpoint)
+        endpoints = found
+        return found
+    }
+
+    // MARK: Introspection
+
+    private struct IntrospectionResponse: Decodable {
+        var active: Bool
+        var iss: String?
+        var sub: String?
+        var aud: Audience?
+        var exp: Double?
+        var nbf: Double?
+        var jti: String?
+        var clientID: String?
+        var scope: String?
+        enum CodingKeys: String, CodingKey {
+            case active, iss, sub, aud, exp, nbf, jti, scope
+            case clientID = "client_id"
+        }
+
+        /// `aud` is a string or an array of strings.
+        struct Audience: Decodable {
+            var values: [String]
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let single = try? container.decode(String.self) { values = [single] } else { values = try container.decode([String].self) }
+            }
+        }
+    }
+
+    private func introspect(_ token: String, clientID: String, secret: String) async throws(TokenRejection) -> VerifiedAccessToken {
+        let answer: IntrospectionResponse
+        do {
+            guard let endpoint = try await issuerEndpoints().introspectionEndpoint else {
+                throw TokenRejection("the issuer has no introspection endpoint")
+            }
+            let data = try await client.post(endpoint, form: [("token", token), ("token_type_hint", "access_token")],
+                                             basicCredentials: (clientID, secret))
+            answer = try JSONDecoder().decode(IntrospectionResponse.self, from: data)
+        } catch let rejection as TokenRejection {
+            throw rejection
+        } catch {
+            throw TokenRejection("introspection failed: \(error)", isIssuerUnavailable: true)
+        }
+        guard answer.active, let subject = answer.sub, let exp = answer.exp, let clientID = answer.clientID else {
+            throw TokenRejection("inactive")
+        }
+        try checkClaims(issuer: answer.iss ?? resource.issuer, audiences: answer.aud?.values ?? [], expiresAt: Date(timeIntervalSince1970: exp),
+                        notBefore: answer.nbf.map(Date.init(timeIntervalSince1970:)))
+        return VerifiedAccessToken(subject: subject, clientID: clientID, scopes: Set((answer.scope ?? "").split(separator: " ").map(String.init)),
+                                   expiresAt: Date(timeIntervalSince1970: exp), tokenID: answer.jti)
+    }
+}

@@ -1,0 +1,442 @@
+"""Live: real MCP clients against the example MCP server protected by Pixy (issue 5).
+
+Processes: `pixy serve` (SQLite or Redis) and `pixy-example-mcp`. Clients: the Python `mcp` SDK's
+OAuthClientProvider (dynamic registration, and its CIMD mode), scripted ChatGPT- and Claude-style
+connector setups, and everything again over TLS with a test certificate authority. The login and
+consent pages are driven through the README's form contract. Nothing here skips.
+"""
+import asyncio
+import base64
+import hashlib
+import http.server
+import json
+import os
+import re
+import secrets
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse as up
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from conftest import PASSWORD, REPO, PixyServer, free_port, query_of, run_cli
+from test_cimd import make_ca_and_leaf
+
+CALLBACK = "http://127.0.0.1:33418/callback"
+
+
+def example_binary() -> Path:
+    path = Path(os.environ.get("PIXY_EXAMPLE_BIN", REPO / ".build" / "debug" / "pixy-example-mcp"))
+    assert path.exists(), f"example MCP server not found at {path}: run `swift build` first (scripts/test does)"
+    return path
+
+
+class ExampleServer:
+    """A running `pixy-example-mcp`, stopped by its PID."""
+
+    def __init__(self, directory: Path, issuer: str, extra: tuple[str, ...] = (), scheme: str = "http"):
+        self.port = free_port()
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = self.base + "/mcp"
+        self.log_path = directory / f"example-{self.port}.log"
+        self.arguments = [str(example_binary()), "--issuer", issuer, "--port", str(self.port), *extra]
+        self.verify: ssl.SSLContext | bool = True
+
+    def start(self) -> "ExampleServer":
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(self.arguments, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            assert self.process.poll() is None, f"example server exited early:\n{self.log_path.read_text()}"
+            try:
+                if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"example server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError("the example server did not shut down within 10 s of SIGTERM")
+        self.log.close()
+
+
+class Browser:
+    """Drives Pixy's authorize, login and consent pages through the documented form contract."""
+
+    def __init__(self, verify=True):
+        self.client = httpx.Client(follow_redirects=False, timeout=10, verify=verify)
+        self.pages: list[str] = []
+
+    def authorize(self, url: str, decision: str = "approve") -> str:
+        """Follows `url` until Pixy redirects to the client; returns that location."""
+        response = self.client.get(url)
+        origin = f"{up.urlparse(url).scheme}://{up.urlparse(url).netloc}"
+        for _ in range(6):
+            assert response.status_code in (302, 303), f"{response.status_code}: {response.text[:300]}"
+            location = response.headers["location"]
+            if not location.startswith("/"):
+                return location
+            page = self.client.get(origin + location)
+            self.pages.append(page.text)
+            assert page.status_code == 200, page.text[:300]
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+            if 'name="password"' in page.text:
+                response = self.client.post(origin + action, data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+            else:
+                response = self.client.post(origin + action, data={"csrf_token": csrf, "decision": decision})
+        raise AssertionError("too many redirects")
+
+
+class MemoryStorage:
+    def __init__(self):
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client_info
+
+    async def set_client_info(self, client_info):
+        self.client_info = client_info
+
+
+def make_provider(server_url: str, browser: Browser, storage: MemoryStorage, client_metadata_url: str | None = None):
+    locations: list[str] = []
+
+    async def redirect_handler(url: str) -> None:
+        locations.append(await asyncio.to_thread(browser.authorize, url))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        assert locations[-1].startswith(CALLBACK), locations[-1]
+        params = query_of(locations[-1])
+        assert "code" in params, locations[-1]
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+    metadata = OAuthClientMetadata(client_name="pytest MCP client", redirect_uris=[CALLBACK],
+                                   grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+                                   token_endpoint_auth_method="none")
+    provider = OAuthClientProvider(server_url=server_url, client_metadata=metadata, storage=storage,
+                                   redirect_handler=redirect_handler, callback_handler=callback_handler,
+                                   client_metadata_url=client_metadata_url)
+    return provider, locations
+
+
+def text_of(result) -> str:
+    return " ".join(getattr(item, "text", "") for item in result.content)
+
+
+async def mcp_session_run(server_url: str, browser: Browser, storage: MemoryStorage, verify=True, client_metadata_url=None,
+                          access_token_ttl: int = 5) -> dict:
+    """The whole dance with the Python SDK: 401 → PRM → AS metadata → DCR (or CIMD) → authorize
+    (pages) → token with resource → tools → expiry → refresh → tools → step-up."""
+    provider, locations = make_provider(server_url, browser, storage, client_metadata_url)
+    report: dict = {}
+    async with httpx2.AsyncClient(auth=provider, timeout=30, verify=verify) as http:
+        async with streamable_http_client(server_url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                report["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
+                report["whoami"] = text_of(await session.call_tool("whoami", {}))
+                report["first_scope"] = storage.tokens.scope
+                first_refresh = storage.tokens.refresh_token
+                report["authorizations"] = len(locations)
+                # Let the access token expire: the SDK must refresh (rotating the refresh token).
+                await asyncio.sleep(access_token_ttl + 1)
+                report["after_expiry"] = text_of(await session.call_tool("list_notes", {}))
+                report["refreshed"] = storage.tokens.refresh_token != first_refresh
+                report["authorizations_after_refresh"] = len(locations)
+                # Step-up: add_note needs `write`; the SDK gets 403 insufficient_scope and
+                # re-authorizes with the union.
+                report["step_up"] = text_of(await session.call_tool("add_note", {"text": "bought milk"}))
+                report["final_scope"] = storage.tokens.scope
+                report["authorizations_after_step_up"] = len(locations)
+                report["notes"] = text_of(await session.call_tool("list_notes", {}))
+    report["locations"] = locations
+    return report
+
+
+def seed_user(data_dir: Path, store: str | None) -> None:
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n", store=store)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def stack(request, data_dir, tmp_path):
+    """Pixy (on SQLite or on Redis, access tokens of 5 s) and the example server."""
+    store_args: tuple[str, ...] = ()
+    store_url = None
+    redis = None
+    if request.param == "redis":
+        from conftest import RedisProcess
+        redis = RedisProcess(tmp_path / "redis").start()
+        store_url = redis.url
+        store_args = ("--store", redis.url)
+    seed_user(data_dir, store_url)
+    pixy = PixyServer(data_dir, extra=(*store_args, "--access-token-ttl", "5")).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base).start()
+    yield pixy, example
+    example.stop()
+    pixy.stop()
+    if redis:
+        redis.stop()
+    assert PASSWORD not in pixy.output()
+
+
+def test_python_mcp_sdk_dynamic_registration_refresh_and_step_up(stack):
+    pixy, example = stack
+    # The unauthenticated call: 401 with the PRM URL, as MCP clients discover the issuer from it.
+    bare = httpx.post(example.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+                      headers={"Accept": "application/json, text/event-stream"})
+    assert bare.status_code == 401
+    assert bare.headers["www-authenticate"].startswith("Bearer ")
+    assert f'resource_metadata="{example.base}/.well-known/oauth-protected-resource/mcp"' in bare.headers["www-authenticate"]
+    prm = httpx.get(f"{example.base}/.well-known/oauth-protected-resource/mcp", headers={"Origin": "https://claude.ai"})
+    assert prm.json() == {"resource": example.url, "authorization_servers": [pixy.base], "scopes_supported": ["read", "write"],
+                          "bearer_methods_supported": ["header"], "resource_name": "Pixy example notes"}
+    assert prm.headers["access-control-allow-origin"] == "*"
+
+    storage = MemoryStorage()
+    report = asyncio.run(mcp_session_run(example.url, Browser(), storage))
+    assert report["tools"] == ["add_note", "list_notes", "whoami"]
+    assert report["whoami"].startswith("user ") and "scopes read" in report["whoami"]
+    assert report["first_scope"] == "read"
+    assert storage.client_info.client_id and not storage.client_info.client_id.startswith("https://"), "registered dynamically"
+    assert report["refreshed"], "the SDK refreshed the expired access token (and the refresh token rotated)"
+    assert report["after_expiry"] == "no notes yet"
+    assert report["authorizations_after_refresh"] == report["authorizations"], "a refresh, not a new login"
+    assert report["step_up"] == "saved note 1"
+    assert set(report["final_scope"].split()) == {"read", "write"}
+    assert report["authorizations_after_step_up"] == report["authorizations"] + 1
+    assert "1. bought milk" in report["notes"]
+    for location in report["locations"]:
+        params = query_of(location)
+        assert params["iss"] == pixy.base, "RFC 9207 iss in every authorization response"
+    # The token is bound to the MCP server (RFC 8707): it is refused as a token for another resource.
+    claims = jwt_claims(storage.tokens.access_token)
+    assert claims["aud"] == example.url and claims["iss"] == pixy.base
+
+
+def jwt_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+class ClientDocument(http.server.BaseHTTPRequestHandler):
+    """The CIMD document of the Python client, served over HTTPS with the test CA."""
+
+    def do_GET(self):
+        url = f"https://{self.headers['Host']}{self.path}"
+        body = json.dumps({"client_id": url, "client_name": "pytest MCP client (CIMD)", "redirect_uris": [CALLBACK],
+                           "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+                           "token_endpoint_auth_method": "none"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_python_mcp_sdk_with_a_client_id_metadata_document(data_dir, tmp_path):
+    ca, cert, key = make_ca_and_leaf(tmp_path)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), ClientDocument)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    document_url = f"https://127.0.0.1:{httpd.server_address[1]}/oauth/client.json"
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir, extra=("--access-token-ttl", "5", "--cimd-allow-host", "127.0.0.1", "--cimd-ca-file", str(ca))).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base).start()
+    try:
+        storage = MemoryStorage()
+        browser = Browser()
+        report = asyncio.run(mcp_session_run(example.url, browser, storage, client_metadata_url=document_url))
+        assert storage.client_info.client_id == document_url, "the document URL is the client_id; nothing was registered"
+        assert report["refreshed"] and report["step_up"] == "saved note 1"
+        assert any("127.0.0.1" in page and "consent" in page.lower() for page in browser.pages), "consent names the document's host"
+    finally:
+        example.stop()
+        pixy.stop()
+        httpd.shutdown()
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def scripted_connector(pixy_base: str, example: ExampleServer, redirect_uri: str, registered_redirect: str,
+                       client_name: str, verify=True) -> dict:
+    """What a hosted connector does, step by step, with plain HTTP: discover from the MCP server,
+    register with token_endpoint_auth_method none, authorize with resource and PKCE, check iss,
+    redeem, call the server."""
+    http = httpx.Client(timeout=10, verify=verify)
+    challenge = http.post(example.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+                          headers={"Accept": "application/json, text/event-stream"})
+    assert challenge.status_code == 401
+    prm_url = re.search(r'resource_metadata="([^"]+)"', challenge.headers["www-authenticate"]).group(1)
+    prm = http.get(prm_url).json()
+    issuer = prm["authorization_servers"][0]
+    parsed = up.urlparse(issuer)
+    metadata = http.get(f"{parsed.scheme}://{parsed.netloc}/.well-known/oauth-authorization-server{parsed.path}").json()
+    assert metadata["issuer"] == issuer and "S256" in metadata["code_challenge_methods_supported"]
+    registration = http.post(metadata["registration_endpoint"], json={
+        "client_name": client_name, "redirect_uris": [registered_redirect], "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"], "token_endpoint_auth_method": "none"})
+    assert registration.status_code == 201, registration.text
+    assert registration.headers["cache-control"] == "no-store"
+    client_id = registration.json()["client_id"]
+    verifier = secrets.token_urlsafe(64)[:64]
+    state = secrets.token_urlsafe(16)
+    url = metadata["authorization_endpoint"] + "?" + up.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": "read",
+        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": state, "resource": prm["resource"]})
+    location = Browser(verify=verify).authorize(url)
+    assert location.startswith(redirect_uri + "?")
+    params = query_of(location)
+    assert params["state"] == state
+    assert params["iss"] == issuer, "RFC 9207: the connector checks iss"
+    tokens = http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": params["code"],
+                                                         "redirect_uri": redirect_uri, "code_verifier": verifier,
+                                                         "client_id": client_id, "resource": prm["resource"]})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert jwt_claims(body["access_token"])["aud"] == prm["resource"]
+    initialized = http.post(example.url, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": client_name, "version": "1"}}},
+        headers={"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {body['access_token']}"})
+    assert initialized.status_code == 200, initialized.text
+    refreshed = http.post(metadata["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+                                                            "client_id": client_id})
+    assert refreshed.status_code == 200
+    return {"client_id": client_id, "tokens": body}
+
+
+def test_chatgpt_style_connector(stack):
+    pixy, example = stack
+    redirect = "https://chatgpt.com/connector_platform_oauth_redirect"
+    scripted_connector(pixy.base, example, redirect, redirect, "ChatGPT")
+
+
+def test_claude_style_connectors(stack):
+    pixy, example = stack
+    web = "https://claude.ai/api/mcp/auth_callback"
+    scripted_connector(pixy.base, example, web, web, "Claude")
+    # Claude Code registers http://localhost/callback without a port and listens on an ephemeral one.
+    ephemeral = f"http://localhost:{free_port()}/callback"
+    scripted_connector(pixy.base, example, ephemeral, "http://localhost/callback", "Claude Code")
+
+
+def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
+    pixy, example = stack
+    redirect = "https://claude.ai/api/mcp/auth_callback"
+    # A token minted for another resource (aud) is refused by this MCP server.
+    http = httpx.Client(timeout=10)
+    metadata = http.get(f"{pixy.base}/.well-known/oauth-authorization-server").json()
+    client_id = http.post(metadata["registration_endpoint"], json={
+        "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()["client_id"]
+    verifier = secrets.token_urlsafe(64)[:64]
+    url = metadata["authorization_endpoint"] + "?" + up.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": "read",
+        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s", "resource": "https://other.example/mcp"})
+    code = query_of(Browser().authorize(url))["code"]
+    token = http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                                                        "code_verifier": verifier, "client_id": client_id}).json()["access_token"]
+    headers = {"Accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                                       "clientInfo": {"name": "x", "version": "1"}}}
+    wrong = http.post(example.url, json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    # A token in the query string is never looked at.
+    query = http.post(example.url + "?" + up.urlencode({"access_token": token}), json=body, headers=headers)
+    assert query.status_code == 401 and "error=" not in query.headers["www-authenticate"]
+
+
+def test_everything_over_tls_with_a_test_certificate_authority(data_dir, tmp_path):
+    ca, cert, key = make_ca_and_leaf(tmp_path)
+    seed_user(data_dir, None)
+    pixy_port = free_port()
+    pixy = PixyServer(data_dir, port=pixy_port, extra=("--tls-cert", str(cert), "--tls-key", str(key), "--access-token-ttl", "5"))
+    pixy.base = f"https://127.0.0.1:{pixy_port}"
+    verify = ssl.create_default_context(cafile=str(ca))
+    pixy.start_verify = verify
+    start_tls(pixy, verify)
+    example = ExampleServer(tmp_path, issuer=pixy.base, scheme="https",
+                            extra=("--tls-cert", str(cert), "--tls-key", str(key), "--issuer-ca-file", str(ca)))
+    example.verify = verify
+    example.start()
+    try:
+        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", verify=verify).json()
+        assert metadata["issuer"] == pixy.base and metadata["token_endpoint"].startswith("https://")
+        # Plain HTTP to the TLS port is not served.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{pixy_port}/health", timeout=3)
+        storage = MemoryStorage()
+        report = asyncio.run(mcp_session_run(example.url, Browser(verify=verify), storage, verify=verify))
+        assert report["refreshed"] and report["step_up"] == "saved note 1"
+        scripted_connector(pixy.base, example, "https://chatgpt.com/connector_platform_oauth_redirect",
+                           "https://chatgpt.com/connector_platform_oauth_redirect", "ChatGPT", verify=verify)
+    finally:
+        example.stop()
+        pixy.stop()
+
+
+def start_tls(server: PixyServer, verify) -> None:
+    """PixyServer.start, but polling /health over TLS."""
+    server.log = open(server.log_path, "w")
+    server.process = subprocess.Popen(
+        [str(server_binary()), "serve", "--port", str(server.port), "--data-dir", str(server.data_dir), *server.extra],
+        stdout=server.log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        assert server.process.poll() is None, server.log_path.read_text()
+        try:
+            if httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(server.log_path.read_text())
+
+
+def server_binary() -> Path:
+    from conftest import pixy_binary
+    return pixy_binary()
+
+
+def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_headers(data_dir):
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir, extra=("--issuer", "https://auth.example.com")).start()
+    try:
+        forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http",
+                  "Forwarded": "host=evil.example;proto=http"}
+        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", headers=forged).json()
+        assert metadata["issuer"] == "https://auth.example.com"
+        assert all(value.startswith("https://auth.example.com/") for key, value in metadata.items() if key.endswith("_endpoint"))
+    finally:
+        pixy.stop()
