@@ -1,5 +1,6 @@
 import PixyCore
 import PixyModel
+import PixyTesting
 import Testing
 
 /// Asserts that validation fails with `code`, shown on a page (never redirected).
