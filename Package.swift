@@ -194,6 +194,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PixyResourceTests",
+            dependencies: [
+                "PixyResource", "PixyJWT", "PixyCore", "PixyModel", "PixyTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PixyHTTPTests",
             dependencies: [
                 "PixyServer", "PixyTesting", "PixyCore", "PixyModel",

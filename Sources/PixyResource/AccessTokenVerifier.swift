@@ -65,10 +65,10 @@ public actor AccessTokenVerifier {
     private var endpoints: (jwksURI: String, introspectionEndpoint: String?)?
     private var keys: JWTKeyCollection?
     private var keyIDs: Set<String> = []
-    private var lastKeyFetch: ContinuousClock.Instant?
+    private var lastKeyFetch: Date?
 
-    /// A verifier for `resource`, talking to the issuer through `client`; `now` is injectable
-    /// for tests.
+    /// A verifier for `resource`, talking to the issuer through `client`. `now` is the clock
+    /// every time check reads (expiry, the refetch interval); tests inject a manual one.
     public init(resource: ProtectedResource, client: any IssuerClient, now: @escaping @Sendable () -> Date = { Date() }) {
         self.resource = resource
         self.client = client
@@ -145,7 +145,7 @@ public actor AccessTokenVerifier {
 
     private func keySet(refetchingFor kid: String? = nil) async throws(TokenRejection) -> JWTKeyCollection {
         if let keys, kid == nil { return keys }
-        if let keys, let lastKeyFetch, ContinuousClock.now - lastKeyFetch < resource.keyRefetchInterval {
+        if let keys, let lastKeyFetch, now().timeIntervalSince(lastKeyFetch) < Double(resource.keyRefetchInterval.components.seconds) {
             return keys  // refetched recently: an unknown kid stays unknown until the interval passes
         }
         do {
@@ -158,12 +158,15 @@ public actor AccessTokenVerifier {
             await collection.clearDefault()
             keys = collection
             keyIDs = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
-            lastKeyFetch = .now
+            lastKeyFetch = now()
             return collection
         } catch let rejection as TokenRejection {
             throw rejection
         } catch {
-            if let keys { return keys }
+            if let keys {
+                lastKeyFetch = now()  // a failed refetch also waits out the interval
+                return keys
+            }
             throw TokenRejection("cannot fetch the issuer's keys: \(error)", isIssuerUnavailable: true)
         }
     }

@@ -1,0 +1,320 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JWTKit
+import NIOCore
+import PixyCore
+import PixyJWT
+import PixyModel
+import PixyResource
+import PixyTesting
+import Synchronization
+import Testing
+
+/// An issuer for tests: Pixy's own signing keys (PixyJWT) behind a fake HTTP client that serves
+/// the RFC 8414 metadata and JWKS, answers introspection, and counts what was fetched.
+final class FakeIssuer: IssuerClient, @unchecked Sendable {
+    static let issuer = "https://auth.example.com"
+    static let resource = "https://mcp.example.com/mcp"
+    let clock = ManualClock()
+    let store: InMemoryStore
+    private let state = Mutex<(ring: SigningKeyRing?, fetches: [String], reachable: Bool, introspection: Data?)>((nil, [], true, nil))
+
+    init() async throws {
+        store = InMemoryStore(clock: clock)
+        let ring = try await SigningKeyRing.load(from: store, clock: clock, issuer: Self.issuer)
+        state.withLock { $0.ring = ring }
+    }
+
+    var ring: SigningKeyRing { state.withLock { $0.ring! } }
+    var fetches: [String] { state.withLock { $0.fetches } }
+    var jwksFetches: Int { fetches.filter { $0.hasSuffix("/jwks.json") }.count }
+
+    func setReachable(_ reachable: Bool) { state.withLock { $0.reachable = reachable } }
+    func setIntrospectionAnswer(_ answer: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: answer)
+        state.withLock { $0.introspection = data }
+    }
+
+    /// `pixy keys rotate`: a new current key; the JWKS now lists both.
+    func rotate() async throws {
+        _ = try await SigningKeyRing.rotate(in: store, clock: clock)
+        let ring = try await SigningKeyRing.load(from: store, clock: clock, issuer: Self.issuer)
+        state.withLock { $0.ring = ring }
+    }
+
+    func get(_ url: String) async throws -> Data {
+        let (reachable, jwks) = state.withLock { state in
+            state.fetches.append(url)
+            return (state.reachable, state.ring!.jwksJSON)
+        }
+        guard reachable else { throw URLError(.cannotConnectToHost) }
+        switch url {
+        case "https://auth.example.com/.well-known/oauth-authorization-server":
+            return Data(#"{"issuer":"https://auth.example.com","jwks_uri":"https://auth.example.com/jwks.json","introspection_endpoint":"https://auth.example.com/introspect"}"#.utf8)
+        case "https://auth.example.com/jwks.json":
+            return Data(jwks.utf8)
+        default:
+            throw URLError(.badURL)
+        }
+    }
+
+    func post(_ url: String, form: [(String, String)], basicCredentials: (String, String)) async throws -> Data {
+        let answer = state.withLock { state in
+            state.fetches.append(url)
+            return state.introspection
+        }
+        guard url == "https://auth.example.com/introspect", basicCredentials == ("rs", "rs-secret"), let answer else {
+            throw URLError(.userAuthenticationRequired)
+        }
+        return answer
+    }
+
+    /// A token as Pixy issues it.
+    func token(audience: String = resource, scope: String = "read", issuer: String = issuer, lifetime: TimeInterval = 900) async throws -> String {
+        try await ring.issueAccessToken(AccessTokenClaims(
+            issuer: issuer, subject: "user-1", audience: audience, clientID: "app", scope: Scope(parsing: scope)!,
+            issuedAt: clock.now(), expiresAt: clock.now().addingTimeInterval(lifetime), tokenID: "jti-\(UUID().uuidString)", authTime: nil))
+    }
+
+    /// A token signed with the issuer's *current private key* but a chosen header, to test the
+    /// checks that do not depend on the signature.
+    func forged(typ: String = "at+jwt", kid: String? = nil, key: ES256PrivateKey? = nil) async throws -> String {
+        let pem = try await store.allSigningKeys().first { $0.kid == ring.currentKeyID }!.privateKeyPEM
+        let signingKey = try key ?? ES256PrivateKey(pem: pem)
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: signingKey, kid: JWKIdentifier(string: kid ?? ring.currentKeyID))
+        struct Claims: JWTPayload {
+            var iss = IssuerClaim(value: FakeIssuer.issuer)
+            var sub = SubjectClaim(value: "user-1")
+            var aud = AudienceClaim(value: FakeIssuer.resource)
+            var exp: ExpirationClaim
+            var client_id = "app"
+            var scope = "read write"
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        var header = JWTHeader()
+        header.typ = typ
+        header.kid = kid ?? ring.currentKeyID
+        return try await keys.sign(Claims(exp: ExpirationClaim(value: clock.now().addingTimeInterval(900))), header: header)
+    }
+
+    func verifier(_ configure: (inout ProtectedResource) -> Void = { _ in }) -> AccessTokenVerifier {
+        var resource = ProtectedResource(resource: Self.resource, issuer: Self.issuer, scopesSupported: ["read", "write"])
+        configure(&resource)
+        let clock = clock
+        return AccessTokenVerifier(resource: resource, client: self, now: { clock.now() })
+    }
+}
+
+@Suite("PixyResource: access token verification (RFC 9068, RFC 8707)")
+struct AccessTokenVerifierTests {
+    @Test("RFC 9068: Pixy's token for this resource passes; subject, client and scopes come through")
+    func validToken() async throws {
+        let issuer = try await FakeIssuer()
+        let verified = try await issuer.verifier().verify(try await issuer.token(scope: "read write"))
+        #expect(verified.subject == "user-1" && verified.clientID == "app" && verified.scopes == ["read", "write"])
+    }
+
+    @Test("RFC 8707 / MCP: a token whose aud names another resource is refused")
+    func wrongAudience() async throws {
+        let issuer = try await FakeIssuer()
+        await #expect(throws: TokenRejection.self) {
+            _ = try await issuer.verifier().verify(try await issuer.token(audience: "https://other.example/mcp"))
+        }
+    }
+
+    @Test("RFC 9068 §4: iss must be the configured issuer")
+    func wrongIssuer() async throws {
+        let issuer = try await FakeIssuer()
+        await #expect(throws: TokenRejection.self) {
+            _ = try await issuer.verifier().verify(try await issuer.token(issuer: "https://evil.example.com"))
+        }
+    }
+
+    @Test("RFC 9068 §4: typ must be at+jwt, so an ID token or another JWT signed by the same key is refused")
+    func wrongType() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier()
+        _ = try await verifier.verify(try await issuer.forged(typ: "at+jwt"))
+        await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(try await issuer.forged(typ: "JWT")) }
+    }
+
+    @Test("exp is checked against the injected clock with the configured skew")
+    func expiryWithSkew() async throws {
+        let issuer = try await FakeIssuer()
+        let token = try await issuer.token(lifetime: 60)
+        let verifier = issuer.verifier { $0.clockSkew = .seconds(30) }
+        issuer.clock.advance(by: .seconds(80))
+        _ = try await verifier.verify(token)
+        issuer.clock.advance(by: .seconds(11))
+        await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(token) }
+    }
+
+    @Test("No fallback: a token signed by another key under the issuer's kid is refused")
+    func foreignKeySameKid() async throws {
+        let issuer = try await FakeIssuer()
+        await #expect(throws: TokenRejection.self) {
+            _ = try await issuer.verifier().verify(try await issuer.forged(key: ES256PrivateKey()))
+        }
+    }
+
+    @Test("Unknown kid: the JWKS is fetched again at most once per interval; a rotated key is then accepted")
+    func unknownKidRefetch() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier { $0.keyRefetchInterval = .seconds(60) }
+        _ = try await verifier.verify(try await issuer.token())
+        #expect(issuer.jwksFetches == 1)
+        for _ in 0..<5 {
+            await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(try await issuer.forged(kid: "forged-\(UUID())")) }
+        }
+        #expect(issuer.jwksFetches == 1, "forged kids within the interval cause no fetch (the first fetch was just now)")
+        issuer.clock.advance(by: .seconds(61))
+        try await issuer.rotate()
+        let rotated = try await issuer.token()
+        _ = try await verifier.verify(rotated)
+        #expect(issuer.jwksFetches == 2, "one refetch found the new key")
+        for _ in 0..<5 {
+            await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(try await issuer.forged(kid: "forged-\(UUID())")) }
+        }
+        #expect(issuer.jwksFetches == 2)
+    }
+
+    @Test("The issuer unreachable before any keys are known: the rejection says so (the middleware answers 503)")
+    func issuerDown() async throws {
+        let issuer = try await FakeIssuer()
+        issuer.setReachable(false)
+        do {
+            _ = try await issuer.verifier().verify(try await issuer.token())
+            Issue.record("accepted without keys")
+        } catch let rejection as TokenRejection {
+            #expect(rejection.isIssuerUnavailable)
+        }
+    }
+
+    @Test("RFC 7662 mode: only active tokens for this resource pass; the issuer is asked every time")
+    func introspection() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier { $0.verification = .introspection(clientID: "rs", clientSecret: "rs-secret") }
+        let exp = issuer.clock.now().addingTimeInterval(600).timeIntervalSince1970
+        issuer.setIntrospectionAnswer(["active": true, "sub": "user-1", "client_id": "app", "scope": "read", "aud": FakeIssuer.resource,
+                                       "iss": FakeIssuer.issuer, "exp": exp])
+        #expect(try await verifier.verify("opaque-or-jwt").scopes == ["read"])
+        issuer.setIntrospectionAnswer(["active": false])
+        await #expect(throws: TokenRejection.self) { _ = try await verifier.verify("opaque-or-jwt") }
+        issuer.setIntrospectionAnswer(["active": true, "sub": "user-1", "client_id": "app", "aud": "https://other.example/", "exp": exp])
+        await #expect(throws: TokenRejection.self) { _ = try await verifier.verify("opaque-or-jwt") }
+        #expect(issuer.fetches.filter { $0.hasSuffix("/introspect") }.count == 3)
+    }
+}
+
+@Suite("PixyResource: bearer challenges and Protected Resource Metadata (RFC 6750, RFC 9728)")
+struct BearerMiddlewareTests {
+    func app(_ issuer: FakeIssuer) -> some ApplicationProtocol {
+        let resource = ProtectedResource(resource: FakeIssuer.resource, issuer: FakeIssuer.issuer, scopesSupported: ["read", "write"],
+                                         resourceName: "Test MCP")
+        let verifier = issuer.verifier()
+        let router = Router(context: ResourceRequestContext.self)
+        router.addProtectedResourceMetadata(resource)
+        router.group("/mcp")
+            .add(middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, _ in
+                (request, request.uri.queryParameters["tool"] == "write" ? ["write"] : ["read"])
+            })
+            .get("") { _, context in "hello \(context.accessToken?.subject ?? "nobody")" }
+        return Application(router: router)
+    }
+
+    @Test("RFC 9728 §5.1: no token → 401 with resource_metadata and the scope needed, and no error code")
+    func noToken() async throws {
+        let issuer = try await FakeIssuer()
+        try await app(issuer).test(.router) { client in
+            let response = try await client.execute(uri: "/mcp", method: .get)
+            #expect(response.status == .unauthorized)
+            #expect(response.headers[.wwwAuthenticate]
+                    == #"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="read""#)
+        }
+    }
+
+    @Test("RFC 6750 §3.1: an invalid token → 401 invalid_token; a valid one reaches the route with its subject")
+    func invalidAndValid() async throws {
+        let issuer = try await FakeIssuer()
+        let token = try await issuer.token()
+        try await app(issuer).test(.router) { client in
+            let bad = try await client.execute(uri: "/mcp", method: .get, headers: [.authorization: "Bearer not.a.token"])
+            #expect(bad.status == .unauthorized)
+            #expect(bad.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
+            #expect(bad.headers[.wwwAuthenticate]?.contains("resource_metadata=") == true)
+            let good = try await client.execute(uri: "/mcp", method: .get, headers: [.authorization: "bearer \(token)"])
+            #expect(good.status == .ok)
+            #expect(String(buffer: good.body) == "hello user-1")
+        }
+    }
+
+    @Test("Bearer tokens are read from the Authorization header only, never from the query string")
+    func queryStringIgnored() async throws {
+        let issuer = try await FakeIssuer()
+        let token = try await issuer.token()
+        try await app(issuer).test(.router) { client in
+            let response = try await client.execute(uri: "/mcp?access_token=\(token)", method: .get)
+            #expect(response.status == .unauthorized)
+            #expect(response.headers[.wwwAuthenticate]?.contains("error=") == false)
+        }
+    }
+
+    @Test("RFC 6750 §3.1: a token without the needed scope → 403 insufficient_scope with the union to ask for (step-up)")
+    func insufficientScope() async throws {
+        let issuer = try await FakeIssuer()
+        let token = try await issuer.token(scope: "read")
+        try await app(issuer).test(.router) { client in
+            let response = try await client.execute(uri: "/mcp?tool=write", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(response.status == .forbidden)
+            let header = try #require(response.headers[.wwwAuthenticate])
+            #expect(header.contains(#"error="insufficient_scope""#))
+            #expect(header.contains(#"scope="read write""#))
+            #expect(header.contains("resource_metadata="))
+        }
+    }
+
+    @Test("The issuer unreachable while checking a token → 503, never a pass")
+    func issuerUnavailable() async throws {
+        let issuer = try await FakeIssuer()
+        let token = try await issuer.token()
+        issuer.setReachable(false)
+        try await app(issuer).test(.router) { client in
+            let response = try await client.execute(uri: "/mcp", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(response.status == .serviceUnavailable)
+        }
+    }
+
+    @Test("RFC 9728 §3: metadata at the path-inserted well-known URL (and the plain one), with CORS for browser clients")
+    func metadata() async throws {
+        let issuer = try await FakeIssuer()
+        try await app(issuer).test(.router) { client in
+            for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
+                let response = try await client.execute(uri: path, method: .get)
+                #expect(response.status == .ok)
+                #expect(response.headers[.accessControlAllowOrigin] == "*")
+                let document = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                #expect(document?["resource"] as? String == FakeIssuer.resource)
+                #expect(document?["authorization_servers"] as? [String] == [FakeIssuer.issuer])
+                #expect(document?["scopes_supported"] as? [String] == ["read", "write"])
+                #expect(document?["bearer_methods_supported"] as? [String] == ["header"])
+            }
+            let preflight = try await client.execute(uri: "/.well-known/oauth-protected-resource/mcp", method: .options,
+                                                     headers: [.origin: "https://claude.ai"])
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowMethods]?.contains("GET") == true)
+        }
+    }
+
+    @Test("RFC 9728 §3.1: the metadata URL inserts the well-known segment before the resource's path")
+    func metadataURL() {
+        #expect(ProtectedResource(resource: "https://mcp.example.com/mcp", issuer: "x", scopesSupported: []).metadataURL
+                == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+        #expect(ProtectedResource(resource: "https://mcp.example.com/", issuer: "x", scopesSupported: []).metadataURL
+                == "https://mcp.example.com/.well-known/oauth-protected-resource")
+        #expect(ProtectedResource(resource: "http://127.0.0.1:8000/a/b", issuer: "x", scopesSupported: []).metadataURL
+                == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/b")
+    }
+}
