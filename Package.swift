@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "pixy", targets: ["pixy"]),
         .executable(name: "pixy-example-mcp", targets: ["pixy-example-mcp"]),
+        .executable(name: "pixy-example-mcp-client", targets: ["pixy-example-mcp-client"]),
         .library(name: "PixyModel", targets: ["PixyModel"]),
         .library(name: "PixyCore", targets: ["PixyCore"]),
         .library(name: "PixyServer", targets: ["PixyServer"]),
@@ -158,9 +159,22 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/NotesMCP",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pixy-example-mcp-client",
+            dependencies: [
+                "PixyModel",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/NotesClient",
             swiftSettings: swiftSettings
         ),
         .target(

@@ -8,9 +8,8 @@ import Logging
 import MCP
 import NIOSSL
 import PixyResource
-import ServiceLifecycle
 
-/// `pixy-example-mcp`: a small MCP server (Streamable HTTP, modelcontextprotocol/swift-sdk)
+/// `pixy-example-mcp`: a small MCP server (Streamable HTTP, stateless JSON mode, modelcontextprotocol/swift-sdk)
 /// protected by Pixy through PixyResource. Each user keeps private notes:
 /// - `list_notes` and `whoami` need scope `read`;
 /// - `add_note` needs scope `write` (a `read`-only token gets `403 insufficient_scope`, and an MCP
@@ -29,6 +28,8 @@ struct NotesMCP: AsyncParsableCommand {
     var issuerCAFile: String?
     @Option(name: .customLong("tls-cert"), help: "Serve TLS with this certificate chain (PEM).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "The TLS private key (PEM).") var tlsKey: String?
+    @Option(name: .customLong("clock-skew"), help: "Seconds of clock difference tolerated on exp/nbf (default 30).")
+    var clockSkew: Int = 30
     @Option(name: .customLong("introspection-client-id"), help: "Check tokens with the issuer's /introspect (sees revocation at once) as this confidential client.")
     var introspectionClientID: String?
     @Option(name: .customLong("introspection-client-secret"), help: "Its secret (or env NOTES_INTROSPECTION_SECRET).")
@@ -39,6 +40,7 @@ struct NotesMCP: AsyncParsableCommand {
         let base = (publicURL ?? "\(scheme)://127.0.0.1:\(port)").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         var resource = ProtectedResource(resource: base + "/mcp", issuer: issuer, scopesSupported: ["read", "write"],
                                          resourceName: "Pixy example notes")
+        resource.clockSkew = .seconds(clockSkew)
         if let clientID = introspectionClientID {
             guard let secret = introspectionClientSecret ?? ProcessInfo.processInfo.environment["NOTES_INTROSPECTION_SECRET"] else {
                 throw ValidationError("--introspection-client-id needs a secret")
@@ -48,7 +50,7 @@ struct NotesMCP: AsyncParsableCommand {
         let logger = Logger(label: "notes-mcp")
         let issuerClient = HTTPIssuerClient(trustedCAFile: issuerCAFile)
         let verifier = AccessTokenVerifier(resource: resource, client: issuerClient)
-        let sessions = MCPSessions(notes: NotesStore(), verifier: verifier, allowedHosts: Self.allowedHosts(base: base, port: port))
+        let endpoint = MCPEndpoint(notes: NotesStore(), verifier: verifier, allowedHosts: Self.allowedHosts(base: base, port: port))
 
         let router = Router(context: ResourceRequestContext.self)
         router.addProtectedResourceMetadata(resource)
@@ -57,9 +59,9 @@ struct NotesMCP: AsyncParsableCommand {
             .add(middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, context in
                 try await Self.requiredScopes(request, context: context)
             })
-            .on("", method: .post) { request, context in await sessions.handle(request, context: context) }
-            .on("", method: .get) { request, context in await sessions.handle(request, context: context) }
-            .on("", method: .delete) { request, context in await sessions.handle(request, context: context) }
+            .on("", method: .post) { request, context in await endpoint.handle(request, context: context) }
+            .on("", method: .get) { request, context in await endpoint.handle(request, context: context) }
+            .on("", method: .delete) { request, context in await endpoint.handle(request, context: context) }
 
         let server: HTTPServerBuilder
         if let tlsCertificate, let tlsKey {
@@ -72,7 +74,7 @@ struct NotesMCP: AsyncParsableCommand {
             server = .http1()
         }
         let app = Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port)),
-                              services: [issuerClient, sessions], logger: logger)
+                              services: [issuerClient], logger: logger)
         print("notes MCP server: \(resource.resource) (issuer \(issuer))")
         try await app.runService()
     }
@@ -132,14 +134,16 @@ actor NotesStore {
     func all(for subject: String) -> [String] { notes[subject] ?? [] }
 }
 
-/// MCP sessions over Streamable HTTP: one MCP `Server` and transport per `Mcp-Session-Id`,
-/// created by `initialize`, as the SDK's own HTTP example does. A service: on graceful shutdown
-/// it ends every session, which closes their open SSE streams so the HTTP server can stop.
-actor MCPSessions: Service {
+/// The MCP endpoint over Streamable HTTP in its stateless form: every POST is answered with one
+/// JSON response by a fresh MCP `Server` (tools are pure functions of the request and the user's
+/// notes), so no session state lives in this process and any number of replicas can serve it.
+/// Why JSON and not an SSE stream: the Swift SDK's client on Linux cannot read SSE responses yet
+/// (it hands the raw `data:` lines to its JSON decoder), and nothing here needs server-initiated
+/// messages. GET (the optional SSE stream) and DELETE answer 405, which clients handle.
+actor MCPEndpoint {
     private let notes: NotesStore
     private let verifier: AccessTokenVerifier
     private let allowedHosts: [String]
-    private var sessions: [String: (server: MCP.Server, transport: StatefulHTTPServerTransport)] = [:]
 
     init(notes: NotesStore, verifier: AccessTokenVerifier, allowedHosts: [String]) {
         self.notes = notes
@@ -147,70 +151,30 @@ actor MCPSessions: Service {
         self.allowedHosts = allowedHosts
     }
 
-    func run() async throws {
-        try? await gracefulShutdown()
-        for (_, session) in sessions {
-            await session.transport.disconnect()
-            await session.server.stop()
-        }
-        sessions = [:]
-    }
-
     func handle(_ request: Request, context: ResourceRequestContext) async -> Response {
+        guard request.method == .post else {
+            return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+        }
         var request = request
         let body = try? await request.collectBody(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers,
-                                     body: body.map { Data($0.readableBytesView) }, path: request.uri.path)
-        let response = await route(mcpRequest)
-        return Self.hummingbirdResponse(response)
-    }
-
-    private func route(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
-        if let id = request.header(HTTPHeaderName.sessionID) {
-            guard let session = sessions[id] else { return .error(statusCode: 404, .invalidRequest("Session not found")) }
-            let response = await session.transport.handleRequest(request)
-            if request.method == "DELETE", response.statusCode == 200 {
-                sessions[id] = nil
-                await session.transport.disconnect()
-            }
-            return response
-        }
-        guard request.method == "POST", let body = request.body, Self.isInitialize(body) else {
-            return .error(statusCode: 400, .invalidRequest("Missing \(HTTPHeaderName.sessionID) header"))
-        }
-        let id = UUID().uuidString
-        let transport = StatefulHTTPServerTransport(
-            sessionIDGenerator: FixedSessionID(id: id),
-            validationPipeline: StandardValidationPipeline(validators: [
-                OriginValidator(allowedHosts: allowedHosts, allowedOrigins: allowedHosts.flatMap { ["http://\($0)", "https://\($0)"] }),
-                AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
-            ]))
+                                         body: body.map { Data($0.readableBytesView) }, path: request.uri.path)
+        let transport = StatelessHTTPServerTransport(validationPipeline: StandardValidationPipeline(validators: [
+            // DNS rebinding protection: only this server's own host names.
+            OriginValidator(allowedHosts: allowedHosts, allowedOrigins: allowedHosts.flatMap { ["http://\($0)", "https://\($0)"] }),
+            AcceptHeaderValidator(mode: .jsonOnly), ContentTypeValidator(), ProtocolVersionValidator(),
+        ]))
+        let server = await makeServer()
         do {
-            let server = await makeServer()
             try await server.start(transport: transport)
-            sessions[id] = (server, transport)
-            let response = await transport.handleRequest(request)
-            if case .error = response {
-                sessions[id] = nil
-                await transport.disconnect()
-            }
-            return response
         } catch {
-            await transport.disconnect()
-            return .error(statusCode: 500, .internalError("Failed to create the session"))
+            return Self.hummingbirdResponse(.error(statusCode: 500, .internalError("The MCP server could not start")))
         }
-    }
-
-    private static func isInitialize(_ body: Data) -> Bool {
-        struct Probe: Decodable { var method: String? }
-        return (try? JSONDecoder().decode(Probe.self, from: body))?.method == "initialize"
-    }
-
-    private struct FixedSessionID: SessionIDGenerator {
-        let id: String
-        func generateSessionID() -> String { id }
+        let response = await transport.handleRequest(mcpRequest)
+        await server.stop()
+        return Self.hummingbirdResponse(response)
     }
 
     private func makeServer() async -> MCP.Server {
