@@ -440,3 +440,64 @@ def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_heade
         assert all(value.startswith("https://auth.example.com/") for key, value in metadata.items() if key.endswith("_endpoint"))
     finally:
         pixy.stop()
+
+
+def drive_client(command: list[str], verify=True, timeout: float = 120) -> list[str]:
+    """Runs an example client, signs in for every AUTHORIZE line it prints, follows the final
+    redirect to its loopback port, and returns its output lines."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.time() + timeout
+    browser = Browser(verify=verify)
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("AUTHORIZE "):
+            location = browser.authorize(line.split(" ", 1)[1].strip())
+            assert location.startswith("http://127.0.0.1:"), location
+            assert httpx.get(location, timeout=10).status_code == 200
+        assert time.time() < deadline, "\n".join(lines)
+    assert process.wait(timeout=30) == 0, "\n".join(lines)
+    return lines
+
+
+def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
+    """The README's five minutes: pixy on its defaults, a user, the example server, and
+    Examples/mcp_client.py signing in through the browser (here: this test) on a loopback port."""
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base).start()
+    try:
+        lines = drive_client(["python3", str(REPO / "Examples" / "mcp_client.py"), example.url, "--no-browser",
+                              "--call", "whoami", "--call", 'add_note={"text":"from the README"}', "--call", "list_notes"])
+        assert "TOOLS add_note list_notes whoami" in lines
+        assert any(line.startswith("RESULT whoami user ") for line in lines)
+        assert "RESULT add_note saved note 1" in lines
+        assert "RESULT list_notes 1. from the README" in lines
+        assert sum(line.startswith("AUTHORIZE ") for line in lines) == 2, "sign-in, then step-up for write"
+    finally:
+        example.stop()
+        pixy.stop()
+
+
+def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
+    seed_user(data_dir, None)
+    out = run_cli(data_dir, "clients", "add", "--client-id", "notes-rs", "--auth-method", "client_secret_basic",
+                  "--redirect-uri", "https://rs.example/unused")
+    secret = re.search(r"client_secret=(\S+)", out).group(1)
+    pixy = PixyServer(data_dir).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base, extra=("--introspection-client-id", "notes-rs",
+                                                               "--introspection-client-secret", secret)).start()
+    try:
+        connector = scripted_connector(pixy.base, example, "https://claude.ai/api/mcp/auth_callback",
+                                       "https://claude.ai/api/mcp/auth_callback", "Claude")
+        token = connector["tokens"]["access_token"]
+        body = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+        headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}",
+                   "MCP-Protocol-Version": "2025-06-18"}
+        assert httpx.post(example.url, json=body, headers=headers).status_code == 200
+        assert httpx.post(f"{pixy.base}/revoke", data={"token": token, "client_id": connector["client_id"]}).status_code == 200
+        after = httpx.post(example.url, json=body, headers=headers)
+        assert after.status_code == 401 and 'error="invalid_token"' in after.headers["www-authenticate"]
+    finally:
+        example.stop()
+        pixy.stop()
