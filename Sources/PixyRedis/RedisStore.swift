@@ -27,17 +27,6 @@ public final class RedisStore: PixyStorageBackend, Service {
     public let keys: RedisKeys
     private let clock: any WallClock
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return decoder
-    }()
 
     /// A store on the Redis `configuration` names, with every key under `prefix`.
     public init(configuration: RedisConfiguration, prefix: String = "", clock: any WallClock = SystemWallClock()) {
@@ -96,11 +85,11 @@ public final class RedisStore: PixyStorageBackend, Service {
     }
 
     private func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try Self.encoder.encode(value), as: UTF8.self)
+        try StoredRecordCoding.encode(value)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try Self.decoder.decode(type, from: Data(text.utf8))
+        try StoredRecordCoding.decode(type, text)
     }
 
     private func get(_ key: String) async throws -> String? {

@@ -13,17 +13,6 @@ public final class SQLiteStore: PixyStorageBackend {
     private let database: DatabasePool
     private let clock: any WallClock
     private let writesSinceSweep = Mutex(0)
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return decoder
-    }()
 
     /// Opens (creating if needed) the database at `path` and runs migrations.
     public init(path: String, clock: any WallClock = SystemWallClock()) throws {
@@ -88,11 +77,11 @@ public final class SQLiteStore: PixyStorageBackend {
     }
 
     private func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try Self.encoder.encode(value), as: UTF8.self)
+        try StoredRecordCoding.encode(value)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try Self.decoder.decode(type, from: Data(text.utf8))
+        try StoredRecordCoding.decode(type, text)
     }
 
     /// Runs a single-statement read on GRDB's reader pool, from the calling thread, outside a

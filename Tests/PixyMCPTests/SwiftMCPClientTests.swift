@@ -15,7 +15,8 @@ import Testing
 ///
 /// Trust: on Linux, URLSession (libcurl) reads only the system CA bundle. The client therefore runs
 /// in its own mount namespace (`unshare -m`) where that bundle is replaced by one that also holds
-/// this test's throwaway CA; nothing outside that process trusts it.
+/// this test's throwaway CA; nothing outside that process trusts it. `--map-root-user` makes
+/// this work without root where unprivileged user namespaces are allowed (Debian's default).
 @Suite("Swift MCP SDK client end to end (issue 5)", .serialized)
 struct SwiftMCPClientTests {
     @Test("MCP auth with the Swift SDK: 401 → PRM → AS metadata → registration → PKCE with resource → tools → expiry → refresh → step-up")
@@ -61,7 +62,7 @@ struct SwiftMCPClientTests {
             --server http://127.0.0.1:\(mcpPort)/mcp --call whoami --call list_notes --call 'add_note={"text":"from swift"}' \
             --call list_notes --wait-between-calls 6
             """
-        let client = try LiveProcess("/usr/bin/unshare", ["--mount", "sh", "-c", script])
+        let client = try LiveProcess("/usr/bin/unshare", ["--map-root-user", "--mount", "sh", "-c", script])
         defer { client.stop() }
 
         var lines: [String] = []

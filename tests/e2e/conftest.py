@@ -47,12 +47,16 @@ def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | N
 class PixyServer:
     """A running `pixy serve`, stopped by its own PID."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = (), verify=True):
+        """With `--tls-cert` in `extra`, the base URL is https and `verify` (an SSL context with the
+        test CA) checks the health probe."""
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert" in extra else "http"
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"serve-{self.port}.log"
         self.extra = extra
+        self.verify = verify
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "PixyServer":
@@ -64,7 +68,7 @@ class PixyServer:
         while time.time() < deadline:
             assert self.process.poll() is None, f"pixy exited early:\n{self.log_path.read_text()}"
             try:
-                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -261,16 +261,24 @@ class ClientDocument(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_python_mcp_sdk_with_a_client_id_metadata_document(data_dir, tmp_path):
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_python_mcp_sdk_with_a_client_id_metadata_document(data_dir, tmp_path, store):
     ca, cert, key = make_ca_and_leaf(tmp_path)
+    redis = None
+    store_args: tuple[str, ...] = ()
+    if store == "redis":
+        from conftest import RedisProcess
+        redis = RedisProcess(tmp_path / "redis").start()
+        store_args = ("--store", redis.url)
     httpd = http.server.HTTPServer(("127.0.0.1", 0), ClientDocument)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     document_url = f"https://127.0.0.1:{httpd.server_address[1]}/oauth/client.json"
-    seed_user(data_dir, None)
-    pixy = PixyServer(data_dir, extra=("--access-token-ttl", "5", "--cimd-allow-host", "127.0.0.1", "--cimd-ca-file", str(ca))).start()
+    seed_user(data_dir, redis.url if redis else None)
+    pixy = PixyServer(data_dir, extra=(*store_args, "--access-token-ttl", "5", "--cimd-allow-host", "127.0.0.1",
+                                       "--cimd-ca-file", str(ca))).start()
     example = ExampleServer(tmp_path, issuer=pixy.base).start()
     try:
         storage = MemoryStorage()
@@ -283,6 +291,8 @@ def test_python_mcp_sdk_with_a_client_id_metadata_document(data_dir, tmp_path):
         example.stop()
         pixy.stop()
         httpd.shutdown()
+        if redis:
+            redis.stop()
 
 
 def s256(verifier: str) -> str:
@@ -380,12 +390,9 @@ def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
 def test_everything_over_tls_with_a_test_certificate_authority(data_dir, tmp_path):
     ca, cert, key = make_ca_and_leaf(tmp_path)
     seed_user(data_dir, None)
-    pixy_port = free_port()
-    pixy = PixyServer(data_dir, port=pixy_port, extra=("--tls-cert", str(cert), "--tls-key", str(key), "--access-token-ttl", "5"))
-    pixy.base = f"https://127.0.0.1:{pixy_port}"
     verify = ssl.create_default_context(cafile=str(ca))
-    pixy.start_verify = verify
-    start_tls(pixy, verify)
+    pixy = PixyServer(data_dir, extra=("--tls-cert", str(cert), "--tls-key", str(key), "--access-token-ttl", "5"), verify=verify).start()
+    pixy_port = pixy.port
     example = ExampleServer(tmp_path, issuer=pixy.base, scheme="https",
                             extra=("--tls-cert", str(cert), "--tls-key", str(key), "--issuer-ca-file", str(ca)))
     example.verify = verify
@@ -404,29 +411,6 @@ def test_everything_over_tls_with_a_test_certificate_authority(data_dir, tmp_pat
     finally:
         example.stop()
         pixy.stop()
-
-
-def start_tls(server: PixyServer, verify) -> None:
-    """PixyServer.start, but polling /health over TLS."""
-    server.log = open(server.log_path, "w")
-    server.process = subprocess.Popen(
-        [str(server_binary()), "serve", "--port", str(server.port), "--data-dir", str(server.data_dir), *server.extra],
-        stdout=server.log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        assert server.process.poll() is None, server.log_path.read_text()
-        try:
-            if httpx.get(server.base + "/health", timeout=1, verify=verify).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(server.log_path.read_text())
-
-
-def server_binary() -> Path:
-    from conftest import pixy_binary
-    return pixy_binary()
 
 
 def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_headers(data_dir):
