@@ -192,7 +192,7 @@ extension AuthorizationServer {
         let password = (try? form.single("password")) ?? nil ?? ""
         let source = context.sourceKey
 
-        guard environment.loginThrottle.allowsAttempt(username: username, source: source) else {
+        guard try await environment.loginThrottle.allowsAttempt(username: username, source: source) else {
             context.logger.notice("login throttled")
             return Responses.redirect(to: back + "&error=throttled", status: .seeOther)
         }
@@ -200,11 +200,11 @@ extension AuthorizationServer {
         // Always run bcrypt, against a decoy when the user is unknown: same time, same message.
         let matches = try await environment.passwords.verify(password, hash: user?.passwordHash ?? decoyPasswordHash)
         guard let user, matches else {
-            environment.loginThrottle.recordFailure(username: username, source: source)
+            try await environment.loginThrottle.recordFailure(username: username, source: source)
             context.logger.notice("login failed")
             return Responses.redirect(to: back + "&error=invalid", status: .seeOther)
         }
-        environment.loginThrottle.recordSuccess(username: username)
+        try await environment.loginThrottle.recordSuccess(username: username)
 
         // A new session on login (no session fixation); the transaction moves with it.
         try await interactions.deleteSession(key: interaction.sessionKey)

@@ -20,7 +20,7 @@ public import ServiceLifecycle
 ///   Concurrent refreshes therefore serialize exactly as on SQLite and never fork a family.
 ///
 /// Not for Redis Cluster: scripts touch several keys that may live in different slots.
-public final class RedisStore: PixyStorageBackend, Service {
+public final class RedisStore: PixyStorageBackend, FailureCounting, Service {
     /// The connections.
     public let pool: RedisConnectionPool
     /// The key layout.
@@ -354,6 +354,27 @@ public final class RedisStore: PixyStorageBackend, Service {
         throw StorageError("grant \(id): too many concurrent updates")
     }
 
+    // MARK: FailureCounting
+
+    /// `auth:throttle:<key>`: a hash of the count and the window's end (on the injected clock),
+    /// with a Redis TTL so abandoned keys go away. Every process sharing this Redis sees the
+    /// same counts, so N processes allow no more login attempts than one.
+    public func failures(for key: String) async throws -> Int {
+        guard case .array(let fields?) = try await send(["HMGET", keys.throttle(key), "n", "ends"]), fields.count == 2,
+              let count = fields[0].string.flatMap(Int.init), let ends = fields[1].string.flatMap(Double.init),
+              ends > now.timeIntervalSince1970 else { return 0 }
+        return count
+    }
+
+    public func recordFailure(for key: String, window: Duration) async throws {
+        _ = try await run(Scripts.recordFailure, keys: [keys.throttle(key)],
+                          arguments: [String(now.timeIntervalSince1970), String(window.timeInterval), milliseconds(window)])
+    }
+
+    public func clearFailures(for key: String) async throws {
+        try await send(["DEL", keys.throttle(key)])
+    }
+
     // MARK: ConsentStore
 
     public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
@@ -416,6 +437,18 @@ enum Scripts {
         return removed
         """)
 
+    /// KEYS: counter. ARGV: now (seconds), window (seconds), TTL (ms). A window that has ended
+    /// starts over; returns the count.
+    static let recordFailure = RedisScript("""
+        local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
+        if ends <= tonumber(ARGV[1]) then
+            redis.call('DEL', KEYS[1])
+            redis.call('HSET', KEYS[1], 'ends', tostring(tonumber(ARGV[1]) + tonumber(ARGV[2])))
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        end
+        return redis.call('HINCRBY', KEYS[1], 'n', 1)
+        """)
+
     /// KEYS: lock. ARGV: the holder's token.
     static let releaseLock = RedisScript("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -467,6 +500,8 @@ public struct RedisKeys: Sendable {
     public var signingKeyIndex: String { prefix + "auth:keys" }
     /// `auth:lock:keys`: held while a process creates the first signing key.
     public var keyCreationLock: String { prefix + "auth:lock:keys" }
+    /// `auth:throttle:<kind>:<sha256>`: failed-login counters (the key is already hashed).
+    public func throttle(_ key: String) -> String { prefix + "auth:throttle:" + key }
     /// `auth:grant:<id>`: a grant and its refresh-token family.
     public func grant(id: String) -> String { prefix + "auth:grant:" + id }
 }

@@ -53,7 +53,9 @@ public enum StoreFactory {
                 store.pool.close()
                 throw error
             }
-            return Opened(stores: PixyStores(store), services: [store])
+            var stores = PixyStores(store)
+            stores.failureCounters = store
+            return Opened(stores: stores, services: [store])
         }
     }
 
@@ -159,7 +161,7 @@ public func buildApplication(
                                      retention: configuration.accessTokenLifetime)
     let environment = AuthorizationServerEnvironment(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
-        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock),
+        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock, counters: stores.failureCounters),
         registrationLimiter: RateLimiter(clock: clock, burst: configuration.registrationBurst,
                                          refillPerSecond: configuration.registrationsPerMinute / 60))
     let server = try await AuthorizationServer(environment: environment)

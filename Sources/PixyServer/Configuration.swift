@@ -109,7 +109,7 @@ public struct Configuration: Sendable {
     /// Checks the rules the server relies on.
     public func validate() throws {
         guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
-            throw Invalid(description: "issuer must be an absolute URL, e.g. https://auth.example.com")
+            throw Invalid(description: "issuer must be an absolute URL, e.g. https://auth.example.com (got \(issuer))")
         }
         // RFC 8414 §2: the issuer has no query or fragment.
         guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {

@@ -203,15 +203,22 @@ struct WireDecodingTests {
     }
 
     @Test("SECURITY §8: failed logins are limited per user and per source; success resets the user")
-    func loginThrottle() {
+    func loginThrottle() async throws {
         let clock = ManualClock()
         let throttle = LoginThrottle(clock: clock, maximumFailures: 3, window: .seconds(60))
-        for _ in 0..<3 { #expect(throttle.allowsAttempt(username: "alice", source: "1.2.3.4")); throttle.recordFailure(username: "alice", source: "1.2.3.4") }
-        #expect(!throttle.allowsAttempt(username: "alice", source: "5.6.7.8"), "per user, from any source")
-        #expect(throttle.allowsAttempt(username: "bob", source: "1.2.3.4"), "one source may still try other users for a while")
+        for _ in 0..<3 {
+            #expect(try await throttle.allowsAttempt(username: "alice", source: "1.2.3.4"))
+            try await throttle.recordFailure(username: "alice", source: "1.2.3.4")
+        }
+        #expect(try await !throttle.allowsAttempt(username: "alice", source: "5.6.7.8"), "per user, from any source")
+        #expect(try await throttle.allowsAttempt(username: "bob", source: "1.2.3.4"), "one source may still try other users for a while")
         clock.advance(by: .seconds(61))
-        #expect(throttle.allowsAttempt(username: "alice", source: "1.2.3.4"))
-        for index in 0..<12 { throttle.recordFailure(username: "user\(index)", source: "9.9.9.9") }
-        #expect(!throttle.allowsAttempt(username: "fresh", source: "9.9.9.9"), "per source")
+        #expect(try await throttle.allowsAttempt(username: "alice", source: "1.2.3.4"))
+        for index in 0..<12 { try await throttle.recordFailure(username: "user\(index)", source: "9.9.9.9") }
+        #expect(try await !throttle.allowsAttempt(username: "fresh", source: "9.9.9.9"), "per source")
+        for _ in 0..<2 { try await throttle.recordFailure(username: "carol", source: "4.4.4.4") }
+        try await throttle.recordSuccess(username: "carol")
+        for _ in 0..<2 { try await throttle.recordFailure(username: "carol", source: "4.4.4.4") }
+        #expect(try await throttle.allowsAttempt(username: "carol", source: "4.4.4.4"), "success reset carol's count")
     }
 }

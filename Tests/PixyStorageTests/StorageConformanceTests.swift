@@ -341,3 +341,50 @@ struct SQLiteStoreTests {
         #expect(!first.jwksJSON.contains("\"d\""), "the JWKS never carries the private key")
     }
 }
+
+@Suite("Failed-login counters: in memory and shared in Redis")
+struct FailureCountingConformanceTests {
+    enum Counters: String, CaseIterable, CustomTestStringConvertible {
+        case memory, redis
+        var testDescription: String { rawValue }
+        func make(clock: ManualClock) -> any FailureCounting {
+            switch self {
+            case .memory: return InMemoryFailureCounters(clock: clock)
+            case .redis: return redisStore(clock: clock)
+            }
+        }
+    }
+
+    @Test("SECURITY §8: failures count within their window, then start over; clearing forgets", arguments: Counters.allCases)
+    func window(counters kind: Counters) async throws {
+        let clock = ManualClock()
+        let counters = kind.make(clock: clock)
+        #expect(try await counters.failures(for: "u:alice") == 0)
+        try await counters.recordFailure(for: "u:alice", window: .seconds(60))
+        clock.advance(by: .seconds(30))
+        try await counters.recordFailure(for: "u:alice", window: .seconds(60))
+        #expect(try await counters.failures(for: "u:alice") == 2)
+        #expect(try await counters.failures(for: "u:bob") == 0)
+        clock.advance(by: .seconds(31))
+        #expect(try await counters.failures(for: "u:alice") == 0, "the window began at the first failure")
+        try await counters.recordFailure(for: "u:alice", window: .seconds(60))
+        #expect(try await counters.failures(for: "u:alice") == 1)
+        try await counters.clearFailures(for: "u:alice")
+        #expect(try await counters.failures(for: "u:alice") == 0)
+    }
+
+    @Test("SECURITY §8 on Redis: two processes share one count, so replicas do not multiply the attempts allowed")
+    func sharedAcrossProcesses() async throws {
+        let clock = ManualClock()
+        let prefix = "throttle-\(UUID().uuidString):"
+        let first = LoginThrottle(clock: clock, counters: redisStore(clock: clock, prefix: prefix), maximumFailures: 3)
+        let second = LoginThrottle(clock: clock, counters: redisStore(clock: clock, prefix: prefix), maximumFailures: 3)
+        try await first.recordFailure(username: "alice", source: "10.0.0.1")
+        try await second.recordFailure(username: "alice", source: "10.0.0.2")
+        #expect(try await first.allowsAttempt(username: "alice", source: "10.0.0.3"))
+        try await first.recordFailure(username: "alice", source: "10.0.0.1")
+        #expect(try await !second.allowsAttempt(username: "alice", source: "10.0.0.9"), "the other process sees all three failures")
+        try await second.recordSuccess(username: "alice")
+        #expect(try await first.allowsAttempt(username: "alice", source: "10.0.0.3"))
+    }
+}

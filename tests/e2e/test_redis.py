@@ -261,3 +261,24 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
             # previous token still yields that same newest one (SECURITY.md §5), so nothing forks.
             response = refresh(pair.b.base, token)
             assert response.status_code == 200, response.text
+
+
+def test_failed_logins_are_counted_across_processes(pair):
+    """SECURITY.md §8 with replicas: five wrong passwords spread over A and B lock the account on
+    both, instead of five per process."""
+    query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
+                          "code_challenge": s256(secrets.token_urlsafe(48)), "code_challenge_method": "S256"})
+
+    def attempt(base: str, password: str) -> str:
+        browser = httpx.Client(follow_redirects=False, timeout=10)
+        start = browser.get(f"{base}/authorize?{query}")
+        page = browser.get(base + start.headers["location"])
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+        response = browser.post(base + action, data={"username": "alice", "password": password, "csrf_token": csrf})
+        return response.headers["location"]
+
+    for index in range(5):
+        assert "error=invalid" in attempt([pair.a.base, pair.b.base][index % 2], "wrong password")
+    assert "error=throttled" in attempt(pair.a.base, PASSWORD)
+    assert "error=throttled" in attempt(pair.b.base, PASSWORD), "the other process knows too"

@@ -1,65 +1,94 @@
 public import struct Foundation.Date
 import Synchronization
 
-/// Limits failed password attempts (SECURITY.md §8) per username and per source address, so
-/// neither one account nor one attacker can try passwords quickly. Successful logins reset the
-/// username's counter. In process memory: a restart forgets, which errs toward availability.
-public final class LoginThrottle: Sendable {
+/// Counts failures per key within a window. One implementation per deployment shape: process
+/// memory for a single server (SQLite, memory), Redis when several processes share the state, so
+/// N processes do not allow N times the attempts.
+public protocol FailureCounting: Sendable {
+    /// Failures recorded for `key` in its current window; 0 when none or the window is over.
+    func failures(for key: String) async throws -> Int
+    /// Records a failure for `key`; the first failure of a key starts a window of `window`.
+    func recordFailure(for key: String, window: Duration) async throws
+    /// Forgets `key`.
+    func clearFailures(for key: String) async throws
+}
+
+/// ``FailureCounting`` in process memory: a restart forgets, which errs toward availability.
+public final class InMemoryFailureCounters: FailureCounting {
     private struct Window: Sendable {
         var failures: Int
-        var startedAt: Date
+        var endsAt: Date
     }
 
     private let state = Mutex<[String: Window]>([:])
     private let clock: any WallClock
-    /// Failures allowed per key within ``window``.
+
+    /// Counters on `clock`.
+    public init(clock: any WallClock) { self.clock = clock }
+
+    public func failures(for key: String) async throws -> Int {
+        let now = clock.now()
+        return state.withLock { state in
+            guard let entry = state[key], entry.endsAt > now else { return 0 }
+            return entry.failures
+        }
+    }
+
+    public func recordFailure(for key: String, window: Duration) async throws {
+        let now = clock.now()
+        state.withLock { state in
+            if state.count > 100_000 { state = state.filter { $0.value.endsAt > now } }
+            if var entry = state[key], entry.endsAt > now {
+                entry.failures += 1
+                state[key] = entry
+            } else {
+                state[key] = Window(failures: 1, endsAt: now.addingTimeInterval(window.timeInterval))
+            }
+        }
+    }
+
+    public func clearFailures(for key: String) async throws {
+        _ = state.withLock { $0.removeValue(forKey: key) }
+    }
+}
+
+/// Limits failed password attempts (SECURITY.md §8) per username and per source address, so
+/// neither one account nor one attacker can try passwords quickly. Successful logins reset the
+/// username's counter. The counts live in a ``FailureCounting``: process memory, or the shared
+/// Redis when several Pixy processes serve one issuer.
+public final class LoginThrottle: Sendable {
+    private let counters: any FailureCounting
+    /// Failures allowed per username within ``window`` (four times as many per source address).
     public let maximumFailures: Int
     /// The length of a counting window.
     public let window: Duration
 
-    /// Creates a throttle.
-    public init(clock: any WallClock, maximumFailures: Int = 5, window: Duration = .seconds(900)) {
-        self.clock = clock
+    /// Creates a throttle; without `counters`, it counts in process memory.
+    public init(clock: any WallClock, counters: (any FailureCounting)? = nil, maximumFailures: Int = 5, window: Duration = .seconds(900)) {
+        self.counters = counters ?? InMemoryFailureCounters(clock: clock)
         self.maximumFailures = maximumFailures
         self.window = window
     }
 
     /// Whether another attempt is allowed for `username` from `source`.
-    public func allowsAttempt(username: String, source: String) -> Bool {
-        let now = clock.now()
-        return state.withLock { state in
-            [Self.key(user: username), Self.key(source: source)].allSatisfy { key in
-                guard let entry = state[key], now.timeIntervalSince(entry.startedAt) < window.timeInterval else { return true }
-                // Sources get more room than accounts: many users may share one egress address.
-                let limit = key.hasPrefix("s:") ? maximumFailures * 4 : maximumFailures
-                return entry.failures < limit
-            }
-        }
+    public func allowsAttempt(username: String, source: String) async throws -> Bool {
+        // Sources get more room than accounts: many users may share one egress address.
+        guard try await counters.failures(for: Self.key(user: username)) < maximumFailures else { return false }
+        return try await counters.failures(for: Self.key(source: source)) < maximumFailures * 4
     }
 
     /// Records a failed attempt.
-    public func recordFailure(username: String, source: String) {
-        let now = clock.now()
-        state.withLock { state in
-            if state.count > 100_000 {
-                state = state.filter { now.timeIntervalSince($0.value.startedAt) < window.timeInterval }
-            }
-            for key in [Self.key(user: username), Self.key(source: source)] {
-                if var entry = state[key], now.timeIntervalSince(entry.startedAt) < window.timeInterval {
-                    entry.failures += 1
-                    state[key] = entry
-                } else {
-                    state[key] = Window(failures: 1, startedAt: now)
-                }
-            }
-        }
+    public func recordFailure(username: String, source: String) async throws {
+        try await counters.recordFailure(for: Self.key(user: username), window: window)
+        try await counters.recordFailure(for: Self.key(source: source), window: window)
     }
 
     /// Clears the username's counter after a successful login.
-    public func recordSuccess(username: String) {
-        _ = state.withLock { $0.removeValue(forKey: Self.key(user: username)) }
+    public func recordSuccess(username: String) async throws {
+        try await counters.clearFailures(for: Self.key(user: username))
     }
 
-    private static func key(user: String) -> String { "u:" + user }
-    private static func key(source: String) -> String { "s:" + source }
+    /// Keys hash the username and address: whatever was typed never becomes a key verbatim.
+    private static func key(user: String) -> String { "u:" + SecretHash.sha256Hex(user) }
+    private static func key(source: String) -> String { "s:" + SecretHash.sha256Hex(source) }
 }

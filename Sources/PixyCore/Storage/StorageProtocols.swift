@@ -128,6 +128,9 @@ public struct PixyStores: Sendable {
     public var grants: any GrantStore
     /// Remembered consent.
     public var consents: any ConsentStore
+    /// Shared failed-login counters, when the backend is shared by several processes (Redis);
+    /// `nil` counts in process memory.
+    public var failureCounters: (any FailureCounting)?
 
     /// Bundles stores.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
