@@ -72,21 +72,20 @@ extension AuthorizationServer {
         let source = context.sourceKey
         do {
             let registration = try await registrar.register(metadata) {
-                guard limiter.allows(source) else { return false }
-                limiter.record(source)
-                return true
+                let decision = try await limiter.take(source)
+                guard decision.isAllowed else { throw RegistrationLimitExceeded(retryAfter: decision.retryAfter) }
             }
             context.logger.info(registration.isNew ? "client registered" : "identical registration: existing client returned",
                                 metadata: ["client_id": "\(registration.response.clientID)"])
             return Responses.noStoreJSON(registration.response, status: .created)
         } catch let error as OAuthError {
             return Responses.oauthError(error, realm: realm)
-        } catch is RegistrationLimitExceeded {
+        } catch let limit as RegistrationLimitExceeded {
             context.logger.notice("registration rate limit reached")
             var response = Responses.oauthError(OAuthError(.temporarilyUnavailable, "Too many registrations from this address; try again later."),
                                                 realm: realm)
             response.status = .tooManyRequests
-            response.headers[.retryAfter] = String(limiter.retryAfter(source))
+            response.headers[.retryAfter] = String(limit.retryAfter)
             return response
         } catch {
             context.logger.error("registration failed", metadata: ["error": "\(error)"])

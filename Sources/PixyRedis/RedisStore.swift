@@ -20,7 +20,7 @@ public import ServiceLifecycle
 ///   Concurrent refreshes therefore serialize exactly as on SQLite and never fork a family.
 ///
 /// Not for Redis Cluster: scripts touch several keys that may live in different slots.
-public final class RedisStore: PixyStorageBackend, FailureCounting, Service {
+public final class RedisStore: PixyStorageBackend, FailureCounting, TokenBucketStoring, Service {
     /// The connections.
     public let pool: RedisConnectionPool
     /// The key layout.
@@ -375,6 +375,20 @@ public final class RedisStore: PixyStorageBackend, FailureCounting, Service {
         try await send(["DEL", keys.throttle(key)])
     }
 
+    // MARK: TokenBucketStoring
+
+    /// `auth:bucket:<sha256 of the key>`: one Lua script refills, takes and answers, so every
+    /// process sharing this Redis draws from the same bucket.
+    public func takeToken(key: String, burst: Double, refillPerSecond: Double, now: Date) async throws -> RateLimitDecision {
+        let idle = burst / max(refillPerSecond, 0.0001)  // a full refill: after that the key is not needed
+        let reply = try await run(Scripts.takeToken, keys: [keys.bucket(SecretHash.sha256Hex(key))], arguments: [
+            String(burst), String(refillPerSecond), String(now.timeIntervalSince1970), String(max(1000, Int(idle * 1000))),
+        ])
+        guard case .array(let values?) = reply, values.count == 2, case .integer(let taken) = values[0],
+              case .integer(let retryAfter) = values[1] else { throw StorageError("redis: unexpected reply taking a token") }
+        return RateLimitDecision(isAllowed: taken == 1, retryAfter: retryAfter)
+    }
+
     // MARK: ConsentStore
 
     public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
@@ -449,6 +463,27 @@ enum Scripts {
         return redis.call('HINCRBY', KEYS[1], 'n', 1)
         """)
 
+    /// KEYS: bucket. ARGV: burst, refill per second, now (seconds), TTL (ms). Returns {taken, retry-after}.
+    static let takeToken = RedisScript("""
+        local burst = tonumber(ARGV[1])
+        local rate = tonumber(ARGV[2])
+        local now = tonumber(ARGV[3])
+        local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+        local tokens = tonumber(state[1]) or burst
+        local at = tonumber(state[2]) or now
+        tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+        local taken = 0
+        if tokens >= 1 then
+            tokens = tokens - 1
+            taken = 1
+        end
+        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        local retry = 0
+        if tokens < 1 then retry = math.ceil((1 - tokens) / rate) end
+        return {taken, retry}
+        """)
+
     /// KEYS: lock. ARGV: the holder's token.
     static let releaseLock = RedisScript("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -502,6 +537,8 @@ public struct RedisKeys: Sendable {
     public var keyCreationLock: String { prefix + "auth:lock:keys" }
     /// `auth:throttle:<kind>:<sha256>`: failed-login counters (the key is already hashed).
     public func throttle(_ key: String) -> String { prefix + "auth:throttle:" + key }
+    /// `auth:bucket:<sha256>`: a registration token bucket (the key is already hashed).
+    public func bucket(_ key: String) -> String { prefix + "auth:bucket:" + key }
     /// `auth:grant:<id>`: a grant and its refresh-token family.
     public func grant(id: String) -> String { prefix + "auth:grant:" + id }
 }

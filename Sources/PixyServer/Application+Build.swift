@@ -55,6 +55,7 @@ public enum StoreFactory {
             }
             var stores = PixyStores(store)
             stores.failureCounters = store
+            stores.tokenBuckets = store
             return Opened(stores: stores, services: [store])
         }
     }
@@ -163,7 +164,7 @@ public func buildApplication(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock, counters: stores.failureCounters),
         registrationLimiter: RateLimiter(clock: clock, burst: configuration.registrationBurst,
-                                         refillPerSecond: configuration.registrationsPerMinute / 60))
+                                         refillPerSecond: configuration.registrationsPerMinute / 60, buckets: stores.tokenBuckets))
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)

@@ -104,12 +104,14 @@ struct RegistrationTests {
         let (registrar, fixture) = try await registrar()
         let metadata = ClientMetadataRequest(redirectURIs: ["http://127.0.0.1/callback"], tokenEndpointAuthMethod: "none")
         let before = try await fixture.store.allClients().count
-        await #expect(throws: RegistrationLimitExceeded.self) { try await registrar.register(metadata) { false } }
+        await #expect(throws: RegistrationLimitExceeded.self) {
+            try await registrar.register(metadata) { throw RegistrationLimitExceeded(retryAfter: 6) }
+        }
         #expect(try await fixture.store.allClients().count == before)
-        let created = try await registrar.register(metadata) { true }
+        let created = try await registrar.register(metadata)
         let again = try await registrar.register(metadata) {
             Issue.record("not asked for an existing client")
-            return false
+            throw RegistrationLimitExceeded()
         }
         #expect(created.response.clientID == again.response.clientID)
     }
@@ -130,15 +132,15 @@ struct RegistrationTests {
     }
 
     @Test("SECURITY §7: the rate limiter allows a burst, then refills over time")
-    func rateLimiter() {
+    func rateLimiter() async throws {
         let clock = ManualClock()
         let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1)
-        for _ in 0..<3 { #expect(limiter.allows("1.2.3.4")); limiter.record("1.2.3.4") }
-        #expect(!limiter.allows("1.2.3.4"))
-        #expect(limiter.allows("5.6.7.8"), "per source")
-        #expect(limiter.retryAfter("1.2.3.4") == 10)
+        for _ in 0..<3 { #expect(try await limiter.take("1.2.3.4").isAllowed) }
+        #expect(try await limiter.take("1.2.3.4") == RateLimitDecision(isAllowed: false, retryAfter: 10))
+        #expect(try await limiter.take("5.6.7.8").isAllowed, "per source")
         clock.advance(by: .seconds(10))
-        #expect(limiter.allows("1.2.3.4"))
+        #expect(try await limiter.take("1.2.3.4").isAllowed)
+        #expect(try await !limiter.take("1.2.3.4").isAllowed)
     }
 
     @Test("RFC 8252 §8.6: a dynamically registered client can never skip consent")

@@ -388,3 +388,42 @@ struct FailureCountingConformanceTests {
         #expect(try await first.allowsAttempt(username: "alice", source: "10.0.0.3"))
     }
 }
+
+@Suite("Registration rate-limit buckets: in memory and shared in Redis")
+struct TokenBucketConformanceTests {
+    enum Buckets: String, CaseIterable, CustomTestStringConvertible {
+        case memory, redis
+        var testDescription: String { rawValue }
+        func make(clock: ManualClock) -> any TokenBucketStoring {
+            switch self {
+            case .memory: return InMemoryTokenBuckets()
+            case .redis: return redisStore(clock: clock)
+            }
+        }
+    }
+
+    @Test("SECURITY §7: a burst, then one token per refill interval, with the wait until the next", arguments: Buckets.allCases)
+    func bucket(kind: Buckets) async throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1, buckets: kind.make(clock: clock))
+        for _ in 0..<3 { #expect(try await limiter.take("1.2.3.4").isAllowed) }
+        #expect(try await limiter.take("1.2.3.4") == RateLimitDecision(isAllowed: false, retryAfter: 10))
+        #expect(try await limiter.take("5.6.7.8").isAllowed, "per key")
+        clock.advance(by: .seconds(10))
+        #expect(try await limiter.take("1.2.3.4").isAllowed)
+        #expect(try await !limiter.take("1.2.3.4").isAllowed)
+    }
+
+    @Test("SECURITY §7 on Redis: processes draw from one bucket, so replicas do not multiply the burst")
+    func sharedAcrossProcesses() async throws {
+        let clock = ManualClock()
+        let prefix = "bucket-\(UUID().uuidString):"
+        let first = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: redisStore(clock: clock, prefix: prefix))
+        let second = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: redisStore(clock: clock, prefix: prefix))
+        let decisions = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<10 { group.addTask { try await (index % 2 == 0 ? first : second).take("9.9.9.9").isAllowed } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(decisions == 4, "of 10 concurrent requests over two processes, exactly the burst passes")
+    }
+}

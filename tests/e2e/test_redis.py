@@ -33,10 +33,10 @@ def seed(redis, data_dir) -> None:
 class Pair:
     """Two pixy processes on one Redis, one issuer between them."""
 
-    def __init__(self, redis, data_dir, extra: tuple[str, ...] = ()):
+    def __init__(self, redis, data_dir, extra: tuple[str, ...] = (), registration_burst: int = 1000):
         issuer_port = free_port()
         self.issuer = f"http://127.0.0.1:{issuer_port}"
-        common = ("--store", redis.url, "--issuer", self.issuer, "--registration-burst", "1000", *extra)
+        common = ("--store", redis.url, "--issuer", self.issuer, "--registration-burst", str(registration_burst), *extra)
         self.a = PixyServer(data_dir, extra=common)
         self.b = PixyServer(data_dir, extra=common)
 
@@ -282,3 +282,18 @@ def test_failed_logins_are_counted_across_processes(pair):
         assert "error=invalid" in attempt([pair.a.base, pair.b.base][index % 2], "wrong password")
     assert "error=throttled" in attempt(pair.a.base, PASSWORD)
     assert "error=throttled" in attempt(pair.b.base, PASSWORD), "the other process knows too"
+
+
+def test_the_registration_limit_is_shared_across_processes(redis, data_dir):
+    """SECURITY.md §7 with replicas: a burst of 4 registrations per address holds for both
+    processes together, not 4 each."""
+    seed(redis, data_dir)
+    with Pair(redis, data_dir, registration_burst=4) as pair:
+        statuses = []
+        for index in range(6):
+            base = [pair.a.base, pair.b.base][index % 2]
+            response = httpx.post(f"{base}/register", json={"redirect_uris": [f"https://app-{index}.example/cb"]})
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert int(response.headers["retry-after"]) > 0
+        assert statuses == [201, 201, 201, 201, 429, 429], statuses

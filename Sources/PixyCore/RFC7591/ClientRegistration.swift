@@ -100,8 +100,10 @@ public struct ClientRegistrationResponse: Sendable, Encodable, Equatable {
 
 /// A source has created too many clients lately (SECURITY.md §7 rate limits).
 public struct RegistrationLimitExceeded: Error, Sendable {
+    /// Seconds until the source may register again (`Retry-After`).
+    public var retryAfter: Int
     /// Creates the error.
-    public init() {}
+    public init(retryAfter: Int = 60) { self.retryAfter = retryAfter }
 }
 
 /// Which dynamically registered clients `pixy clients prune` removes: those not used (or, if
@@ -149,9 +151,9 @@ public struct ClientRegistrar: Sendable {
     /// not pile up clients without bound. A public client's id is no secret, so returning it gives
     /// nothing away; confidential clients always get a new client, as their secret cannot be shown
     /// twice.
-    /// - Parameter admit: asked only when a new client would be created; `false` refuses with
-    ///   ``RegistrationLimitExceeded`` (identical re-registrations are always answered).
-    public func register(_ metadata: ClientMetadataRequest, admit: () -> Bool = { true }) async throws -> Registration {
+    /// - Parameter admit: asked only when a new client would be created; it throws
+    ///   ``RegistrationLimitExceeded`` to refuse (identical re-registrations are always answered).
+    public func register(_ metadata: ClientMetadataRequest, admit: () async throws -> Void = {}) async throws -> Registration {
         var stored = try validate(metadata)
         var secret: String?
         if stored.tokenEndpointAuthMethod.isConfidential {
@@ -165,7 +167,7 @@ public struct ClientRegistrar: Sendable {
             }
             stored.registrationFingerprint = fingerprint
         }
-        guard admit() else { throw RegistrationLimitExceeded() }
+        try await admit()
         try await clients.save(stored)
         return Registration(response: response(for: stored, secret: secret), isNew: true)
     }

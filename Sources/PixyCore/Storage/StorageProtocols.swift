@@ -131,6 +131,8 @@ public struct PixyStores: Sendable {
     /// Shared failed-login counters, when the backend is shared by several processes (Redis);
     /// `nil` counts in process memory.
     public var failureCounters: (any FailureCounting)?
+    /// Shared rate-limit buckets, likewise; `nil` keeps them in process memory.
+    public var tokenBuckets: (any TokenBucketStoring)?
 
     /// Bundles stores.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
