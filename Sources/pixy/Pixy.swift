@@ -43,7 +43,9 @@ struct StoreOptions: ParsableArguments {
     func openStores() async throws -> PixyStores {
         var configuration = Configuration()
         try apply(to: &configuration)
-        return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: Logger(label: "pixy")).stores
+        // Warnings about the store go to standard error, so scripts can read what a command prints.
+        let logger = Logger(label: "pixy", factory: StreamLogHandler.standardError)
+        return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger).stores
     }
 }
 
