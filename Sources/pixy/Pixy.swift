@@ -44,7 +44,7 @@ struct StoreOptions: ParsableArguments {
         var configuration = Configuration()
         try apply(to: &configuration)
         // Warnings about the store go to standard error, so scripts can read what a command prints.
-        let logger = Logger(label: "pixy", factory: StreamLogHandler.standardError)
+        let logger = Logger(label: "pixy") { label in StreamLogHandler.standardError(label: label) }
         return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger).stores
     }
 }
