@@ -44,36 +44,33 @@ def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | N
     return result.stdout
 
 
-class PixyServer:
-    """A running `pixy serve`, stopped by its own PID."""
+class HealthCheckedProcess:
+    """A server process with its output in a log file: started and waited for until `/health`
+    answers 200, stopped by its own PID. A server that ignores SIGTERM for 10 s fails the test
+    (graceful shutdown is broken)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = (), verify=True):
-        """With `--tls-cert` in `extra`, the base URL is https and `verify` (an SSL context with the
-        test CA) checks the health probe."""
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        scheme = "https" if "--tls-cert" in extra else "http"
-        self.base = f"{scheme}://127.0.0.1:{self.port}"
-        self.log_path = data_dir / f"serve-{self.port}.log"
-        self.extra = extra
+    name = "server"
+
+    def __init__(self, arguments: list[str], base: str, log_path: Path, verify=True):
+        self.arguments = arguments
+        self.base = base
+        self.log_path = log_path
         self.verify = verify
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "PixyServer":
+    def start(self):
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [str(pixy_binary()), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.arguments, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
-            assert self.process.poll() is None, f"pixy exited early:\n{self.log_path.read_text()}"
+            assert self.process.poll() is None, f"{self.name} exited early:\n{self.log_path.read_text()}"
             try:
                 if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"pixy did not answer /health:\n{self.log_path.read_text()}")
+        raise AssertionError(f"{self.name} did not answer /health:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -84,11 +81,25 @@ class PixyServer:
                 self.process.kill()
                 self.process.wait()
                 self.log.close()
-                raise AssertionError("pixy did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
+                raise AssertionError(f"{self.name} did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
         self.log.close()
 
     def output(self) -> str:
         return self.log_path.read_text()
+
+
+class PixyServer(HealthCheckedProcess):
+    """A running `pixy serve`. With `--tls-cert` in `extra` the base URL is https, and `verify` (an
+    SSL context with the test CA) checks the health probe."""
+
+    name = "pixy"
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = (), verify=True):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        scheme = "https" if "--tls-cert" in extra else "http"
+        super().__init__([str(pixy_binary()), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
+                         f"{scheme}://127.0.0.1:{self.port}", data_dir / f"serve-{self.port}.log", verify)
 
 
 @pytest.fixture

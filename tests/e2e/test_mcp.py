@@ -28,7 +28,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from conftest import PASSWORD, REPO, PixyServer, free_port, query_of, run_cli
+from conftest import PASSWORD, REPO, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli
 from test_cimd import make_ca_and_leaf
 
 CALLBACK = "http://127.0.0.1:33418/callback"
@@ -40,41 +40,16 @@ def example_binary() -> Path:
     return path
 
 
-class ExampleServer:
-    """A running `pixy-example-mcp`, stopped by its PID."""
+class ExampleServer(HealthCheckedProcess):
+    """A running `pixy-example-mcp`."""
+
+    name = "the example MCP server"
 
     def __init__(self, directory: Path, issuer: str, extra: tuple[str, ...] = (), scheme: str = "http"):
         self.port = free_port()
-        self.base = f"{scheme}://127.0.0.1:{self.port}"
+        super().__init__([str(example_binary()), "--issuer", issuer, "--port", str(self.port), *extra],
+                         f"{scheme}://127.0.0.1:{self.port}", directory / f"example-{self.port}.log")
         self.url = self.base + "/mcp"
-        self.log_path = directory / f"example-{self.port}.log"
-        self.arguments = [str(example_binary()), "--issuer", issuer, "--port", str(self.port), *extra]
-        self.verify: ssl.SSLContext | bool = True
-
-    def start(self) -> "ExampleServer":
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(self.arguments, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            assert self.process.poll() is None, f"example server exited early:\n{self.log_path.read_text()}"
-            try:
-                if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"example server did not start:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError("the example server did not shut down within 10 s of SIGTERM")
-        self.log.close()
 
 
 class Browser:
