@@ -78,9 +78,12 @@ public protocol GrantStore: Sendable {
     /// The grant with `id`.
     func grant(withID id: String) async throws -> Grant?
     /// Runs `body` on the grant that `refreshTokenHash` was ever issued for, as one atomic step:
-    /// no other update of any grant interleaves (SECURITY.md §5: concurrent refreshes never fork
+    /// no other update of the grant interleaves (SECURITY.md §5: concurrent refreshes never fork
     /// a family). When `body` returns `.save`, the grant is written and `newTokenHash` (if any) is
     /// indexed to it; with `.keep` nothing changes. `nil` when the hash is unknown.
+    ///
+    /// A store may run `body` more than once (Redis retries its compare-and-set on the newer
+    /// grant when another update won), so `body` must be free of side effects.
     func updateGrant<Result: Sendable>(
         refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
     ) async throws -> Result?
