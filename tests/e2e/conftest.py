@@ -44,6 +44,21 @@ def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | N
     return result.stdout
 
 
+def terminate(process: subprocess.Popen | None, timeout: float = 10) -> bool:
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns whether the process ended on SIGTERM
+    (or had already ended)."""
+    if not process or process.poll() is not None:
+        return True
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+
+
 class HealthCheckedProcess:
     """A server process with its output in a log file: started and waited for until `/health`
     answers 200, stopped by its own PID. A server that ignores SIGTERM for 10 s fails the test
@@ -73,16 +88,10 @@ class HealthCheckedProcess:
         raise AssertionError(f"{self.name} did not answer /health:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                self.log.close()
-                raise AssertionError(f"{self.name} did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
+        graceful = terminate(self.process)
         self.log.close()
+        if not graceful:
+            raise AssertionError(f"{self.name} did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
 
     def output(self) -> str:
         return self.log_path.read_text()
@@ -194,13 +203,7 @@ class RedisProcess:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
 
 
 @pytest.fixture
