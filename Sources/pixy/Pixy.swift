@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default 2592000 = 30 days).")
     var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
-    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none (default: none).") var defaultScope: String?
+    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none and the client registered none (default: the first of --scopes; \"\" refuses such requests with invalid_scope).") var defaultScope: String?
     @Flag(name: .customLong("no-client-metadata-documents"), help: "Refuse https URLs as client ids (env PIXY_CIMD=off).")
     var noClientMetadataDocuments = false
     @Option(name: .customLong("cimd-allow-host"), help: "A host whose metadata document may resolve to a private/loopback address (repeat).")
