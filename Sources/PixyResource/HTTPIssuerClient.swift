@@ -84,6 +84,11 @@ public final class HTTPIssuerClient: IssuerClient, Service {
     /// Waits for graceful shutdown, then shuts the HTTP client down.
     public func run() async throws {
         try? await gracefulShutdown()
+        try await shutdown()
+    }
+
+    /// Shuts the HTTP client down (for a client used outside a service group).
+    public func shutdown() async throws {
         try await client.shutdown()
     }
 }

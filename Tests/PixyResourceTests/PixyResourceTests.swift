@@ -404,3 +404,29 @@ struct BearerMiddlewareTests {
                 == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/b")
     }
 }
+
+@Suite("PixyResource: the HTTP issuer client")
+struct HTTPIssuerClientTests {
+    @Test("One deadline over the whole request, body included: an issuer trickling its body fails the request at the deadline",
+          .timeLimit(.minutes(1)))
+    func trickledBodyHitsDeadline() async throws {
+        let router = Router()
+        // 200 bytes, 100 ms apart: over 20 s in all, each read well inside AsyncHTTPClient's read timeout.
+        router.get("/slow") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+                for _ in 0..<200 {
+                    try await writer.write(ByteBuffer(string: " "))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await writer.write(ByteBuffer(string: "{}"))
+                try await writer.finish(nil)
+            })
+        }
+        try await Application(router: router).test(.live) { client in
+            let port = try #require(client.port)
+            let issuer = HTTPIssuerClient(deadline: .seconds(1))
+            await #expect(throws: (any Error).self) { _ = try await issuer.get("http://127.0.0.1:\(port)/slow") }
+            try await issuer.shutdown()
+        }
+    }
+}
