@@ -155,7 +155,7 @@ public func buildApplication(
             fetcher = metadataFetcher
         } else {
             let https = try HTTPClientMetadataFetcher(allowedHosts: configuration.metadataDocumentAllowedHosts,
-                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile)
+                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile, clock: clock)
             services.append(https)
             fetcher = https
         }
