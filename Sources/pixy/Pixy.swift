@@ -282,35 +282,6 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-struct PKCE: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Print a fresh PKCE verifier and its S256 challenge (RFC 7636).")
-
-    @Option(help: "Verifier length, 43-128.") var length = CodeVerifier.defaultLength
-    @Flag(help: "Draw from the full unreserved set A-Z a-z 0-9 - . _ ~ instead of A-Z a-z 0-9.") var unreserved = false
-    @Flag(help: "Print JSON.") var json = false
-
-    func validate() throws {
-        guard (CodeVerifier.minimumLength...CodeVerifier.maximumLength).contains(length) else {
-            throw ValidationError("--length must be between 43 and 128 (RFC 7636 §4.1)")
-        }
-    }
-
-    func run() throws {
-        let pair = PKCEPair.generate(length: length, alphabet: unreserved ? .unreserved : .alphanumeric)
-        if json {
-            let object = ["code_verifier": pair.verifier.value, "code_challenge": pair.challenge.value, "code_challenge_method": "S256"]
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(object), as: UTF8.self))
-        } else {
-            print("code_verifier=\(pair.verifier.value)")
-            print("code_challenge=\(pair.challenge.value)")
-            print("code_challenge_method=S256")
-        }
-    }
-}
-
 /// Writes a line to standard output unbuffered, so the first-start password and the banner reach
 /// a pipe or log file at once (print() is block-buffered when stdout is not a terminal).
 func say(_ line: String) {
