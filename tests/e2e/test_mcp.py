@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import json
 import os
+import queue
 import re
 import secrets
 import ssl
@@ -27,8 +28,12 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PASSWORD, REPO, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli
+from conftest import PASSWORD, REPO, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli, terminate
+from test_browser import make_driver
 from test_cimd import make_ca_and_leaf
 
 CALLBACK = "http://127.0.0.1:33418/callback"
@@ -401,22 +406,64 @@ def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_heade
         pixy.stop()
 
 
-def drive_client(command: list[str], verify=True, timeout: float = 120) -> list[str]:
+class ClientProcess:
+    """An example client run as a subprocess, its output (stdout and stderr) read line by line by
+    a thread, so that every wait for a line is bounded and a hang becomes a failure."""
+
+    def __init__(self, command: list[str]):
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.ended = False
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def next_line(self, timeout: float = 120) -> str | None:
+        """The next line, or None once the output has ended."""
+        if self.ended:
+            return None
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output for {timeout} s:\n" + "\n".join(self.lines)) from None
+        if line is None:
+            self.ended = True
+        else:
+            self.lines.append(line)
+        return line
+
+    def finish(self) -> list[str]:
+        """Waits for the end of the output and a zero exit status; returns the output lines."""
+        while self.next_line() is not None:
+            pass
+        assert self.process.wait(timeout=60) == 0, "\n".join(self.lines)
+        return self.lines
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+
+def drive_client(command: list[str], verify=True) -> list[str]:
     """Runs an example client, signs in for every AUTHORIZE line it prints, follows the final
     redirect to its loopback port, and returns its output lines."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.time() + timeout
+    client = ClientProcess(command)
     browser = Browser(verify=verify)
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("AUTHORIZE "):
-            location = browser.authorize(line.split(" ", 1)[1].strip())
-            assert location.startswith("http://127.0.0.1:"), location
-            assert httpx.get(location, timeout=10).status_code == 200
-        assert time.time() < deadline, "\n".join(lines)
-    assert process.wait(timeout=30) == 0, "\n".join(lines)
-    return lines
+    try:
+        while (line := client.next_line()) is not None:
+            if line.startswith("AUTHORIZE "):
+                location = browser.authorize(line.split(" ", 1)[1].strip())
+                assert location.startswith("http://127.0.0.1:"), location
+                assert httpx.get(location, timeout=10).status_code == 200
+        return client.finish()
+    finally:
+        client.stop()
+
+
+README_CLIENT_ARGS = ["--call", "whoami", "--call", 'add_note={"text":"hello"}', "--call", "list_notes"]
 
 
 def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
@@ -436,6 +483,90 @@ def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
     finally:
         example.stop()
         pixy.stop()
+
+
+def loopback_responses(driver, port: int, seen: dict[str, int]) -> dict[str, int]:
+    """Collects, from Chromium's DevTools Network log, the status of every response the browser
+    got from 127.0.0.1:`port`, by path (the log is drained on each read, so `seen` accumulates)."""
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived":
+            url = up.urlparse(message["params"]["response"]["url"])
+            if url.hostname == "127.0.0.1" and url.port == port:
+                seen[url.path] = message["params"]["response"]["status"]
+    return seen
+
+
+def sign_in_with_chromium(driver, url: str, redirect_uri: str) -> None:
+    """Opens the printed sign-in URL and goes through whatever Pixy shows (login, then consent;
+    on the step-up the session may skip login) until the browser reaches the client's loopback
+    callback (RFC 8252 §7.3)."""
+    driver.get(url)
+    for _ in range(4):
+        WebDriverWait(driver, 60).until(lambda d: d.current_url.startswith(redirect_uri) or d.find_elements(By.NAME, "username")
+                                        or d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
+        if driver.current_url.startswith(redirect_uri):
+            return
+        if driver.find_elements(By.NAME, "username"):
+            driver.find_element(By.NAME, "username").send_keys("alice")
+            driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+            button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+        else:
+            button = driver.find_element(By.CSS_SELECTOR, "button[name=decision][value=approve]")
+        # Mark this document, submit, and wait until the browser shows another one.
+        driver.execute_script("window.pixyTestPreviousPage = true")
+        button.click()
+        WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script("return document.readyState === 'complete' && !window.pixyTestPreviousPage"))
+    raise AssertionError(f"never reached {redirect_uri}: {driver.current_url}\n{driver.page_source[:500]}")
+
+
+def test_readme_walkthrough_in_headless_chromium(data_dir, tmp_path):
+    """The README's "Protect an MCP server" run of Examples/mcp_client.py, signed in by a real
+    browser. Chromium asks the loopback listener for /favicon.ico after the first callback page: the
+    listener answers 404 and does not take it (nor a response with a wrong or missing state) for
+    the authorization response, so the step-up still finishes."""
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base).start()
+    client = ClientProcess(["python3", str(REPO / "Examples" / "mcp_client.py"), example.url, "--no-browser", *README_CLIENT_ARGS])
+    driver = make_driver(javascript=True, network_log=True)
+    authorizations = 0
+    try:
+        while (line := client.next_line()) is not None:
+            if not line.startswith("AUTHORIZE "):
+                continue
+            authorizations += 1
+            url = line.split(" ", 1)[1].strip()
+            redirect_uri = query_of(url)["redirect_uri"]
+            port = up.urlparse(redirect_uri).port
+            if authorizations == 1:
+                # Requests that are not this sign-in's response are answered and not taken for it.
+                state = query_of(url)["state"]
+                assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=10).status_code == 404
+                assert httpx.get(redirect_uri, params={"code": "forged", "state": state + "x"}, timeout=10).status_code == 400
+                assert httpx.get(redirect_uri, params={"code": "forged"}, timeout=10).status_code == 400
+            sign_in_with_chromium(driver, url, redirect_uri)
+            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+            assert driver.find_element(By.TAG_NAME, "h1").text == "Sign-in finished", driver.page_source[:500]
+            assert "close this window" in driver.find_element(By.TAG_NAME, "body").text
+            if authorizations == 1:
+                # Chromium asks the new origin for its icon on its own; wait until it has had the
+                # answer (it remembers the failure and does not ask again on the step-up's page).
+                seen: dict[str, int] = {}
+                WebDriverWait(driver, 60).until(lambda d: "/favicon.ico" in loopback_responses(d, port, seen))
+                assert seen == {"/callback": 200, "/favicon.ico": 404}, seen
+        lines = client.finish()
+    finally:
+        driver.quit()
+        client.stop()
+        example.stop()
+        pixy.stop()
+    assert authorizations == 2, "sign-in, then step-up for write:\n" + "\n".join(lines)
+    assert "TOOLS add_note list_notes whoami" in lines
+    assert any(line.startswith("RESULT whoami user ") for line in lines)
+    assert "RESULT add_note saved note 1" in lines
+    assert lines[-1] == "RESULT list_notes 1. hello", "\n".join(lines)
 
 
 def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
