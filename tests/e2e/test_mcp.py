@@ -342,28 +342,37 @@ def test_claude_style_connectors(stack):
     scripted_connector(pixy.base, example, ephemeral, "http://localhost/callback", "Claude Code")
 
 
-def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
-    pixy, example = stack
+def token_for(pixy_base: str, resource: str, scope: str) -> str:
+    """An access token for `resource` with `scope`, through registration, the pages and PKCE, as a
+    hosted connector gets one."""
     redirect = "https://claude.ai/api/mcp/auth_callback"
-    # A token minted for another resource (aud) is refused by this MCP server.
     http = httpx.Client(timeout=10)
-    metadata = http.get(f"{pixy.base}/.well-known/oauth-authorization-server").json()
+    metadata = http.get(f"{pixy_base}/.well-known/oauth-authorization-server").json()
     client_id = http.post(metadata["registration_endpoint"], json={
         "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()["client_id"]
     verifier = secrets.token_urlsafe(64)[:64]
     url = metadata["authorization_endpoint"] + "?" + up.urlencode({
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": "read",
-        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s", "resource": "https://other.example/mcp"})
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": scope,
+        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s", "resource": resource})
     code = query_of(Browser().authorize(url))["code"]
-    token = http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-                                                        "code_verifier": verifier, "client_id": client_id}).json()["access_token"]
-    headers = {"Accept": "application/json, text/event-stream"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                                       "clientInfo": {"name": "x", "version": "1"}}}
-    wrong = http.post(example.url, json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+    return http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                                                       "code_verifier": verifier, "client_id": client_id}).json()["access_token"]
+
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                                          "clientInfo": {"name": "x", "version": "1"}}}
+
+
+def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
+    pixy, example = stack
+    # A token minted for another resource (aud) is refused by this MCP server.
+    token = token_for(pixy.base, "https://other.example/mcp", "read")
+    http = httpx.Client(timeout=10)
+    wrong = http.post(example.url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"})
     assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
     # A token in the query string is never looked at.
-    query = http.post(example.url + "?" + up.urlencode({"access_token": token}), json=body, headers=headers)
+    query = http.post(example.url + "?" + up.urlencode({"access_token": token}), json=INITIALIZE, headers=MCP_HEADERS)
     assert query.status_code == 401 and "error=" not in query.headers["www-authenticate"]
 
 
@@ -567,6 +576,84 @@ def test_readme_walkthrough_in_headless_chromium(data_dir, tmp_path):
     assert any(line.startswith("RESULT whoami user ") for line in lines)
     assert "RESULT add_note saved note 1" in lines
     assert lines[-1] == "RESULT list_notes 1. hello", "\n".join(lines)
+
+
+class FastMCPServer(HealthCheckedProcess):
+    """A running Examples/fastmcp_server.py (FastMCP, verifying Pixy's JWTs on its JWKS)."""
+
+    name = "the FastMCP example server"
+
+    def __init__(self, directory: Path, issuer: str):
+        self.port = free_port()
+        super().__init__(["python3", str(REPO / "Examples" / "fastmcp_server.py"), "--issuer", issuer, "--port", str(self.port)],
+                         f"http://127.0.0.1:{self.port}", directory / f"fastmcp-{self.port}.log")
+        self.url = self.base + "/mcp"
+
+
+def mcp_post(url: str, token: str, body: dict, session_id: str | None = None) -> httpx.Response:
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": "2025-06-18"}
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    return httpx.post(url, json=body, headers=headers, timeout=30)
+
+
+def rpc_result(response: httpx.Response) -> dict:
+    """The JSON-RPC result of a Streamable HTTP answer (plain JSON or one SSE message)."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[len("data:"):] for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1])["result"]
+    return response.json()["result"]
+
+
+def test_fastmcp_server_protected_by_pixy(data_dir, tmp_path):
+    """docs/mcp.md "Protect a Python MCP server": Examples/fastmcp_server.py (FastMCP's
+    RemoteAuthProvider and JWTVerifier on Pixy's JWKS, ES256, aud = its MCP URL) with the Python
+    SDK client signing in through Pixy; a token for another resource is refused (RFC 8707)."""
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir).start()
+    server = FastMCPServer(tmp_path, issuer=pixy.base).start()
+    try:
+        bare = httpx.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        assert bare.status_code == 401
+        assert f'resource_metadata="{server.base}/.well-known/oauth-protected-resource/mcp"' in bare.headers["www-authenticate"]
+        prm = httpx.get(f"{server.base}/.well-known/oauth-protected-resource/mcp").json()
+        assert prm["resource"] == server.url and prm["authorization_servers"] == [pixy.base]
+        assert prm["scopes_supported"] == ["read", "write"]
+
+        lines = drive_client(["python3", str(REPO / "Examples" / "mcp_client.py"), server.url, "--no-browser", *README_CLIENT_ARGS])
+        assert "TOOLS add_note list_notes whoami" in lines
+        assert any(line.startswith("RESULT whoami user ") for line in lines)
+        assert "RESULT add_note saved note 1" in lines
+        assert lines[-1] == "RESULT list_notes 1. hello", "\n".join(lines)
+        authorize = next(line for line in lines if line.startswith("AUTHORIZE "))
+        assert query_of(authorize.split(" ", 1)[1])["resource"] == server.url
+
+        # A token Pixy minted for another resource: 401 invalid_token (aud is checked).
+        other = token_for(pixy.base, "https://other.example/mcp", "read write")
+        refused = mcp_post(server.url, other, INITIALIZE)
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+        # A token for this server with `read` only: whoami answers, add_note (scope write) does not
+        # exist for it (FastMCP hides tools whose scope the token lacks).
+        read_only = token_for(pixy.base, server.url, "read")
+        initialized = mcp_post(server.url, read_only, INITIALIZE)
+        session = initialized.headers.get("mcp-session-id")
+        assert rpc_result(initialized)["serverInfo"]["name"] == "Pixy FastMCP notes"
+        assert mcp_post(server.url, read_only, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session).status_code == 202
+        tools = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, session))
+        assert sorted(tool["name"] for tool in tools["tools"]) == ["list_notes", "whoami"]
+        whoami = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                                             "params": {"name": "whoami", "arguments": {}}}, session))
+        assert not whoami["isError"] and whoami["content"][0]["text"].endswith("scopes read")
+        add = mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                                               "params": {"name": "add_note", "arguments": {"text": "no"}}}, session)
+        assert rpc_result(add)["isError"] and "Unknown tool" in rpc_result(add)["content"][0]["text"], add.text
+        notes = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                                                            "params": {"name": "list_notes", "arguments": {}}}, session))
+        assert notes["content"][0]["text"] == "1. hello", "the refused add_note saved nothing"
+    finally:
+        server.stop()
+        pixy.stop()
 
 
 def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
