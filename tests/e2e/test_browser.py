@@ -49,13 +49,17 @@ def loopback_listener():
     httpd.shutdown()
 
 
-def make_driver(javascript: bool) -> webdriver.Chrome:
+def make_driver(javascript: bool, network_log: bool = False) -> webdriver.Chrome:
+    """Headless Chromium. With `network_log`, `driver.get_log("performance")` returns the DevTools
+    Network events, so a test can see requests the browser makes on its own (e.g. /favicon.ico)."""
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,900"):
         options.add_argument(flag)
     if not javascript:
         options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     service = Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"))
     return webdriver.Chrome(service=service, options=options)
 
