@@ -302,13 +302,15 @@ extension AuthorizationServer {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
         let authorization = interaction.pending.request
-        // Step-up: with remembered consent, mark what this request adds.
-        var newScopes = Set<String>()
-        if ConsentPolicy.remembers(interaction.client),
-           let record = try await environment.stores.consents.consent(userID: user.id, clientID: interaction.client.clientID,
-                                                                         resource: authorization.resource) {
-            newScopes = ConsentPolicy.newTokens(in: authorization, comparedTo: record)
-        }
+        // Step-up: mark what this request adds to what the user already approved for this client
+        // and resource, remembered or held as a live grant (public clients too; RFC 8252 §8.6).
+        let record = ConsentPolicy.remembers(interaction.client)
+            ? try await environment.stores.consents.consent(userID: user.id, clientID: interaction.client.clientID,
+                                                            resource: authorization.resource)
+            : nil
+        let grants = try await environment.stores.grants.grants(of: .user(id: user.id))
+        let newScopes = ConsentPolicy.newTokens(in: authorization, for: interaction.client, remembered: record, grants: grants,
+                                                now: environment.clock.now())
         return Responses.html(pages.consent(.init(
             clientName: displayName(of: interaction.client), clientID: interaction.client.clientID.rawValue,
             username: user.username, redirectHost: Self.host(of: authorization.redirectURI),
