@@ -2,27 +2,32 @@
 /// them (no resource bundle to lose). `{{x}}` HTML-escapes; no triple-mustache is used anywhere,
 /// so no client-supplied text is ever rendered raw (SECURITY.md §7).
 enum Templates {
+    /// Colours are custom properties, one set per colour scheme; every text colour meets WCAG 2.x
+    /// contrast 4.5:1 on the background it is used on (proved by `PageContrastTests`). Long names,
+    /// ids and URLs wrap (`overflow-wrap: anywhere`), so no page scrolls sideways on a phone.
     static let style = """
     <style>
-      :root { color-scheme: light dark; --fg:#1d1d1f; --bg:#f5f5f7; --card:#fff; --muted:#6e6e73; --accent:#0a58ca; --line:#d2d2d7; --bad:#b3261e; }
-      @media (prefers-color-scheme: dark) { :root { --fg:#f5f5f7; --bg:#111; --card:#1c1c1e; --muted:#a1a1a6; --accent:#6ea8fe; --line:#3a3a3c; --bad:#f2b8b5; } }
+      :root { color-scheme: light dark; --fg:#1d1d1f; --bg:#f5f5f7; --card:#ffffff; --muted:#5f5f64; --accent:#0a58ca; --on-accent:#ffffff; --link:#0a58ca; --line:#c7c7cc; --bad:#b3261e; --bad-bg:#fdecea; }
+      @media (prefers-color-scheme: dark) { :root { --fg:#f5f5f7; --bg:#111111; --card:#1c1c1e; --muted:#aeaeb2; --accent:#6ea8fe; --on-accent:#111111; --link:#8ab4ff; --line:#48484a; --bad:#ffb4ab; --bad-bg:#3b1614; } }
       * { box-sizing: border-box; }
       body { margin:0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
-      main { max-width: 26rem; margin: 8vh auto; padding: 2rem; background:var(--card); border:1px solid var(--line); border-radius: 12px; }
+      main { max-width: 26rem; margin: 8vh auto; padding: 2rem; background:var(--card); border:1px solid var(--line); border-radius: 12px; overflow-wrap: anywhere; }
+      @media (max-width: 30rem) { main { margin: 0; padding: 1.25rem; border-width: 0 0 1px; border-radius: 0; } }
       h1 { font-size: 1.35rem; margin: 0 0 .25rem; }
       p.lead { color: var(--muted); margin: 0 0 1.5rem; }
       label { display:block; font-weight:600; margin: 1rem 0 .35rem; }
-      input[type=text], input[type=password] { width:100%; padding:.6rem .7rem; font:inherit; border:1px solid var(--line); border-radius:8px; background:transparent; color:inherit; }
-      input:focus, button:focus { outline: 3px solid var(--accent); outline-offset: 1px; }
+      input[type=text], input[type=password] { width:100%; padding:.6rem .7rem; font:inherit; border:1px solid var(--muted); border-radius:8px; background:transparent; color:inherit; }
+      input:focus, button:focus, a:focus { outline: 3px solid var(--accent); outline-offset: 1px; }
+      a { color: var(--link); }
       .actions { display:flex; gap:.75rem; margin-top:1.5rem; }
-      button { flex:1; padding:.65rem 1rem; font:inherit; font-weight:600; border-radius:8px; border:1px solid var(--line); background:transparent; color:inherit; cursor:pointer; }
-      button.primary { background:var(--accent); border-color:var(--accent); color:#fff; }
-      .error { color: var(--bad); border:1px solid var(--bad); border-radius:8px; padding:.6rem .8rem; margin: 0 0 1rem; }
-      dl { margin: 1rem 0; } dt { font-weight:600; margin-top:.75rem; } dd { margin: .15rem 0 0; word-break: break-all; }
+      button { flex:1; padding:.65rem 1rem; font:inherit; font-weight:600; border-radius:8px; border:1px solid var(--muted); background:var(--card); color:var(--fg); cursor:pointer; }
+      button.primary { background:var(--accent); border-color:var(--accent); color:var(--on-accent); }
+      .error { color: var(--bad); background: var(--bad-bg); border:1px solid var(--bad); border-radius:8px; padding:.6rem .8rem; margin: 0 0 1rem; }
+      dl { margin: 1rem 0; } dt { font-weight:600; margin-top:.75rem; } dd { margin: .15rem 0 0; }
       ul.scopes { margin:.25rem 0 0; padding-left: 1.2rem; }
       .muted { color: var(--muted); font-size: .9rem; }
-      .new { font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: var(--accent); }
-      code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
+      .new { font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: var(--link); }
+      code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; overflow-wrap: anywhere; }
     </style>
     """
 
