@@ -176,6 +176,9 @@ def test_browser_error_page_for_unregistered_redirect(server):
 # scrolling at 390 px with a 200-character client name, the operator's brand, and axe-core.
 
 LONG_NAME = "Long" + "x" * 196  # 200 characters, no space to break at
+# A small SVG logo as a data: URI: the page CSP must admit it (img-src data:) and nothing else.
+LOGO = "data:image/svg+xml;base64," + base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><circle cx="14" cy="14" r="12" fill="#0a58ca"/></svg>').decode()
 PHONE_WIDTH = 390
 
 # Every visible element with its own text: its colour and the first opaque background behind it.
@@ -246,7 +249,8 @@ def branded_server(seeded: Path):
     characters without a space."""
     run_cli(seeded, "clients", "add", "--client-id", "long-name-app", "--redirect-uri", "http://127.0.0.1/callback",
             "--name", LONG_NAME)
-    running = PixyServer(seeded, extra=("--brand-name", "Acme Notes", "--scope-description", "read=Read your notes")).start()
+    running = PixyServer(seeded, extra=("--brand-name", "Acme Notes", "--brand-logo", LOGO,
+                                        "--scope-description", "read=Read your notes")).start()
     yield running
     running.stop()
 
@@ -268,6 +272,8 @@ def test_execute_script_is_not_subject_to_the_page_csp(branded_server):
         driver.execute_script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = true';"
                               "document.body.appendChild(s);")
         assert driver.execute_script("return window.inlineRan === true") is False
+        csp = httpx.get(driver.current_url).headers["content-security-policy"]
+        assert csp == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; img-src data:"
     finally:
         driver.quit()
 
@@ -284,6 +290,8 @@ def test_pages_meet_contrast_and_fit_a_phone(branded_server, scheme):
         driver.get(authorize_url(base, "long-name-app"))
         WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "username"))
         assert driver.find_element(By.CSS_SELECTOR, "header.brand").text == "Acme Notes"
+        assert driver.execute_script("const i = document.querySelector('header.brand img'); return i.complete && i.naturalWidth") == 28, \
+            "the CSP admits the data: logo"
         assert LONG_NAME in driver.find_element(By.CSS_SELECTOR, "p.lead").text.replace("\n", "")
         check_page(driver, "login", scheme)
         driver.find_element(By.NAME, "username").send_keys("alice")
