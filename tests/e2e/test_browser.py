@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PASSWORD, REPO, PixyServer, pixy_binary, run_cli
+from conftest import PASSWORD, REPO, PixyServer, login_session, pixy_binary, run_cli
 
 ARTIFACTS = REPO / "tests" / "e2e" / "artifacts"
 
@@ -335,3 +335,23 @@ def test_scope_description_of_an_unknown_scope_is_refused(data_dir):
     assert result.returncode != 0
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and "delete" in error_lines[0] and "--scopes" in error_lines[0], result.stderr
+
+
+def test_brand_and_scope_descriptions_from_the_environment(seeded, monkeypatch):
+    """PIXY_BRAND_NAME and PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text, quotes optional) reach
+    the consent page; a flag for the same scope wins over the environment."""
+    monkeypatch.setenv("PIXY_BRAND_NAME", "Env Brand")
+    monkeypatch.setenv("PIXY_SCOPE_DESCRIPTIONS", 'read="Read your notes";write=Change your notes')
+    running = PixyServer(seeded, extra=("--scope-description", "write=Change or delete your notes")).start()
+    try:
+        _, challenge = pkce_pair()
+        query = up.urlencode({"response_type": "code", "client_id": "web-app", "redirect_uri": "http://127.0.0.1:5555/callback",
+                              "code_challenge": challenge, "code_challenge_method": "S256", "scope": "read write"})
+        client, login = login_session(running.base, query)
+        page = client.get(login.headers["location"]).text
+        assert '<header class="brand"><span>Env Brand</span></header>' in page
+        assert "<li><code>read</code>: Read your notes</li>" in page
+        assert "<li><code>write</code>: Change or delete your notes</li>" in page
+        assert page.count("<form") == 1
+    finally:
+        running.stop()
