@@ -10,8 +10,8 @@ import PixyServer
 import PixyTesting
 import Testing
 
-/// WCAG 2.x relative luminance and contrast ratio (WCAG 2.2, "contrast ratio" and "relative
-/// luminance" definitions) of `#rrggbb` colours.
+/// WCAG 2.x relative luminance and contrast ratio of `#rrggbb` colours (the AA rule of
+/// docs/spec-coverage.md §8: 4.5:1 for text).
 enum WCAG {
     static func luminance(_ hex: String) -> Double {
         let digits = hex.dropFirst()

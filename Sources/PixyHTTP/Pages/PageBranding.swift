@@ -51,8 +51,8 @@ public struct PageBranding: Sendable, Equatable {
             && !value.unicodeScalars.contains { CharacterSet.controlCharacters.contains($0) }
     }
 
-    /// The CSP source expression (W3C CSP3 `host-source` or `scheme-source`) that admits `logo`,
-    /// or nil when the logo is not acceptable.
+    /// The Content-Security-Policy source that admits `logo` (its https origin, or `data:`), or nil
+    /// when the logo is not acceptable (docs/operations.md, "Your name on the pages").
     static func imageSource(of logo: String) -> String? {
         for prefix in ["data:image/png;base64,", "data:image/svg+xml;base64,"] where logo.hasPrefix(prefix) {
             let payload = logo.dropFirst(prefix.count)
