@@ -239,6 +239,10 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
             if not killed.is_set():
                 record(lambda: errors.append(f"{what} before the kill: {error!r}"))
 
+        def received(index: int, token: str) -> None:
+            latest[index] = token
+            refreshes[index] += 1
+
         def refresher(index: int) -> None:
             while not stop.is_set():
                 try:
@@ -246,8 +250,7 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
                 except httpx.HTTPError as error:
                     return failed(f"refresh of family {index}", error)   # A died mid-request, or a failure
                 if response.status_code == 200:
-                    token = response.json()["refresh_token"]
-                    record(lambda: (latest.__setitem__(index, token), refreshes.__setitem__(index, refreshes[index] + 1)))
+                    record(lambda: received(index, response.json()["refresh_token"]))
                 else:
                     record(lambda: errors.append(f"refresh of family {index}: {response.status_code} {response.text}"))
                     return
