@@ -24,11 +24,21 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var loginThrottle: LoginThrottle
     /// Per-source limit on registrations that create a new client.
     public var registrationLimiter: RateLimiter
+    /// Per-source limit on `GET /authorize`, which stores a pending request for anyone who asks.
+    public var authorizationLimiter: RateLimiter
+    /// Caps password checks (bcrypt) in flight, overall and per account.
+    public var passwordWork: WorkLimiter
 
-    /// Bundles the environment.
+    /// Bundles the environment. Without `authorizationLimiter` and `passwordWork`, the defaults:
+    /// a burst of 60 authorization requests per source, then one a second; two password checks per
+    /// core in flight, two per account.
     public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
                 tokenVerifier: any AccessTokenVerifying, jwksJSON: @escaping @Sendable () -> String, passwords: any PasswordHashing, loginThrottle: LoginThrottle,
-                registrationLimiter: RateLimiter) {
+                registrationLimiter: RateLimiter, authorizationLimiter: RateLimiter? = nil, passwordWork: WorkLimiter? = nil) {
+        self.authorizationLimiter = authorizationLimiter
+            ?? RateLimiter(clock: clock, burst: 60, refillPerSecond: 1, buckets: stores.tokenBuckets)
+        self.passwordWork = passwordWork
+            ?? WorkLimiter(maximumInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount, maximumInFlightPerKey: 2)
         self.stores = stores
         self.policy = policy
         self.clock = clock
@@ -66,6 +76,7 @@ struct EndpointPaths: Sendable {
     var introspect: String { base + "/introspect" }
     var jwks: String { base + "/jwks.json" }
     var health: String { base + "/health" }
+    var logout: String { base + "/logout" }
 
     /// RFC 8414 §3.1: the well-known segment goes between host and path. OpenID Connect
     /// Discovery §4 appends it after the path instead; MCP clients try both, so both are served.
@@ -79,24 +90,36 @@ struct EndpointPaths: Sendable {
     }
 
     /// Pages a browser renders: framing denied, nothing cached, no referrer (SECURITY.md §8).
-    var interactive: Set<String> { [authorize, login, consent] }
+    var interactive: Set<String> { [authorize, login, consent, logout] }
     /// Endpoints browser-based MCP clients call cross-origin (SECURITY.md §10). Never the pages.
     /// Introspection is for resource servers, server to server: no CORS.
     var crossOrigin: Set<String> { Set([token, register, revoke, jwks] + metadata) }
 }
 
-/// The session cookie.
+/// The session cookie. Over https it is `__Host-pixy_session` (RFC 6265bis §4.1.3.2: Secure,
+/// `Path=/`, no `Domain`), so a sibling subdomain cannot plant or overwrite it. An issuer with a
+/// path keeps its cookie to that path, so tenants on one host do not share a session; `__Host-`
+/// forbids any path but `/`, so there it is `__Secure-pixy_session` (§4.1.3.1).
 struct SessionCookie: Sendable {
-    let name = "pixy_session"
+    let name: String
     let path: String
     let isSecure: Bool
-    let maxAge: Int
 
-    func setCookie(_ value: String) -> String {
+    init(basePath: String, isSecure: Bool) {
+        self.isSecure = isSecure
+        path = basePath.isEmpty ? "/" : basePath
+        name = !isSecure ? "pixy_session" : basePath.isEmpty ? "__Host-pixy_session" : "__Secure-pixy_session"
+    }
+
+    /// Sets the cookie for `maxAge` seconds.
+    func setCookie(_ value: String, maxAge: Int) -> String {
         var parts = ["\(name)=\(value)", "Path=\(path)", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=Lax"]
         if isSecure { parts.append("Secure") }
         return parts.joined(separator: "; ")
     }
+
+    /// Deletes the cookie.
+    var expired: String { setCookie("", maxAge: 0) }
 }
 
 /// Registers every authorization server route on a router.
@@ -122,18 +145,19 @@ public struct AuthorizationServer: Sendable {
         let policy = environment.policy
         paths = EndpointPaths(issuer: policy.issuer)
         pages = try PageRenderer()
-        cookie = SessionCookie(path: paths.base.isEmpty ? "/" : paths.base, isSecure: policy.issuer.hasPrefix("https://"),
-                               maxAge: Int(policy.sessionLifetime.timeInterval))
+        cookie = SessionCookie(basePath: paths.base, isSecure: policy.issuer.hasPrefix("https://"))
         validator = AuthorizationRequestValidator(clients: environment.stores.clients, policy: policy)
         codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
         tokenEndpoint = TokenEndpoint(clients: environment.stores.clients, codes: environment.stores.codes,
                                       tokens: environment.tokenIssuer, tokenStatus: environment.stores.tokenStatus,
-                                      grants: environment.stores.grants, policy: policy, clock: environment.clock)
+                                      grants: environment.stores.grants, users: environment.stores.users, policy: policy,
+                                      clock: environment.clock)
         revocation = TokenRevocation(clients: environment.stores.clients, verifier: environment.tokenVerifier,
                                      tokenStatus: environment.stores.tokenStatus, grants: environment.stores.grants,
-                                     clock: environment.clock)
-        introspection = TokenIntrospection(clients: environment.stores.clients, verifier: environment.tokenVerifier,
-                                           tokenStatus: environment.stores.tokenStatus, clock: environment.clock)
+                                     policy: policy, clock: environment.clock)
+        introspection = TokenIntrospection(clients: environment.stores.clients, users: environment.stores.users,
+                                           verifier: environment.tokenVerifier, tokenStatus: environment.stores.tokenStatus,
+                                           clock: environment.clock)
         registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)
         let metadata = try Responses.jsonEncoder.encode(ServerMetadata(policy: policy))
         metadataJSON = String(decoding: metadata, as: UTF8.self)
@@ -150,6 +174,8 @@ public struct AuthorizationServer: Sendable {
         router.post(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.submitLogin(request, context: context) } }
         router.get(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.showConsent(request, context: context) } }
         router.post(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.submitConsent(request, context: context) } }
+        router.get(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.showLogout(request, context: context) } }
+        router.post(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.submitLogout(request, context: context) } }
         router.post(RouterPath(paths.token)) { request, context in await self.token(request, context: context) }
         router.post(RouterPath(paths.revoke)) { request, context in await self.revoke(request, context: context) }
         router.post(RouterPath(paths.introspect)) { request, context in await self.introspect(request, context: context) }
@@ -176,8 +202,10 @@ public struct AuthorizationServer: Sendable {
     }
 
     /// The error page for failures that must not be redirected (SECURITY.md §1.3).
-    func errorPage(_ error: OAuthError, status: HTTPResponse.Status = .badRequest) -> Response {
-        var response = Responses.html(pages.error(code: error.code.rawValue, description: error.description),
+    func errorPage(_ error: OAuthError, status: HTTPResponse.Status = .badRequest, continueURL: String? = nil) -> Response {
+        let host = continueURL.map(Self.host(of:))
+        var response = Responses.html(pages.error(code: error.code.rawValue, description: error.description,
+                                                  continueURL: continueURL, continueHost: host),
                                       status: error.isTemporary ? .serviceUnavailable : status)
         if error.isTemporary { response.headers[.retryAfter] = "1" }
         return response

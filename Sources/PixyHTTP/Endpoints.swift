@@ -114,7 +114,10 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
         }
         var response = try await next(request, context)
         response.headers[.xContentTypeOptions] = "nosniff"
-        if interactive.contains(path) {
+        // Every HTML response gets the page policy, whatever path reached it (`/consent/`,
+        // `//consent`, an error page): the router may match spellings the set does not list.
+        let isHTML = response.headers[.contentType]?.lowercased().hasPrefix("text/html") ?? false
+        if isHTML || interactive.contains(Self.normalized(path)) {
             // SECURITY.md §8: no framing (clickjacking on consent), no caching, no referrer leaking codes.
             response.headers[.xFrameOptions] = "DENY"
             response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
@@ -125,6 +128,14 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
             response.headers[.accessControlAllowOrigin] = "*"
         }
         return response
+    }
+
+    /// `path` with runs of `/` collapsed and no trailing `/`, as routers commonly match it.
+    static func normalized(_ path: String) -> String {
+        var result = ""
+        for character in path where !(character == "/" && result.hasSuffix("/")) { result.append(character) }
+        while result.count > 1, result.hasSuffix("/") { result.removeLast() }
+        return result
     }
 }
 

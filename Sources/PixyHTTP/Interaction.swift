@@ -17,43 +17,76 @@ extension AuthorizationServer {
         return (key, session)
     }
 
-    /// Creates a session and returns its cookie value (only its hash is stored).
-    func startSession(userID: String?, authTime: Date?) async throws -> (cookieValue: String, key: String, session: BrowserSession) {
+    /// Creates a session and returns its cookie value (only its hash is stored). A session with
+    /// nobody signed in lives only as long as the interaction it serves (unauthenticated state
+    /// stays small); a signed-in one for the session lifetime.
+    func startSession(user: User?, authTime: Date?, pendingAuthorizations: Int = 0) async throws -> (cookieValue: String, key: String, session: BrowserSession) {
         let value = SecureRandom.token()
         let key = SecretHash.sha256Hex(value)
-        let session = BrowserSession(csrfToken: SecureRandom.token(), userID: userID, authTime: authTime,
-                                     expiresAt: environment.clock.now().addingTimeInterval(policy.sessionLifetime.timeInterval))
-        try await interactions.saveSession(session, key: key, ttl: policy.sessionLifetime)
+        let lifetime = user == nil ? policy.interactionLifetime : policy.sessionLifetime
+        var session = BrowserSession(csrfToken: SecureRandom.token(), userID: user?.id, authTime: authTime,
+                                     expiresAt: environment.clock.now().addingTimeInterval(lifetime.timeInterval))
+        session.userSessionVersion = user?.sessionVersion ?? (user == nil ? nil : 0)
+        session.pendingAuthorizations = pendingAuthorizations
+        try await interactions.saveSession(session, key: key, ttl: lifetime)
         return (value, key, session)
+    }
+
+    /// The `Set-Cookie` value for a session.
+    func setCookie(_ cookieValue: String, for session: BrowserSession) -> String {
+        cookie.setCookie(cookieValue, maxAge: max(1, Int(session.expiresAt.timeIntervalSince(environment.clock.now()))))
     }
 
     // MARK: GET /authorize
 
+    /// Longest query string `/authorize` reads: a request is a handful of short parameters.
+    static let maximumAuthorizationQuery = 8 * 1024
+
     func authorize(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        let limit = try await environment.authorizationLimiter.take(context.sourceKey)
+        guard limit.isAllowed else {
+            context.logger.notice("authorize rate-limited", metadata: ["source": "\(context.sourceKey)"])
+            var response = errorPage(OAuthError(.temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again."),
+                                     status: .tooManyRequests)
+            response.status = .tooManyRequests
+            response.headers[.retryAfter] = String(max(1, limit.retryAfter))
+            return response
+        }
+        guard (request.uri.query?.utf8.count ?? 0) <= Self.maximumAuthorizationQuery else {
+            return errorPage(.invalidRequest("The authorization request is too long."))
+        }
         guard let parameters = RequestReading.query(request) else {
             return errorPage(.invalidRequest("The request could not be decoded."))
         }
+        let existing = try await currentSession(request)
+        var user: User?
+        if let existing { user = try await SessionValidity.signedInUser(of: existing.session, users: environment.stores.users) }
+
         let authorization: AuthorizationRequest
         let client: Client
         do {
             (authorization, client) = try await validator.validateWithClient(parameters)
         } catch {
-            if let (uri, state) = error.redirect {
-                return Responses.redirect(to: AuthorizationResponse.failure(
-                    redirectURI: uri, error: error.error, state: state, issuer: policy.issuer))
+            if let (uri, state) = error.redirect, let client = error.client {
+                let location = AuthorizationResponse.failure(redirectURI: uri, error: error.error, state: state, issuer: policy.issuer)
+                if ErrorRedirectPolicy.mayRedirect(for: client, userIsSignedIn: user != nil) {
+                    return Responses.redirect(to: location)
+                }
+                return errorPage(error.error, continueURL: location)
             }
             if let detail = error.error.detail { context.logger.info("authorize refused", metadata: ["detail": "\(detail)"]) }
             return errorPage(error.error, status: error.error.code == .serverError ? .internalServerError : .badRequest)
         }
         func redirectError(_ error: OAuthError) -> Response {
-            Responses.redirect(to: AuthorizationResponse.failure(
-                redirectURI: authorization.redirectURI, error: error, state: authorization.state, issuer: policy.issuer))
+            let location = AuthorizationResponse.failure(
+                redirectURI: authorization.redirectURI, error: error, state: authorization.state, issuer: policy.issuer)
+            guard ErrorRedirectPolicy.mayRedirect(for: client, userIsSignedIn: user != nil) else {
+                return errorPage(error, continueURL: location)
+            }
+            return Responses.redirect(to: location)
         }
 
         do {
-            let existing = try await currentSession(request)
-            var user: User?
-            if let userID = existing?.session.userID { user = try await environment.stores.users.user(withID: userID) }
             let needsLogin = user == nil || authorization.prompt.contains(.login)
             let needsConsent = try await needsConsent(authorization, client: client, userID: user?.id)
 
@@ -67,23 +100,39 @@ extension AuthorizationServer {
                 return Responses.redirect(to: location)
             }
 
-            // Interaction needed: keep the request server-side, bound to this browser's session.
+            // Interaction needed: keep the request server-side, bound to this browser's session,
+            // and count it against the session's cap on requests waiting at once.
             var response: Response
             let sessionKey: String
             var setCookie: String?
-            if let existing {
+            if let existing, (existing.session.pendingAuthorizations ?? 0) < policy.maximumPendingAuthorizationsPerSession {
                 sessionKey = existing.key
+                var session = existing.session
+                session.pendingAuthorizations = (session.pendingAuthorizations ?? 0) + 1
+                let remaining = session.expiresAt.timeIntervalSince(environment.clock.now())
+                if user == nil {
+                    // Nobody signed in: the session lives as long as this newest interaction.
+                    session.expiresAt = environment.clock.now().addingTimeInterval(policy.interactionLifetime.timeInterval)
+                    try await interactions.saveSession(session, key: existing.key, ttl: policy.interactionLifetime)
+                    setCookie = self.setCookie(RequestReading.cookie(request, named: cookie.name) ?? "", for: session)
+                } else {
+                    try await interactions.saveSession(session, key: existing.key, ttl: .seconds(max(1, remaining)))
+                }
             } else {
-                let fresh = try await startSession(userID: nil, authTime: nil)
+                // No session, or one with too many requests waiting: start afresh (a signed-in
+                // user over the cap signs in again, which a real person never reaches).
+                if let existing, existing.session.userID == nil { try await interactions.deleteSession(key: existing.key) }
+                let fresh = try await startSession(user: nil, authTime: nil, pendingAuthorizations: 1)
                 sessionKey = fresh.key
-                setCookie = cookie.setCookie(fresh.cookieValue)
+                setCookie = self.setCookie(fresh.cookieValue, for: fresh.session)
             }
             let transactionID = SecureRandom.token()
             let pending = PendingAuthorization(
                 request: authorization, sessionKey: sessionKey,
                 expiresAt: environment.clock.now().addingTimeInterval(policy.interactionLifetime.timeInterval))
             try await interactions.savePendingAuthorization(pending, key: SecretHash.sha256Hex(transactionID), ttl: policy.interactionLifetime)
-            let next = needsLogin ? paths.login : paths.consent
+            let stillSignedIn = user != nil && sessionKey == existing?.key
+            let next = needsLogin || !stillSignedIn ? paths.login : paths.consent
             response = Responses.redirect(to: "\(next)?tx=\(transactionID)", status: .seeOther)
             if let setCookie { response.headers[.setCookie] = setCookie }
             return response
@@ -172,12 +221,16 @@ extension AuthorizationServer {
         let message: String? = switch RequestReading.query(request)?.values("error").first {
         case "invalid": "The username or password is incorrect."
         case "throttled": "Too many failed attempts. Wait a few minutes and try again."
+        case "busy": "The server is busy checking other sign-ins. Try again in a moment."
         case "expired": "Your sign-in form expired. Please try again."
         default: nil
         }
+        let client = interaction.client
         return Responses.html(pages.login(
-            clientName: displayName(of: interaction.client), action: "\(paths.login)?tx=\(interaction.transactionID)",
-            csrfToken: interaction.session.csrfToken, errorMessage: message))
+            clientName: displayName(of: client), action: "\(paths.login)?tx=\(interaction.transactionID)",
+            csrfToken: interaction.session.csrfToken, errorMessage: message,
+            isUnverified: client.isDynamicallyRegistered && !client.isMetadataDocument,
+            metadataHost: client.isMetadataDocument ? ClientIDMetadataDocument.host(of: client.clientID.rawValue) : nil))
     }
 
     func submitLogin(_ request: Request, context: PixyRequestContext) async throws -> Response {
@@ -188,28 +241,37 @@ extension AuthorizationServer {
         guard let form = try? await RequestReading.form(request),
               hasValidCSRFToken(form, session: interaction.session)
         else { return Responses.redirect(to: back + "&error=expired", status: .seeOther) }
-        let username = (try? form.single("username")) ?? nil ?? ""
+        let username = Username.canonical((try? form.single("username")) ?? nil ?? "")
         let password = (try? form.single("password")) ?? nil ?? ""
         let source = context.sourceKey
 
-        guard try await environment.loginThrottle.allowsAttempt(username: username, source: source) else {
-            context.logger.notice("login throttled")
+        // The account counter is keyed on the resolved user (or the canonical name when there is
+        // none), and the attempt is counted before bcrypt runs: parallel guesses cannot all pass.
+        let user = try await environment.stores.users.user(named: username)
+        let account = user?.id ?? "unknown:" + username
+        guard let reservation = try await environment.loginThrottle.reserve(account: account, source: source) else {
+            context.logger.notice("login throttled", metadata: ["source": "\(source)"])
             return Responses.redirect(to: back + "&error=throttled", status: .seeOther)
         }
-        let user = try await environment.stores.users.user(named: username)
         // Always run bcrypt, against a decoy when the user is unknown: same time, same message.
-        let matches = try await environment.passwords.verify(password, hash: user?.passwordHash ?? decoyPasswordHash)
-        guard let user, matches else {
-            try await environment.loginThrottle.recordFailure(username: username, source: source)
-            context.logger.notice("login failed")
+        let hash = user?.passwordHash ?? decoyPasswordHash
+        guard let verified = try await environment.passwordWork.run(key: account, {
+            try await environment.passwords.verify(password, hash: hash)
+        }) else {
+            try await environment.loginThrottle.cancel(reservation)
+            context.logger.notice("login refused: password checks busy", metadata: ["source": "\(source)"])
+            return Responses.redirect(to: back + "&error=busy", status: .seeOther)
+        }
+        guard let user, verified else {
+            context.logger.notice("login failed", metadata: ["source": "\(source)"])
             return Responses.redirect(to: back + "&error=invalid", status: .seeOther)
         }
-        try await environment.loginThrottle.recordSuccess(username: username)
+        try await environment.loginThrottle.succeeded(reservation)
 
         // A new session on login (no session fixation); the transaction moves with it.
         try await interactions.deleteSession(key: interaction.sessionKey)
         let now = environment.clock.now()
-        let fresh = try await startSession(userID: user.id, authTime: now)
+        let fresh = try await startSession(user: user, authTime: now)
         var pending = interaction.pending
         pending.sessionKey = fresh.key
         let transactionKey = SecretHash.sha256Hex(interaction.transactionID)
@@ -225,7 +287,7 @@ extension AuthorizationServer {
             try await interactions.savePendingAuthorization(pending, key: transactionKey, ttl: .seconds(remaining))
             response = Responses.redirect(to: "\(paths.consent)?tx=\(interaction.transactionID)", status: .seeOther)
         }
-        response.headers[.setCookie] = cookie.setCookie(fresh.cookieValue)
+        response.headers[.setCookie] = setCookie(fresh.cookieValue, for: fresh.session)
         return response
     }
 
@@ -235,7 +297,7 @@ extension AuthorizationServer {
         guard case .found(let interaction) = try await lookUpInteraction(request) else {
             return errorPage(Self.expiredInteraction)
         }
-        guard let userID = interaction.session.userID, let user = try await environment.stores.users.user(withID: userID) else {
+        guard let user = try await SessionValidity.signedInUser(of: interaction.session, users: environment.stores.users) else {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
         let authorization = interaction.pending.request
@@ -260,12 +322,18 @@ extension AuthorizationServer {
             return Responses.redirect(to: paths.consent, status: .seeOther)
         }
         let back = "\(paths.consent)?tx=\(interaction.transactionID)"
-        guard let userID = interaction.session.userID else {
+        guard let user = try await SessionValidity.signedInUser(of: interaction.session, users: environment.stores.users) else {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
-        guard let form = try? await RequestReading.form(request),
-              hasValidCSRFToken(form, session: interaction.session),
-              let decision = try? form.single("decision"), decision == "approve" || decision == "deny"
+        let userID = user.id
+        // A POST without this browser's CSRF token is forged, not merely stale: refuse it outright.
+        guard let form = try? await RequestReading.form(request), hasValidCSRFToken(form, session: interaction.session) else {
+            context.logger.notice("consent refused: missing or foreign CSRF token", metadata: ["source": "\(context.sourceKey)"])
+            var response = errorPage(.invalidRequest("This form was not sent from your sign-in page. Return to the application and start again."))
+            response.status = .forbidden
+            return response
+        }
+        guard let decision = try? form.single("decision"), decision == "approve" || decision == "deny"
         else { return Responses.redirect(to: back, status: .seeOther) }
 
         // Consume the transaction atomically: an approval can be used once (SECURITY.md §8).
@@ -282,14 +350,45 @@ extension AuthorizationServer {
                                 approved: decision == "approve")
     }
 
-    /// The host the user will be sent back to, as the consent page shows it (SECURITY.md §7):
-    /// the authority of an http(s) URI, or the scheme of a private-use one.
+    /// The host the user will be sent back to, as the consent page shows it (docs/threat-model.md):
+    /// the authority of an http(s) URI; for any other scheme the app it names, since a private-use
+    /// URI such as `com.example.app://claude.ai/cb` reaches an app on the device, whatever host it
+    /// appears to name (RFC 8252 §7.1).
     static func host(of uri: String) -> String {
-        if let range = uri.range(of: "://") {
+        let lowered = uri.lowercased()
+        if lowered.hasPrefix("https://") || lowered.hasPrefix("http://"), let range = uri.range(of: "://") {
             let rest = uri[range.upperBound...]
-            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
             return String(rest[..<end])
         }
-        return uri.split(separator: ":", maxSplits: 1).first.map { "\($0): (an app on this device)" } ?? uri
+        let scheme = uri.split(separator: ":", maxSplits: 1).first.map(String.init) ?? uri
+        return "an app on this device (\(scheme))"
+    }
+
+    // MARK: Logout
+
+    /// `GET /logout`: a sign-out button (POST with the CSRF token), so a link or an image on
+    /// another site cannot sign the user out.
+    func showLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        guard let (_, session) = try await currentSession(request), session.userID != nil else {
+            return Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
+        }
+        return Responses.html(pages.signedOut(title: "Sign out of Pixy?", action: paths.logout, csrfToken: session.csrfToken))
+    }
+
+    /// `POST /logout`: ends the browser session (the grants the user approved stay).
+    func submitLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        guard let (key, session) = try await currentSession(request) else {
+            return Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
+        }
+        guard let form = try? await RequestReading.form(request), hasValidCSRFToken(form, session: session) else {
+            var response = errorPage(.invalidRequest("This form was not sent from your sign-out page."))
+            response.status = .forbidden
+            return response
+        }
+        try await interactions.deleteSession(key: key)
+        var response = Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
+        response.headers[.setCookie] = cookie.expired
+        return response
     }
 }

@@ -1,5 +1,8 @@
 public import Hummingbird
 public import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The request context of every Pixy route: Hummingbird's core storage plus the peer address,
 /// which the login throttle uses as the request's source.
@@ -13,6 +16,22 @@ public struct PixyRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// A short, log-safe description of the peer for rate limiting.
-    var sourceKey: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The peer as per-source limits count it: an IPv4 address, or the /64 an IPv6 address
+    /// belongs to (one customer usually holds a whole /64, so counting each /128 apart would give
+    /// one attacker 2^64 budgets).
+    var sourceKey: String { SourceAddress.limitKey(remoteAddress?.ipAddress) }
+}
+
+/// How per-source limits name a peer.
+enum SourceAddress {
+    /// `a.b.c.d` for IPv4 (and IPv4-mapped IPv6), `x:x:x:x::/64` for IPv6, `unknown` otherwise.
+    static func limitKey(_ address: String?) -> String {
+        guard let address else { return "unknown" }
+        if address.lowercased().hasPrefix("::ffff:"), address.contains(".") { return String(address.dropFirst(7)) }
+        guard address.contains(":") else { return address }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
 }

@@ -312,13 +312,28 @@ public final class RedisStore: PixyStorageBackend, FailureCounting, TokenBucketS
     /// One script: the grant (refused if the id exists) and its first refresh token's index entry,
     /// both living until the family's absolute end.
     public func createGrant(_ grant: Grant) async throws {
-        let created = try await run(Scripts.createGrant, keys: [keys.grant(id: grant.id), keys.refreshToken(hash: grant.currentTokenHash)],
-                                    arguments: [try encode(grant), milliseconds(until: grant.expiresAt), grant.id])
+        let created = try await run(Scripts.createGrant,
+                                    keys: [keys.grant(id: grant.id), keys.refreshToken(hash: grant.currentTokenHash), keys.grantIndex,
+                                           keys.grantIndex(userID: grant.subject), keys.grantIndex(clientID: grant.clientID)],
+                                    arguments: [try encode(grant), milliseconds(until: grant.expiresAt), grant.id,
+                                                String(Int(grant.expiresAt.timeIntervalSince1970 * 1000))])
         guard created == .integer(1) else { throw StorageError.duplicateKey }
     }
 
     public func grant(withID id: String) async throws -> Grant? {
         try await get(keys.grant(id: id)).map { try decode(Grant.self, $0) }
+    }
+
+    /// The owner's index (a sorted set scored by each grant's end), pruned of ended grants first.
+    public func grants(of owner: GrantOwner) async throws -> [Grant] {
+        let index = switch owner {
+        case .everyone: keys.grantIndex
+        case .user(let id): keys.grantIndex(userID: id)
+        case .client(let clientID): keys.grantIndex(clientID: clientID)
+        }
+        _ = try await send(["ZREMRANGEBYSCORE", index, "-inf", String(Int(now.timeIntervalSince1970 * 1000))])
+        let ids = try await members(of: index)
+        return try await values(of: ids.map(keys.grant(id:))).map { try decode(Grant.self, $0) }.filter { $0.expiresAt > now }
     }
 
     public func updateGrant<Result: Sendable>(
@@ -375,6 +390,16 @@ public final class RedisStore: PixyStorageBackend, FailureCounting, TokenBucketS
         try await send(["DEL", keys.throttle(key)])
     }
 
+    public func reserveAttempt(for key: String, limit: Int, window: Duration) async throws -> Bool {
+        let reply = try await run(Scripts.reserveAttempt, keys: [keys.throttle(key)], arguments: [
+            String(now.timeIntervalSince1970), String(window.timeInterval), milliseconds(window), String(limit)])
+        return reply == .integer(1)
+    }
+
+    public func releaseAttempt(for key: String) async throws {
+        _ = try await run(Scripts.releaseAttempt, keys: [keys.throttle(key)], arguments: [String(now.timeIntervalSince1970)])
+    }
+
     // MARK: TokenBucketStoring
 
     /// `auth:bucket:<sha256 of the key>`: one Lua script refills, takes and answers, so every
@@ -412,10 +437,12 @@ enum Scripts {
         return 1
         """)
 
-    /// KEYS: grant, first refresh-token index key. ARGV: grant, ttl ms, id.
+    /// KEYS: grant, first refresh-token index key, the grant indexes (all, by user, by client).
+    /// ARGV: grant, ttl ms, id, end of the grant in Unix ms (the index score).
     static let createGrant = RedisScript("""
         if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
         redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+        for i = 3, 5 do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3]) end
         return 1
         """)
 
@@ -461,6 +488,28 @@ enum Scripts {
             redis.call('PEXPIRE', KEYS[1], ARGV[3])
         end
         return redis.call('HINCRBY', KEYS[1], 'n', 1)
+        """)
+
+    /// KEYS: counter. ARGV: now (s), window (s), window (ms), limit. Counts one attempt unless the
+    /// window already holds `limit`; returns 1 when counted, 0 when refused.
+    static let reserveAttempt = RedisScript("""
+        local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
+        if ends <= tonumber(ARGV[1]) then
+            redis.call('DEL', KEYS[1])
+            redis.call('HSET', KEYS[1], 'ends', tostring(tonumber(ARGV[1]) + tonumber(ARGV[2])), 'n', 0)
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        end
+        if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= tonumber(ARGV[4]) then return 0 end
+        redis.call('HINCRBY', KEYS[1], 'n', 1)
+        return 1
+        """)
+
+    /// KEYS: counter. ARGV: now (s). Takes one attempt back, never below zero, in a live window.
+    static let releaseAttempt = RedisScript("""
+        local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
+        if ends <= tonumber(ARGV[1]) then return 0 end
+        if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+        return 1
         """)
 
     /// KEYS: bucket. ARGV: burst, refill per second, now (seconds), TTL (ms). Returns {taken, retry-after}.
@@ -541,4 +590,11 @@ public struct RedisKeys: Sendable {
     public func bucket(_ key: String) -> String { prefix + "auth:bucket:" + key }
     /// `auth:grant:<id>`: a grant and its refresh-token family.
     public func grant(id: String) -> String { prefix + "auth:grant:" + id }
+    /// `auth:grants`: every grant id, scored by the grant's end (Unix ms).
+    public var grantIndex: String { prefix + "auth:grants" }
+    /// `auth:grants:user:<sub>`: a user's grant ids, likewise.
+    public func grantIndex(userID: String) -> String { prefix + "auth:grants:user:" + FormParameters.percentEncode(userID) }
+    /// `auth:grants:client:<client_id>`: a client's grant ids, likewise (percent-encoded: a client
+    /// id may contain `:`).
+    public func grantIndex(clientID: ClientID) -> String { prefix + "auth:grants:client:" + FormParameters.percentEncode(clientID.rawValue) }
 }

@@ -73,6 +73,16 @@ public final class SQLiteStore: PixyStorageBackend {
                 CREATE INDEX clients_fingerprint ON clients(fingerprint);
                 """)
         }
+        migrator.registerMigration("v6-grant-owners") { db in
+            // Offboarding lists a user's or a client's grants: index them by owner.
+            try db.execute(sql: """
+                ALTER TABLE grants ADD COLUMN subject TEXT;
+                ALTER TABLE grants ADD COLUMN client_id TEXT;
+                UPDATE grants SET subject = json_extract(record, '$.subject'), client_id = json_extract(record, '$.clientID');
+                CREATE INDEX grants_subject ON grants(subject);
+                CREATE INDEX grants_client ON grants(client_id);
+                """)
+        }
         return migrator
     }
 
@@ -334,8 +344,8 @@ public final class SQLiteStore: PixyStorageBackend {
         let text = try encode(grant)
         let now = nowSeconds
         try await database.write { db in
-            try db.cachedStatement(sql: "INSERT INTO grants (id, expires_at, record) VALUES (?, ?, ?)")
-                .execute(arguments: [grant.id, grant.expiresAt.timeIntervalSince1970, text])
+            try db.cachedStatement(sql: "INSERT INTO grants (id, expires_at, record, subject, client_id) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [grant.id, grant.expiresAt.timeIntervalSince1970, text, grant.subject, grant.clientID.rawValue])
             try db.cachedStatement(sql: "INSERT INTO refresh_tokens (key, grant_id, expires_at) VALUES (?, ?, ?)")
                 .execute(arguments: [StorageKey.refreshToken(hash: grant.currentTokenHash), grant.id, grant.expiresAt.timeIntervalSince1970])
             try sweepIfDue(db, now: now)
@@ -363,6 +373,23 @@ public final class SQLiteStore: PixyStorageBackend {
 
     public func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
         try await database.write { db in try self.apply(body, to: id, in: db) }
+    }
+
+    public func grants(of owner: GrantOwner) async throws -> [Grant] {
+        let now = nowSeconds
+        let texts = try readNow { db -> [String] in
+            switch owner {
+            case .everyone:
+                return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE expires_at > ? ORDER BY rowid", arguments: [now])
+            case .user(let id):
+                return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE subject = ? AND expires_at > ? ORDER BY rowid",
+                                           arguments: [id, now])
+            case .client(let clientID):
+                return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE client_id = ? AND expires_at > ? ORDER BY rowid",
+                                           arguments: [clientID.rawValue, now])
+            }
+        }
+        return try texts.map { try decode(Grant.self, $0) }
     }
 
     private func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in db: Database) throws -> Result? {

@@ -164,14 +164,17 @@ public func buildApplication(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock, counters: stores.failureCounters),
         registrationLimiter: RateLimiter(clock: clock, burst: configuration.registrationBurst,
-                                         refillPerSecond: configuration.registrationsPerMinute / 60, buckets: stores.tokenBuckets))
+                                         refillPerSecond: configuration.registrationsPerMinute / 60, buckets: stores.tokenBuckets),
+        authorizationLimiter: RateLimiter(clock: clock, burst: configuration.authorizationBurst,
+                                          refillPerSecond: configuration.authorizationsPerMinute / 60, buckets: stores.tokenBuckets))
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)
     return Application(
         router: router,
         server: try configuration.serverBuilder(),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy"),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy",
+                             availableConnectionsDelegate: .maximum(configuration.connectionLimits.effectiveMaximumConnections, logger: logger)),
         services: services + [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
         logger: logger)
 }
@@ -203,7 +206,8 @@ struct KeyReloadService: Service {
 extension Configuration {
     /// Plain HTTP/1.1, or TLS when a certificate and key are configured (`--tls-cert`, `--tls-key`).
     func serverBuilder() throws -> HTTPServerBuilder {
-        guard let certificateFile = tlsCertificateFile, let keyFile = tlsKeyFile else { return .http1() }
+        let http1 = HTTPServerBuilder.http1(configuration: connectionLimits.http1Configuration)
+        guard let certificateFile = tlsCertificateFile, let keyFile = tlsKeyFile else { return http1 }
         let chain: [NIOSSLCertificateSource]
         let key: NIOSSLPrivateKey
         do {
@@ -214,6 +218,6 @@ extension Configuration {
         }
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         tls.applicationProtocols = ["http/1.1"]
-        return try .tls(.http1(), tlsConfiguration: tls)
+        return try .tls(http1, tlsConfiguration: tls)
     }
 }

@@ -41,6 +41,14 @@ public struct Configuration: Sendable {
     public var registrationBurst = 30
     /// New-client registrations one source regains per minute.
     public var registrationsPerMinute = 10.0
+    /// Authorization requests (`GET /authorize`) one source may make at once.
+    public var authorizationBurst = 60
+    /// Authorization requests one source regains per minute.
+    public var authorizationsPerMinute = 60.0
+    /// Timeouts and caps on connections (``ConnectionLimits``).
+    public var connectionLimits = ConnectionLimits()
+    /// How long after a rotation the previous refresh token may still be retried (default 60 s).
+    public var refreshTokenRetryWindow: Duration = .seconds(60)
 
     /// The Redis URL when ``store`` is ``StoreKind/redis``: `redis://[user:pass@]host:port/db`,
     /// or `rediss://` for TLS.
@@ -139,6 +147,13 @@ public struct Configuration: Sendable {
                 throw Invalid(description: "the Redis URL must look like redis://[user:password@]host[:port][/db] or rediss://…")
             }
         }
+        guard connectionLimits.idleTimeout >= .seconds(1), connectionLimits.requestTimeout >= .seconds(1),
+              (connectionLimits.maximumConnections ?? 1) >= 1 else {
+            throw Invalid(description: "connection timeouts must be at least 1 second and the connection cap at least 1")
+        }
+        guard refreshTokenRetryWindow >= .zero, refreshTokenRetryWindow <= .seconds(3600) else {
+            throw Invalid(description: "the refresh retry window must be between 0 and 3600 seconds")
+        }
         guard refreshTokenLifetime >= .seconds(60), refreshTokenIdleLifetime >= .seconds(60),
               refreshTokenIdleLifetime <= refreshTokenLifetime else {
             throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
@@ -151,6 +166,7 @@ public struct Configuration: Sendable {
                                   refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
         policy.defaultScope = defaultScope
+        policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         return policy
     }
 

@@ -30,7 +30,7 @@ public struct TestHarness: Sendable {
     /// The clock.
     public let clock: ManualClock
     /// The configuration the application was built with.
-    public let configuration: Configuration
+    public var configuration: Configuration
     /// Everything the application logged.
     public let logs: LogCapture
     /// The seeded user.

@@ -13,7 +13,7 @@ import Darwin
 
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the users who sign in on the login page.", subcommands: [Add.self, List.self, Remove.self])
+        abstract: "Manage the users who sign in on the login page.", subcommands: [Add.self, List.self, Remove.self, SetPassword.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user (password from a prompt or --password-stdin).")
@@ -22,21 +22,34 @@ struct Users: AsyncParsableCommand {
         @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordFromStandardInput = false
 
         func run() async throws {
-            let password = try passwordFromStandardInput ? readLine(strippingNewline: true) ?? "" : promptPassword()
-            guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
+            if let problem = Username.problem(with: username) { throw ValidationError(problem) }
+            let name = Username.canonical(username)
+            let password = try readNewPassword(fromStandardInput: passwordFromStandardInput)
             let stores = try await storeOptions.openStores()
-            guard try await stores.users.user(named: username) == nil else { throw ValidationError("user \(username) already exists") }
-            let user = User(id: SecureRandom.token(byteCount: 16), username: username,
+            guard try await stores.users.user(named: name) == nil else { throw ValidationError("user \(name) already exists") }
+            let user = User(id: SecureRandom.token(byteCount: 16), username: name,
                             passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
             try await stores.users.save(user)
-            print("added user \(username)")
+            print("added user \(name)")
         }
+    }
 
-        func promptPassword() throws -> String {
-            let first = readSecret("Password: ")
-            let second = readSecret("Repeat password: ")
-            guard first == second else { throw ValidationError("the passwords differ") }
-            return first
+    struct SetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password",
+            abstract: "Set a user's password (from a prompt or --password-stdin) and end the user's browser sessions.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The login name.") var username: String
+        @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordFromStandardInput = false
+
+        func run() async throws {
+            let password = try readNewPassword(fromStandardInput: passwordFromStandardInput)
+            let stores = try await storeOptions.openStores()
+            let hash = try await BcryptPasswordHasher().hash(password)
+            guard try await storeOptions.offboarding(stores).changePassword(of: username, toHash: hash) else {
+                throw ValidationError("no user \(Username.canonical(username))")
+            }
+            print("password changed for \(Username.canonical(username)); their browser sessions have ended")
         }
     }
 
@@ -52,17 +65,34 @@ struct Users: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a user.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a user: revokes their grants (refresh tokens and live access tokens) and ends their sessions.")
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The login name.") var username: String
 
         func run() async throws {
-            guard try await storeOptions.openStores().users.removeUser(named: username) else {
-                throw ValidationError("no user \(username)")
+            let stores = try await storeOptions.openStores()
+            guard let revoked = try await storeOptions.offboarding(stores).removeUser(named: username) else {
+                throw ValidationError("no user \(Username.canonical(username))")
             }
-            print("removed user \(username)")
+            print("removed user \(Username.canonical(username)); revoked \(revoked.count) grant(s)")
         }
     }
+}
+
+/// Reads a new password from standard input or twice from the terminal; at least 8 characters.
+func readNewPassword(fromStandardInput: Bool) throws -> String {
+    let password: String
+    if fromStandardInput {
+        password = readLine(strippingNewline: true) ?? ""
+    } else {
+        let first = readSecret("Password: ")
+        let second = readSecret("Repeat password: ")
+        guard first == second else { throw ValidationError("the passwords differ") }
+        password = first
+    }
+    guard password.count >= 8 else { throw ValidationError("the password must have at least 8 characters") }
+    return password
 }
 
 /// Reads a line from the terminal without echoing it.
@@ -100,7 +130,7 @@ struct Clients: AsyncParsableCommand {
             let stores = try await storeOptions.openStores()
             let stale = ClientPruning.stale(try await stores.clients.allClients(), unusedFor: duration, now: Date())
             for client in stale {
-                if !dryRun { _ = try await stores.clients.removeClient(withID: client.clientID) }
+                if !dryRun { _ = try await storeOptions.offboarding(stores).removeClient(withID: client.clientID) }
                 print("\(dryRun ? "would remove" : "removed") \(client.clientID)\t\(client.clientName ?? "-")")
             }
             print("\(stale.count) client(s) \(dryRun ? "would be " : "")pruned")
@@ -119,6 +149,8 @@ struct Clients: AsyncParsableCommand {
         @Flag(name: .customLong("skip-consent"), help: "First-party client: skip the consent page.") var skipConsent = false
         @Option(name: .customLong("grant-type"), help: "authorization_code and/or refresh_token (repeat; default both).")
         var grantTypes: [String] = ["authorization_code", "refresh_token"]
+        @Flag(name: .customLong("resource-server"), help: "A resource server: may call /introspect (needs a secret auth method).")
+        var isResourceServer = false
 
         func run() async throws {
             guard !redirectURIs.isEmpty else { throw ValidationError("give at least one --redirect-uri") }
@@ -138,15 +170,22 @@ struct Clients: AsyncParsableCommand {
                 guard let value = Scope(parsing: scope) else { throw ValidationError("--scope is not a valid scope list") }
                 parsedScope = value
             }
+            if isResourceServer, !method.isConfidential {
+                throw ValidationError("--resource-server needs --auth-method client_secret_basic or client_secret_post")
+            }
+            if let name, TextSafety.containsInvisibleOrControl(name) {
+                throw ValidationError("--name contains a control or invisible character")
+            }
             let stores = try await storeOptions.openStores()
             let id = ClientID(clientID ?? SecureRandom.token(byteCount: 16))
             guard try await stores.clients.client(withID: id) == nil else { throw ValidationError("client \(id) already exists") }
             var secret: String?
             if method.isConfidential { secret = SecureRandom.token(byteCount: 32) }
-            let client = Client(
+            var client = Client(
                 clientID: id, clientName: name, redirectURIs: redirectURIs, tokenEndpointAuthMethod: method,
                 secretHash: secret.map(SecretHash.sha256Hex), grantTypes: grants, scope: parsedScope,
                 isDynamicallyRegistered: false, isConsentSkipped: skipConsent, createdAt: Date())
+            client.isResourceServer = isResourceServer
             try await stores.clients.save(client)
             print("client_id=\(id)")
             if let secret { print("client_secret=\(secret)\n(shown once; only its hash is stored)") }
@@ -160,21 +199,24 @@ struct Clients: AsyncParsableCommand {
         func run() async throws {
             for client in try await storeOptions.openStores().clients.allClients() {
                 let kind = client.isDynamicallyRegistered ? "dynamic" : "pre-registered"
-                print("\(client.clientID)\t\(client.tokenEndpointAuthMethod.rawValue)\t\(kind)\(client.maySkipConsent ? "\tskip-consent" : "")\t\(client.clientName ?? "-")\t\(client.redirectURIs.joined(separator: " "))")
+                let flags = (client.maySkipConsent ? "\tskip-consent" : "") + (client.mayIntrospect ? "\tresource-server" : "")
+                print("\(client.clientID)\t\(client.tokenEndpointAuthMethod.rawValue)\t\(kind)\(flags)\t\(client.clientName ?? "-")\t\(client.redirectURIs.joined(separator: " "))")
             }
         }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a client.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a client: revokes its grants (refresh tokens and live access tokens).")
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The client_id.") var clientID: String
 
         func run() async throws {
-            guard try await storeOptions.openStores().clients.removeClient(withID: ClientID(clientID)) else {
+            let stores = try await storeOptions.openStores()
+            guard let revoked = try await storeOptions.offboarding(stores).removeClient(withID: ClientID(clientID)) else {
                 throw ValidationError("no client \(clientID)")
             }
-            print("removed client \(clientID)")
+            print("removed client \(clientID); revoked \(revoked.count) grant(s)")
         }
     }
 }
@@ -223,5 +265,73 @@ func parseDuration(_ text: String) throws -> Duration {
     case "m": return .seconds(value * 60)
     case "s": return .seconds(value)
     default: throw ValidationError("durations look like 30d, 12h, 90m or 3600s")
+    }
+}
+
+struct Grants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List and revoke grants: what each user approved for each client, with its refresh-token family.",
+        subcommands: [List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List live grants (revoked ones are marked).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Only this user's grants (login name).") var user: String?
+        @Option(help: "Only this client's grants.") var client: String?
+
+        func run() async throws {
+            let stores = try await storeOptions.openStores()
+            let owner = try await Grants.owner(user: user, client: client, stores: stores) ?? .everyone
+            var grants = try await stores.grants.grants(of: owner)
+            if let client, user != nil { grants = grants.filter { $0.clientID.rawValue == client } }
+            let formatter = ISO8601DateFormatter()
+            var names: [String: String] = [:]
+            for grant in grants {
+                if names[grant.subject] == nil { names[grant.subject] = try await stores.users.user(withID: grant.subject)?.username ?? "(removed)" }
+                let status = grant.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
+                let lastUsed = (grant.lastUsedAt ?? grant.createdAt)
+                print("\(grant.id)\tuser=\(names[grant.subject]!)\tclient=\(grant.clientID)\tscope=\(grant.scope.isEmpty ? "-" : grant.scope.description)\tresource=\(grant.resource ?? "-")\tcreated=\(formatter.string(from: grant.createdAt))\tlast-used=\(formatter.string(from: lastUsed))\t\(status)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke one grant, or every grant of a user or a client: their refresh tokens stop working and their access tokens turn inactive at /introspect.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Every grant of this user (login name).") var user: String?
+        @Option(help: "Every grant of this client.") var client: String?
+        @Argument(help: "A grant id (from `pixy grants list`).") var grantID: String?
+
+        func validate() throws {
+            guard [user != nil, client != nil, grantID != nil].filter({ $0 }).count == 1 else {
+                throw ValidationError("name exactly one of --user, --client or a grant id")
+            }
+        }
+
+        func run() async throws {
+            let stores = try await storeOptions.openStores()
+            let offboarding = storeOptions.offboarding(stores)
+            if let grantID {
+                guard try await offboarding.revokeGrant(id: grantID) else { throw ValidationError("no grant \(grantID)") }
+                print("revoked grant \(grantID)")
+                return
+            }
+            guard let owner = try await Grants.owner(user: user, client: client, stores: stores) else { return }
+            let revoked = try await offboarding.revokeGrants(of: owner)
+            print("revoked \(revoked.count) grant(s)")
+        }
+    }
+
+    /// The owner named by `--user` or `--client`; a `--user` that names nobody is an error.
+    static func owner(user: String?, client: String?, stores: PixyStores) async throws -> GrantOwner? {
+        if let user {
+            guard let found = try await stores.users.user(named: Username.canonical(user)) else {
+                throw ValidationError("no user \(Username.canonical(user))")
+            }
+            return .user(id: found.id)
+        }
+        if let client { return .client(ClientID(client)) }
+        return nil
     }
 }

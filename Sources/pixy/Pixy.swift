@@ -13,7 +13,7 @@ struct Pixy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pixy",
         abstract: "An OAuth 2.1 authorization server built around PKCE (S256), for MCP servers, native apps and SPAs.",
-        subcommands: [Serve.self, Users.self, Clients.self, Keys.self, PKCE.self])
+        subcommands: [Serve.self, Users.self, Clients.self, Grants.self, Keys.self, PKCE.self])
 }
 
 /// Options shared by every command that opens the store.
@@ -40,6 +40,12 @@ struct StoreOptions: ParsableArguments {
         configuration.allowsRedisEviction = redisAllowEviction || environmentValue("REDIS_ALLOW_EVICTION") == "1"
     }
 
+    /// Offboarding on `stores`. Admin commands do not know the server's access-token lifetime, so
+    /// revocation markers live for the longest one `pixy serve` accepts (a day).
+    func offboarding(_ stores: PixyStores) -> Offboarding {
+        Offboarding(stores: stores, policy: ServerPolicy(issuer: "admin", accessTokenLifetime: .seconds(86400)), clock: SystemWallClock())
+    }
+
     func openStores() async throws -> PixyStores {
         var configuration = Configuration()
         try apply(to: &configuration)
@@ -58,7 +64,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -88,6 +94,18 @@ struct Serve: AsyncParsableCommand {
     var registrationBurst: Int?
     @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default 10).")
     var registrationsPerMinute: Double?
+    @Option(name: .customLong("authorize-burst"), help: "Authorization requests one address may make at once (default 60).")
+    var authorizeBurst: Int?
+    @Option(name: .customLong("authorizations-per-minute"), help: "Authorization requests one address regains per minute (default 60).")
+    var authorizationsPerMinute: Double?
+    @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default 60; 0 turns retries off).")
+    var refreshRetryWindow: Int?
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay idle, or take for its TLS handshake (default 30).")
+    var idleTimeout: Int?
+    @Option(name: .customLong("request-timeout"), help: "Seconds from a request's first byte to the end of its body (default 30).")
+    var requestTimeout: Int?
+    @Option(name: .customLong("max-connections"), help: "Connections open at once (default: 3/4 of the open-file limit).")
+    var maxConnections: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
     func makeConfiguration() throws -> Configuration {
@@ -133,6 +151,26 @@ struct Serve: AsyncParsableCommand {
         if let rate = registrationsPerMinute ?? environmentValue("REGISTRATIONS_PER_MINUTE").flatMap(Double.init) {
             guard rate > 0 else { throw ValidationError("--registrations-per-minute must be positive") }
             configuration.registrationsPerMinute = rate
+        }
+        if let burst = try authorizeBurst ?? environmentValue("AUTHORIZE_BURST").map(Self.integer) {
+            guard burst >= 1 else { throw ValidationError("--authorize-burst must be at least 1") }
+            configuration.authorizationBurst = burst
+        }
+        if let rate = authorizationsPerMinute ?? environmentValue("AUTHORIZATIONS_PER_MINUTE").flatMap(Double.init) {
+            guard rate > 0 else { throw ValidationError("--authorizations-per-minute must be positive") }
+            configuration.authorizationsPerMinute = rate
+        }
+        if let seconds = try refreshRetryWindow ?? environmentValue("REFRESH_RETRY_WINDOW").map(Self.integer) {
+            configuration.refreshTokenRetryWindow = .seconds(seconds)
+        }
+        if let seconds = try idleTimeout ?? environmentValue("IDLE_TIMEOUT").map(Self.integer) {
+            configuration.connectionLimits.idleTimeout = .seconds(seconds)
+        }
+        if let seconds = try requestTimeout ?? environmentValue("REQUEST_TIMEOUT").map(Self.integer) {
+            configuration.connectionLimits.requestTimeout = .seconds(seconds)
+        }
+        if let count = try maxConnections ?? environmentValue("MAX_CONNECTIONS").map(Self.integer) {
+            configuration.connectionLimits.maximumConnections = count
         }
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration

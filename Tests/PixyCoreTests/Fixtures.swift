@@ -25,6 +25,8 @@ struct CoreFixture {
                                     createdAt: clock.now()))
         try await store.save(Client(clientID: "secret-post", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
                                     secretHash: SecretHash.sha256Hex("p0st"), createdAt: clock.now()))
+        // The user codes are issued to: token and introspection refuse users that do not exist.
+        try await store.save(User(id: "user-1", username: "alice", passwordHash: "-", createdAt: clock.now()))
     }
 
     var validator: AuthorizationRequestValidator { AuthorizationRequestValidator(clients: store, policy: policy) }

@@ -30,7 +30,7 @@ struct TokenFixture {
     }
 
     var endpoint: TokenEndpoint {
-        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, grants: core.store, policy: policy ?? core.policy,
+        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, grants: core.store, users: core.store, policy: policy ?? core.policy,
                       clock: core.clock)
     }
 
@@ -98,12 +98,20 @@ struct TokenEndpointTests {
         #expect(fixture.issuer.issued.all.isEmpty)
     }
 
-    @Test("§2 decision: a missing or malformed verifier is invalid_request and consumes nothing",
-          arguments: [nil, "short", String(repeating: "a", count: 129), CoreFixture.verifier.value + "\n", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+"])
+    @Test("§2 decision: a malformed verifier is invalid_request and consumes nothing",
+          arguments: ["short", String(repeating: "a", count: 129), CoreFixture.verifier.value + "\n", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+"])
     func malformedVerifier(verifier: String?) async throws {
         let fixture = try await TokenFixture()
         let code = try await fixture.issueCode()
         #expect(await fixture.redeem(TokenFixture.form(code: code, verifier: verifier)).errorCode == .invalidRequest)
+        #expect(await fixture.redeem(TokenFixture.form(code: code)).isSuccess)
+    }
+
+    @Test("RFC 7636 §4.6: a token request without code_verifier is invalid_grant and consumes nothing")
+    func missingVerifier() async throws {
+        let fixture = try await TokenFixture()
+        let code = try await fixture.issueCode()
+        #expect(await fixture.redeem(TokenFixture.form(code: code, verifier: nil)).errorCode == .invalidGrant)
         #expect(await fixture.redeem(TokenFixture.form(code: code)).isSuccess)
     }
 

@@ -54,10 +54,11 @@ struct StatusFixture {
 
     var revocation: TokenRevocation {
         TokenRevocation(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, grants: tokens.core.store,
-                        clock: tokens.core.clock)
+                        policy: tokens.core.policy, clock: tokens.core.clock)
     }
     var introspection: TokenIntrospection {
-        TokenIntrospection(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, clock: tokens.core.clock)
+        TokenIntrospection(clients: tokens.core.store, users: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store,
+                           clock: tokens.core.clock)
     }
 
     func revoke(_ token: String?, clientID: String = "app") async -> Result<TokenRevocation.Outcome, OAuthError> {

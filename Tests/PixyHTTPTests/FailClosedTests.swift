@@ -58,6 +58,7 @@ final class BreakableStore: PixyStorageBackend {
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try check(); return try await base.usedCodeMarker(codeHash: codeHash) }
     func createGrant(_ grant: Grant) async throws { try check(); try await base.createGrant(grant) }
     func grant(withID id: String) async throws -> Grant? { try check(); return try await base.grant(withID: id) }
+    func grants(of owner: GrantOwner) async throws -> [Grant] { try check(); return try await base.grants(of: owner) }
     func updateGrant<Result: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
         try check(); return try await base.updateGrant(refreshTokenHash: refreshTokenHash, body)
     }

@@ -320,7 +320,7 @@ struct PageSecurityTests {
             let afterLogin = try await browser.logIn(client, on: login)
             let consent = try await browser.get(client, try #require(afterLogin.headers[.location]))
             let forged = try await browser.post(client, try consent.formAction(), form: [("csrf_token", "forged"), ("decision", "approve")])
-            #expect(forged.status == .seeOther)
+            #expect(forged.status == .forbidden, "a forged consent POST is refused outright (docs/threat-model.md)")
             #expect(forged.locationParameters["code"] == nil)
             let real = try await browser.post(client, try consent.formAction(), form: [("csrf_token", try consent.csrfToken()), ("decision", "approve")])
             #expect(real.locationParameters["code"] != nil, "the forged POST did not consume the transaction")

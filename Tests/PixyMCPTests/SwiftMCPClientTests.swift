@@ -105,7 +105,7 @@ struct SwiftMCPClientTests {
         var cookie: String?
         var response = try await get(http, url, cookie: cookie)
         for _ in 0..<6 {
-            if let setCookie = response.headers.first(name: "set-cookie"), setCookie.hasPrefix("pixy_session=") {
+            if let setCookie = response.headers.first(name: "set-cookie"), setCookie.hasPrefix("__Host-pixy_session=") {
                 cookie = String(setCookie.prefix { $0 != ";" })
             }
             guard let location = response.headers.first(name: "location") else {

@@ -206,8 +206,7 @@ struct TokenStatusConformanceTests {
 func sampleGrant(clock: ManualClock, id: String = "g1", tokenHash: String = "rt-hash-1") -> Grant {
     Grant(id: id, clientID: "app", subject: "user-1", scope: Scope(validatedTokens: ["read"]), resource: "https://mcp.example.com/",
           authTime: clock.now(), createdAt: clock.now(), expiresAt: clock.now().addingTimeInterval(1000),
-          idleExpiresAt: clock.now().addingTimeInterval(500), currentTokenHash: tokenHash,
-          accessTokens: [IssuedAccessToken(tokenID: "jti-1", expiresAt: clock.now().addingTimeInterval(900))])
+          idleExpiresAt: clock.now().addingTimeInterval(500), currentTokenHash: tokenHash)
 }
 
 @Suite("Storage conformance: grants and refresh families")

@@ -12,7 +12,7 @@ def test_probe_all_negatives_as_the_standard_says(server, tmp_path):
     query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": "http://127.0.0.1:9999/cb",
                           "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"})
     client, _ = login_session(server.base, query)
-    cookie = f"pixy_session={client.cookies['pixy_session']}"
+    cookie = f"pixy_session={client.cookies['pixy_session']}"  # http issuer: no __Host- prefix
     out = tmp_path / "probe.json"
     result = subprocess.run([sys.executable, str(shared_dir() / "bench" / "peers" / "probe.py"), "--name", "pixy",
                              "--authorize", f"{server.base}/authorize", "--token", f"{server.base}/token",

@@ -11,6 +11,12 @@ public protocol FailureCounting: Sendable {
     func recordFailure(for key: String, window: Duration) async throws
     /// Forgets `key`.
     func clearFailures(for key: String) async throws
+    /// Counts an attempt for `key` before it is made, if fewer than `limit` are counted in the
+    /// current window; `false` (and nothing counted) otherwise. One atomic step, so N parallel
+    /// attempts can never all pass a check made before any of them was counted.
+    func reserveAttempt(for key: String, limit: Int, window: Duration) async throws -> Bool
+    /// Takes back one counted attempt (a successful login is not a failure), never below zero.
+    func releaseAttempt(for key: String) async throws
 }
 
 /// ``FailureCounting`` in process memory: a restart forgets, which errs toward availability.
@@ -50,6 +56,27 @@ public final class InMemoryFailureCounters: FailureCounting {
     public func clearFailures(for key: String) async throws {
         _ = state.withLock { $0.removeValue(forKey: key) }
     }
+
+    public func reserveAttempt(for key: String, limit: Int, window: Duration) async throws -> Bool {
+        let now = clock.now()
+        return state.withLock { state in
+            if state.count > 100_000 { state = state.filter { $0.value.endsAt > now } }
+            var entry = state[key].flatMap { $0.endsAt > now ? $0 : nil } ?? Window(failures: 0, endsAt: now.addingTimeInterval(window.timeInterval))
+            guard entry.failures < limit else { return false }
+            entry.failures += 1
+            state[key] = entry
+            return true
+        }
+    }
+
+    public func releaseAttempt(for key: String) async throws {
+        let now = clock.now()
+        state.withLock { state in
+            guard var entry = state[key], entry.endsAt > now, entry.failures > 0 else { return }
+            entry.failures -= 1
+            state[key] = entry
+        }
+    }
 }
 
 /// Limits failed password attempts (SECURITY.md §8) per username and per source address, so
@@ -68,6 +95,40 @@ public final class LoginThrottle: Sendable {
         self.counters = counters ?? InMemoryFailureCounters(clock: clock)
         self.maximumFailures = maximumFailures
         self.window = window
+    }
+
+    /// An attempt counted in advance (``reserve(account:source:)``): a failure keeps it counted,
+    /// a success gives it back.
+    public struct Reservation: Sendable {
+        let accountKey: String
+        let sourceKey: String
+    }
+
+    /// Counts one attempt against the account and the source before the password is checked, or
+    /// `nil` when either is at its limit. `account` is the resolved user's id, or the canonical
+    /// name when no such user exists, so spellings of one account share one counter.
+    public func reserve(account: String, source: String) async throws -> Reservation? {
+        let accountKey = Self.key(user: account)
+        let sourceKey = Self.key(source: source)
+        guard try await counters.reserveAttempt(for: accountKey, limit: maximumFailures, window: window) else { return nil }
+        guard try await counters.reserveAttempt(for: sourceKey, limit: maximumFailures * 4, window: window) else {
+            try await counters.releaseAttempt(for: accountKey)
+            return nil
+        }
+        return Reservation(accountKey: accountKey, sourceKey: sourceKey)
+    }
+
+    /// The password was right: the account's failures are forgotten and the source's attempt is
+    /// given back.
+    public func succeeded(_ reservation: Reservation) async throws {
+        try await counters.clearFailures(for: reservation.accountKey)
+        try await counters.releaseAttempt(for: reservation.sourceKey)
+    }
+
+    /// The attempt never reached the password check (e.g. the server was busy): give it back.
+    public func cancel(_ reservation: Reservation) async throws {
+        try await counters.releaseAttempt(for: reservation.accountKey)
+        try await counters.releaseAttempt(for: reservation.sourceKey)
     }
 
     /// Whether another attempt is allowed for `username` from `source`.

@@ -37,6 +37,10 @@ public struct Client: Sendable, Codable, Equatable {
     /// Whether the client is described by a Client ID Metadata Document (its id is the URL);
     /// such clients are fetched and cached, never stored.
     public var isMetadataDocument = false
+    /// Whether the operator registered the client as a resource server, which may call
+    /// `/introspect` (RFC 7662 §2.1). `nil` on records from before this flag: operator-registered
+    /// confidential clients kept the right they had.
+    public var isResourceServer: Bool?
 
     /// Creates a client record.
     public init(
@@ -71,6 +75,12 @@ public struct Client: Sendable, Codable, Equatable {
 
     /// Whether the client is public (no secret).
     public var isPublic: Bool { !tokenEndpointAuthMethod.isConfidential }
+
+    /// Whether the client may introspect tokens: a confidential client the operator registered as
+    /// a resource server; never a self-registered or metadata-document client (RFC 7662 §4).
+    public var mayIntrospect: Bool {
+        !isPublic && !isDynamicallyRegistered && !isMetadataDocument && (isResourceServer ?? true)
+    }
 
     /// Whether the consent page may be skipped: only operator-registered clients marked so.
     /// RFC 8252 §8.6: dynamically registered clients' identity cannot be assured, so never.

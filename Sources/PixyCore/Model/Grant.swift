@@ -26,19 +26,26 @@ public struct Grant: Sendable, Codable, Equatable {
     public var generation: Int
     /// Hash of the newest refresh token.
     public var currentTokenHash: String
-    /// Hash of the one before it: still accepted until the newest is first used.
+    /// Hash of the one before it: still accepted until the newest is first used, and only within
+    /// the retry window after ``rotatedAt`` (``ServerPolicy/refreshTokenRetryWindow``).
     public var previousTokenHash: String?
+    /// When the family last rotated: the previous token is an idempotent retry only shortly after.
+    public var rotatedAt: Date?
     /// The newest token, AES-GCM-sealed under a key derived from the previous token, so a client
     /// that lost the response (or raced itself) gets the same token again instead of forking.
     public var sealedCurrentToken: String?
     /// When the family was revoked.
     public var revokedAt: Date?
-    /// Access tokens issued from this grant that have not expired yet (revoked with the family).
-    public var accessTokens: [IssuedAccessToken]
+    /// When a refresh last used the family (shown by `pixy grants list`).
+    public var lastUsedAt: Date?
+
+    // The grant's access tokens are not listed here: each carries the grant's id, and revoking the
+    // grant leaves one marker that outlives them (``GrantRevocation``), so the record's size and
+    // a refresh's cost stay the same however often the family refreshes (docs/threat-model.md).
 
     /// Creates a grant.
     public init(id: String, clientID: ClientID, subject: String, scope: Scope, resource: String?, authTime: Date, createdAt: Date,
-                expiresAt: Date, idleExpiresAt: Date, currentTokenHash: String, accessTokens: [IssuedAccessToken]) {
+                expiresAt: Date, idleExpiresAt: Date, currentTokenHash: String) {
         self.id = id
         self.clientID = clientID
         self.subject = subject
@@ -53,21 +60,6 @@ public struct Grant: Sendable, Codable, Equatable {
         self.previousTokenHash = nil
         self.sealedCurrentToken = nil
         self.revokedAt = nil
-        self.accessTokens = accessTokens
-    }
-}
-
-/// An access token issued from a grant, remembered until it expires.
-public struct IssuedAccessToken: Sendable, Codable, Equatable {
-    /// Its `jti`.
-    public var tokenID: String
-    /// Its `exp`.
-    public var expiresAt: Date
-
-    /// Creates an entry.
-    public init(tokenID: String, expiresAt: Date) {
-        self.tokenID = tokenID
-        self.expiresAt = expiresAt
     }
 }
 
@@ -89,6 +81,27 @@ public protocol GrantStore: Sendable {
     ) async throws -> Result?
     /// Runs `body` on the grant with `id` atomically, as ``updateGrant(refreshTokenHash:_:)`` does.
     func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result?
+    /// The grants of one user, of one client, or all, revoked ones included, until they expire.
+    func grants(of owner: GrantOwner) async throws -> [Grant]
+}
+
+/// Whose grants to list.
+public enum GrantOwner: Sendable, Equatable {
+    /// Every grant.
+    case everyone
+    /// The grants of the user with this subject id.
+    case user(id: String)
+    /// The grants of this client.
+    case client(ClientID)
+
+    /// Whether `grant` belongs to this owner.
+    public func owns(_ grant: Grant) -> Bool {
+        switch self {
+        case .everyone: true
+        case .user(let id): grant.subject == id
+        case .client(let clientID): grant.clientID == clientID
+        }
+    }
 }
 
 /// What an atomic grant update decided.

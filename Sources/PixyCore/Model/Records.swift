@@ -60,6 +60,9 @@ public struct User: Sendable, Codable, Equatable {
     public var passwordHash: String
     /// When the user was created.
     public var createdAt: Date
+    /// Bumped when the password changes: browser sessions signed in under an older value end.
+    /// `nil` on records from before it existed, which counts as 0.
+    public var sessionVersion: Int?
 
     /// Creates a user record.
     public init(id: String, username: String, passwordHash: String, createdAt: Date) {
@@ -102,8 +105,12 @@ public struct BrowserSession: Sendable, Codable, Equatable {
     public var userID: String?
     /// When the user logged in.
     public var authTime: Date?
+    /// The user's ``User/sessionVersion`` at login: a password change since ends the session.
+    public var userSessionVersion: Int?
     /// Absolute expiry.
     public var expiresAt: Date
+    /// Authorization requests started in this session (a cap on unauthenticated state).
+    public var pendingAuthorizations: Int?
 
     /// Creates a session.
     public init(csrfToken: String, userID: String? = nil, authTime: Date? = nil, expiresAt: Date) {

@@ -53,15 +53,32 @@ public struct AuthorizationRequestError: Error, Sendable {
     public let error: OAuthError
     /// Where to send it, or `nil` to show an error page.
     public let redirect: (uri: String, state: String?)?
+    /// The client the request named, once it was found.
+    public let client: Client?
 
     /// An error for the error page.
-    public static func page(_ error: OAuthError) -> AuthorizationRequestError {
-        AuthorizationRequestError(error: error, redirect: nil)
+    public static func page(_ error: OAuthError, client: Client? = nil) -> AuthorizationRequestError {
+        AuthorizationRequestError(error: error, redirect: nil, client: client)
     }
 
     /// An error for the client's redirect URI.
-    public static func redirect(_ error: OAuthError, to uri: String, state: String?) -> AuthorizationRequestError {
-        AuthorizationRequestError(error: error, redirect: (uri, state))
+    public static func redirect(_ error: OAuthError, to uri: String, state: String?, client: Client? = nil) -> AuthorizationRequestError {
+        AuthorizationRequestError(error: error, redirect: (uri, state), client: client)
+    }
+}
+
+/// Whether an error may be redirected before anyone has signed in (RFC 9700 §4.11.2).
+///
+/// Anyone can register a client with any https redirect URI (RFC 7591) or publish a metadata
+/// document, then send people to `/authorize` with a request that fails at once: an error
+/// redirect would make Pixy's domain an open redirector to that URI. So for such clients an
+/// error found before the user has signed in is shown on Pixy's own page, which names the
+/// application's host and needs a click to continue. Clients the operator registered keep error
+/// redirects (their redirect URIs were vetted by a person).
+public enum ErrorRedirectPolicy {
+    /// Whether an error for `client` may go straight to its redirect URI.
+    public static func mayRedirect(for client: Client, userIsSignedIn: Bool) -> Bool {
+        userIsSignedIn || (!client.isDynamicallyRegistered && !client.isMetadataDocument)
     }
 }
 
@@ -125,9 +142,14 @@ public struct AuthorizationRequestValidator: Sendable {
 
         // §1.3: from here on, errors go to the validated redirect URI with state.
         // `state` itself may be repeated; then it cannot be echoed, so it is dropped from the error.
+        // An over-long `state` is not echoed either: it would be stored with the pending request.
         let state = parameters.values("state").count == 1 ? parameters.values("state").first : nil
+        if let value = state, value.utf8.count > policy.maximumStateLength {
+            throw .redirect(.invalidRequest("The state parameter is too long (at most \(policy.maximumStateLength) bytes)."),
+                            to: redirectURI, state: nil, client: client)
+        }
         func fail(_ error: OAuthError) -> AuthorizationRequestError {
-            .redirect(error, to: redirectURI, state: state)
+            .redirect(error, to: redirectURI, state: state, client: client)
         }
 
         // §1.4: any repeated parameter is invalid_request. RFC 8707 allows several `resource`

@@ -72,6 +72,10 @@ public struct FormParameters: Sendable {
 
     /// Percent-decodes one component: `+` becomes a space, `%XX` a byte; anything else is kept.
     /// Invalid UTF-8 after decoding is kept as replacement characters, which no validator accepts.
+    ///
+    /// `nil` for a malformed escape and for any control character (NUL, CR, LF, DEL, …), raw or
+    /// escaped: no OAuth parameter may carry one (RFC 6749 Appendix A limits every parameter to
+    /// printable characters), and a NUL would let `alice%00x` name `alice` in a C-string store.
     public static func percentDecode(_ bytes: some Collection<UInt8>) -> String? {
         var output = [UInt8]()
         output.reserveCapacity(bytes.count)
@@ -88,6 +92,7 @@ public struct FormParameters: Sendable {
             default:
                 output.append(byte)
             }
+            if let last = output.last, last < 0x20 || last == 0x7F { return nil }
         }
         return String(decoding: output, as: UTF8.self)
     }

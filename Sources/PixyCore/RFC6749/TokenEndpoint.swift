@@ -40,13 +40,16 @@ public struct TokenEndpoint: Sendable {
     private let tokens: any AccessTokenIssuing
     private let tokenStatus: any TokenStatusStore
     private let grants: any GrantStore
+    private let users: any UserStore
     private let policy: ServerPolicy
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
     public init(clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
-                tokenStatus: any TokenStatusStore, grants: any GrantStore, policy: ServerPolicy, clock: any WallClock) {
+                tokenStatus: any TokenStatusStore, grants: any GrantStore, users: any UserStore, policy: ServerPolicy,
+                clock: any WallClock) {
         self.authenticator = ClientAuthenticator(clients: clients)
+        self.users = users
         self.clients = clients
         self.codes = codes
         self.tokens = tokens
@@ -137,8 +140,9 @@ public struct TokenEndpoint: Sendable {
             }
         }
 
-        let claims = accessTokenClaims(subject: record.subject, resource: record.resource, clientID: client.clientID,
-                                       scope: record.scope, authTime: record.authTime, now: now)
+        guard try await users.user(withID: record.subject) != nil else {
+            throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "user no longer exists")
+        }
         var refreshToken: String?
         var grantID: String?
         if policy.issuesRefreshToken(to: client, scope: record.scope) {
@@ -148,12 +152,13 @@ public struct TokenEndpoint: Sendable {
                 resource: record.resource, authTime: record.authTime, createdAt: now,
                 expiresAt: now.addingTimeInterval(policy.refreshTokenLifetime.timeInterval),
                 idleExpiresAt: now.addingTimeInterval(policy.refreshTokenIdleLifetime.timeInterval),
-                currentTokenHash: SecretHash.sha256Hex(token),
-                accessTokens: [IssuedAccessToken(tokenID: claims.tokenID, expiresAt: claims.expiresAt)])
+                currentTokenHash: SecretHash.sha256Hex(token))
             try await grants.createGrant(grant)
             refreshToken = token
             grantID = grant.id
         }
+        let claims = accessTokenClaims(subject: record.subject, resource: record.resource, clientID: client.clientID,
+                                       scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
         let accessToken = try await tokens.issueAccessToken(claims)
         try await tokenStatus.markCodeUsed(
             codeHash: codeHash,
@@ -165,11 +170,11 @@ public struct TokenEndpoint: Sendable {
 
     /// RFC 9068 claims: `aud` is the granted resource, or the issuer when none was named.
     func accessTokenClaims(subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
-                           tokenID: String = SecureRandom.token(byteCount: 16), expiresAt: Date? = nil) -> AccessTokenClaims {
+                           grantID: String?) -> AccessTokenClaims {
         AccessTokenClaims(
             issuer: policy.issuer, subject: subject, audience: resource ?? policy.issuer, clientID: clientID, scope: scope,
-            issuedAt: now, expiresAt: expiresAt ?? now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
-            tokenID: tokenID, authTime: authTime)
+            issuedAt: now, expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
+            tokenID: SecureRandom.token(byteCount: 16), authTime: authTime, grantID: grantID)
     }
 
     func response(accessToken: String, scope: Scope, refreshToken: String?) -> TokenResponse {
@@ -189,18 +194,16 @@ public struct TokenEndpoint: Sendable {
         }
         let requestedResource = parameters.values("resource").first
         let now = clock.now()
-        let tokenID = SecureRandom.token(byteCount: 16)
-        let accessExpiry = now.addingTimeInterval(policy.accessTokenLifetime.timeInterval)
         let presentation = RefreshTokenFamily.Presentation(
             token: presented, scope: requestedScope, resource: requestedResource, replacement: SecureRandom.token(),
-            accessToken: IssuedAccessToken(tokenID: tokenID, expiresAt: accessExpiry),
             rotates: client.isPublic || policy.rotatesConfidentialRefreshTokens)
         let idle = policy.refreshTokenIdleLifetime
+        let retryWindow = policy.refreshTokenRetryWindow
         let clientID = client.clientID
         let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(presented)) { grant -> GrantUpdate<(RefreshTokenFamily.Outcome, Grant)> in
             // A refresh token is bound to its client; another client's attempt changes nothing.
             guard grant.clientID == clientID else { return .keep((.dead, grant)) }
-            switch RefreshTokenFamily.present(presentation, to: &grant, now: now, idleLifetime: idle) {
+            switch RefreshTokenFamily.present(presentation, to: &grant, now: now, idleLifetime: idle, retryWindow: retryWindow) {
             case .keep(let outcome): return .keep((outcome, grant))
             case .save(let outcome, let hash): return .save((outcome, grant), newTokenHash: hash)
             }
@@ -211,17 +214,22 @@ public struct TokenEndpoint: Sendable {
         switch outcome {
         case .rotated(let token), .repeated(let token): refreshToken = token
         case .accepted: refreshToken = nil
-        case .reuseDetected(let revoked):
-            for id in revoked { try await tokenStatus.revokeToken(id: id, expiresAt: grant.expiresAt) }
+        case .reuseDetected:
+            try await GrantRevocation.revokeAccessTokens(ofGrant: grant.id, tokenStatus: tokenStatus, policy: policy, now: now)
             throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.",
                                           detail: "refresh token reuse: family \(grant.id) revoked")
         case .dead: throw invalid
         case .invalidScope: throw OAuthError.invalidScope("The requested scope exceeds the grant.")
         case .invalidTarget: throw OAuthError.invalidTarget("The resource is not covered by this grant.")
         }
+        // Offboarding: a removed user's families stop at once, even if their revocation failed.
+        guard try await users.user(withID: grant.subject) != nil else {
+            try await revokeGrant(id: grant.id, now: now)
+            throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.", detail: "user no longer exists")
+        }
         let scope = requestedScope ?? grant.scope
         let claims = accessTokenClaims(subject: grant.subject, resource: grant.resource, clientID: client.clientID, scope: scope,
-                                       authTime: grant.authTime, now: now, tokenID: tokenID, expiresAt: accessExpiry)
+                                       authTime: grant.authTime, now: now, grantID: grant.id)
         return response(accessToken: try await tokens.issueAccessToken(claims), scope: scope, refreshToken: refreshToken)
     }
 
@@ -255,21 +263,44 @@ public struct TokenEndpoint: Sendable {
 
     /// Revokes a refresh-token family and every access token it issued that is still alive.
     func revokeGrant(id: String, now: Date) async throws {
-        try await GrantRevocation.revoke(grantID: id, grants: grants, tokenStatus: tokenStatus, now: now)
+        try await GrantRevocation.revoke(grantID: id, grants: grants, tokenStatus: tokenStatus, policy: policy, now: now)
     }
 }
 
-/// Revoking a whole family: used by code replay, refresh-token revocation and reuse detection.
+/// Revoking a whole family: used by code replay, refresh-token revocation, reuse detection, and
+/// when a user, a client or a grant is removed.
+///
+/// Access tokens carry their grant's id (`grant_id`), so one marker, `auth:revoked:grant:<id>`,
+/// kept as long as the longest access token lives, revokes them all: the grant does not list its
+/// tokens, and a refresh costs the same on the 10,000th use as on the first.
 public enum GrantRevocation {
+    /// The revocation-status id that stands for every access token of `grantID`. A `jti` is
+    /// base64url and never contains `:`, so it cannot collide with one.
+    public static func tokenStatusID(ofGrant grantID: String) -> String { "grant:" + grantID }
+
     /// Marks the grant revoked and its live access tokens revoked.
-    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, now: Date) async throws {
-        let revoked = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<[IssuedAccessToken]> in
-            grant.revokedAt = grant.revokedAt ?? now
+    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
+                              now: Date) async throws {
+        _ = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Void> in
+            guard grant.revokedAt == nil else { return .keep(()) }
+            grant.revokedAt = now
             grant.sealedCurrentToken = nil
-            return .save(grant.accessTokens.filter { $0.expiresAt > now }, newTokenHash: nil)
+            return .save((), newTokenHash: nil)
         }
-        for token in revoked ?? [] {
-            try await tokenStatus.revokeToken(id: token.tokenID, expiresAt: token.expiresAt)
-        }
+        try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
+    }
+
+    /// Revokes every access token issued from `grantID` that may still be alive.
+    public static func revokeAccessTokens(ofGrant grantID: String, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
+                                          now: Date) async throws {
+        try await tokenStatus.revokeToken(id: tokenStatusID(ofGrant: grantID),
+                                          expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval))
+    }
+
+    /// Whether the access token with `claims` was revoked, alone or with its grant.
+    public static func isRevoked(_ claims: AccessTokenClaims, tokenStatus: any TokenStatusStore) async throws -> Bool {
+        if try await tokenStatus.isTokenRevoked(id: claims.tokenID) { return true }
+        guard let grantID = claims.grantID else { return false }
+        return try await tokenStatus.isTokenRevoked(id: tokenStatusID(ofGrant: grantID))
     }
 }

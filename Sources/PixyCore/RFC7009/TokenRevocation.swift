@@ -5,15 +5,17 @@ public struct TokenRevocation: Sendable {
     private let verifier: any AccessTokenVerifying
     private let tokenStatus: any TokenStatusStore
     private let grants: any GrantStore
+    private let policy: ServerPolicy
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
     public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
-                grants: any GrantStore, clock: any WallClock) {
+                grants: any GrantStore, policy: ServerPolicy, clock: any WallClock) {
         authenticator = ClientAuthenticator(clients: clients)
         self.verifier = verifier
         self.tokenStatus = tokenStatus
         self.grants = grants
+        self.policy = policy
         self.clock = clock
     }
 
@@ -55,16 +57,16 @@ public struct TokenRevocation: Sendable {
     }
 
     func revokeRefreshToken(_ token: String, clientID: ClientID, now: Date) async throws -> Outcome {
-        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<(Outcome, [IssuedAccessToken])> in
-            guard grant.clientID == clientID else { return .keep((.foreign, [])) }
-            guard grant.revokedAt == nil, grant.expiresAt > now else { return .keep((.unknown, [])) }
+        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<(Outcome, String)> in
+            guard grant.clientID == clientID else { return .keep((.foreign, grant.id)) }
+            guard grant.revokedAt == nil, grant.expiresAt > now else { return .keep((.unknown, grant.id)) }
             grant.revokedAt = now
             grant.sealedCurrentToken = nil
-            return .save((.revoked, grant.accessTokens.filter { $0.expiresAt > now }), newTokenHash: nil)
+            return .save((.revoked, grant.id), newTokenHash: nil)
         }
-        guard let (outcome, accessTokens) = result else { return .unknown }
-        for accessToken in accessTokens {
-            try await tokenStatus.revokeToken(id: accessToken.tokenID, expiresAt: accessToken.expiresAt)
+        guard let (outcome, grantID) = result else { return .unknown }
+        if outcome == .revoked {
+            try await GrantRevocation.revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
         }
         return outcome
     }

@@ -246,8 +246,10 @@ public struct ClientRegistrar: Sendable {
         }
         for (name, value) in [("client_name", metadata.clientName), ("software_id", metadata.softwareID),
                               ("software_version", metadata.softwareVersion)] {
-            if let value, value.count > Self.maximumTextLength || value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                throw invalid("\(name) is too long or contains control characters.")
+            // Control characters, and the bidi and zero-width ones (Unicode Cf) that can make a
+            // name on the consent page read as something else (docs/threat-model.md).
+            if let value, value.count > Self.maximumTextLength || TextSafety.containsInvisibleOrControl(value) {
+                throw invalid("\(name) is too long or contains control or invisible characters.")
             }
         }
         var clientURI: String?

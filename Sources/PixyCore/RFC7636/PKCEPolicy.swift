@@ -28,7 +28,9 @@ public enum PKCEPolicy {
     /// verifier is `invalid_request`; a well-formed wrong one is `invalid_grant` (see ``verify``).
     public static func verifier(_ value: String?) throws(OAuthError) -> CodeVerifier {
         guard let value else {
-            throw .invalidRequest("code_verifier is required.")
+            // A token request without the verifier is a grant that cannot be proven: invalid_grant,
+            // as other servers answer it (RFC 7636 §4.6 leaves the code unconfirmed).
+            throw .invalidGrant("code_verifier is required.")
         }
         guard let verifier = CodeVerifier(value) else {
             throw .invalidRequest("code_verifier must be 43-128 characters from A-Z a-z 0-9 - . _ ~.")

@@ -37,18 +37,24 @@ public struct TokenIntrospection: Sendable {
     private let authenticator: ClientAuthenticator
     private let verifier: any AccessTokenVerifying
     private let tokenStatus: any TokenStatusStore
+    private let clients: any ClientStore
+    private let users: any UserStore
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
-    public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore, clock: any WallClock) {
+    public init(clients: any ClientStore, users: any UserStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
+                clock: any WallClock) {
         authenticator = ClientAuthenticator(clients: clients)
+        self.clients = clients
+        self.users = users
         self.verifier = verifier
         self.tokenStatus = tokenStatus
         self.clock = clock
     }
 
-    /// The caller must authenticate as a confidential client (RFC 7662 §2.1: resource servers
-    /// are registered as such). Unknown, foreign, expired and revoked tokens are all inactive.
+    /// The caller must authenticate as a client the operator marked as a resource server
+    /// (RFC 7662 §2.1, §4: the endpoint must not answer just anyone). Unknown, foreign, expired and
+    /// revoked tokens are all inactive, and so are tokens of a user or client that was removed.
     public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> IntrospectionResponse {
         let usedBasic = basic != nil
         func fail(_ error: OAuthError) -> ClientAuthenticator.Failure { .init(error: error, usedBasic: usedBasic) }
@@ -58,12 +64,19 @@ public struct TokenIntrospection: Sendable {
         guard !client.isPublic else {
             throw fail(.invalidClient("Introspection requires a confidential client.", detail: "public client at /introspect"))
         }
+        guard client.mayIntrospect else {
+            throw fail(OAuthError(.unauthorizedClient, "This client is not registered as a resource server.",
+                                  detail: "client not marked as a resource server at /introspect"))
+        }
         guard let token = parameters.values("token").first else {
             throw fail(.invalidRequest("The token parameter is missing."))
         }
         guard let claims = await verifier.verifiedClaims(of: token), claims.expiresAt > clock.now() else { return .inactive }
         do {
-            if try await tokenStatus.isTokenRevoked(id: claims.tokenID) { return .inactive }
+            if try await GrantRevocation.isRevoked(claims, tokenStatus: tokenStatus) { return .inactive }
+            // Offboarding: a removed user's or client's tokens are no longer active anywhere.
+            if try await users.user(withID: claims.subject) == nil { return .inactive }
+            if try await clients.client(withID: claims.clientID) == nil { return .inactive }
         } catch {
             throw fail(.storageFailure(error, while: "token status lookup"))
         }

@@ -20,10 +20,13 @@ public struct AccessTokenClaims: Sendable, Equatable {
     public var tokenID: String
     /// `auth_time`.
     public var authTime: Date?
+    /// `grant_id` (private claim): the grant (refresh-token family) the token came from, so that
+    /// revoking the grant revokes the token without the grant listing its tokens.
+    public var grantID: String?
 
     /// Creates claims.
     public init(issuer: String, subject: String, audience: String, clientID: ClientID, scope: Scope,
-                issuedAt: Date, expiresAt: Date, tokenID: String, authTime: Date?) {
+                issuedAt: Date, expiresAt: Date, tokenID: String, authTime: Date?, grantID: String? = nil) {
         self.issuer = issuer
         self.subject = subject
         self.audience = audience
@@ -33,6 +36,7 @@ public struct AccessTokenClaims: Sendable, Equatable {
         self.expiresAt = expiresAt
         self.tokenID = tokenID
         self.authTime = authTime
+        self.grantID = grantID
     }
 }
 

@@ -11,13 +11,15 @@ public enum RefreshTokenFamily {
         /// The newest token was used: the family moved one generation on; `newToken` is the
         /// token to return.
         case rotated(newToken: String)
-        /// The previous token was used while the newest had not been used yet: the client lost
-        /// the response or raced itself. It gets the same newest token again (idempotent).
+        /// The previous token was used while the newest had not been used yet, within the retry
+        /// window after the rotation: the client lost the response or raced itself. It gets the
+        /// same newest token again (idempotent).
         case repeated(newToken: String)
         /// Not rotated (rotation switched off for this confidential client): keep using the token.
         case accepted
-        /// An older generation was presented: the family is now revoked (SECURITY.md §5).
-        case reuseDetected(revokedTokenIDs: [String])
+        /// An older generation was presented, or the previous token after the retry window: the
+        /// family is now revoked, and with it its access tokens (``GrantRevocation``).
+        case reuseDetected
         /// Revoked, expired or idle too long.
         case dead
         /// Scope wider than the grant.
@@ -36,42 +38,44 @@ public enum RefreshTokenFamily {
         public var resource: String?
         /// A fresh token to issue if the family rotates.
         public var replacement: String
-        /// The access token about to be issued.
-        public var accessToken: IssuedAccessToken
         /// Whether this client's tokens rotate on every use.
         public var rotates: Bool
 
         /// Bundles a presentation.
-        public init(token: String, scope: Scope?, resource: String?, replacement: String, accessToken: IssuedAccessToken, rotates: Bool) {
+        public init(token: String, scope: Scope?, resource: String?, replacement: String, rotates: Bool) {
             self.token = token
             self.scope = scope
             self.resource = resource
             self.replacement = replacement
-            self.accessToken = accessToken
             self.rotates = rotates
         }
     }
 
     /// Applies `presentation` to `grant`. Returns what to persist: a failed refresh (scope,
     /// resource, dead family) changes nothing; reuse revokes the family.
-    public static func present(_ presentation: Presentation, to grant: inout Grant, now: Date, idleLifetime: Duration) -> GrantUpdate<Outcome> {
+    ///
+    /// `retryWindow` bounds the idempotent retry: the previous token returns the newest one only
+    /// this long after the rotation. Later it counts as reuse (RFC 9700 §4.14.2), so a thief who
+    /// alternates with the victim is detected the first time either comes back late.
+    public static func present(_ presentation: Presentation, to grant: inout Grant, now: Date, idleLifetime: Duration,
+                               retryWindow: Duration) -> GrantUpdate<Outcome> {
         let presentedHash = SecretHash.sha256Hex(presentation.token)
         guard grant.revokedAt == nil, now < grant.expiresAt, now < grant.idleExpiresAt else { return .keep(.dead) }
 
         let isCurrent = ConstantTime.isEqual(presentedHash, grant.currentTokenHash)
         let isPrevious = grant.previousTokenHash.map { ConstantTime.isEqual(presentedHash, $0) } ?? false
-        guard isCurrent || isPrevious else {
+        let retryIsOver = grant.rotatedAt.map { now.timeIntervalSince($0) > retryWindow.timeInterval } ?? false
+        guard isCurrent || (isPrevious && !retryIsOver) else {
             // RFC 9700 §4.14.2: an older generation came back, so someone holds a stolen token.
-            let revoked = grant.accessTokens.filter { $0.expiresAt > now }.map(\.tokenID)
             grant.revokedAt = now
             grant.sealedCurrentToken = nil
-            return .save(.reuseDetected(revokedTokenIDs: revoked), newTokenHash: nil)
+            return .save(.reuseDetected, newTokenHash: nil)
         }
         // RFC 6749 §6: the scope may narrow, never widen; RFC 8707: the resource stays in the grant.
         if let scope = presentation.scope, !scope.isSubset(of: grant.scope) { return .keep(.invalidScope) }
         if let resource = presentation.resource, resource != grant.resource { return .keep(.invalidTarget) }
 
-        grant.accessTokens = grant.accessTokens.filter { $0.expiresAt > now } + [presentation.accessToken]
+        grant.lastUsedAt = now
         grant.idleExpiresAt = min(grant.expiresAt, now.addingTimeInterval(idleLifetime.timeInterval))
 
         if isPrevious {
@@ -84,6 +88,7 @@ public enum RefreshTokenFamily {
         grant.previousTokenHash = grant.currentTokenHash
         grant.currentTokenHash = replacementHash
         grant.generation += 1
+        grant.rotatedAt = now
         grant.sealedCurrentToken = seal(presentation.replacement, with: presentation.token, grantID: grant.id)
         return .save(.rotated(newToken: presentation.replacement), newTokenHash: replacementHash)
     }

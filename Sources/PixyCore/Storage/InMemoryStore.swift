@@ -234,6 +234,13 @@ public final class InMemoryStore: PixyStorageBackend {
         state.withLock { state in Self.apply(body, to: id, in: &state) }
     }
 
+    public func grants(of owner: GrantOwner) async throws -> [Grant] {
+        let now = clock.now()
+        return state.withLock { state in
+            state.grants.values.filter { owner.owns($0) && $0.expiresAt > now }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
     private static func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State) -> Result? {
         guard var grant = state.grants[id] else { return nil }
         switch body(&grant) {

@@ -23,6 +23,14 @@ public struct ServerPolicy: Sendable {
     public var rotatesConfidentialRefreshTokens: Bool
     /// Whether https URLs are accepted as client ids (Client ID Metadata Documents).
     public var acceptsClientMetadataDocuments = false
+    /// How long after a rotation the previous refresh token still returns the newest one (a lost
+    /// response or a client racing itself); after it, the previous token is reuse and revokes the
+    /// family (``RefreshTokenFamily``).
+    public var refreshTokenRetryWindow: Duration = .seconds(60)
+    /// Longest `state` accepted at `/authorize`: it is stored with the pending request and echoed.
+    public var maximumStateLength = 1024
+    /// Authorization requests one browser session may have waiting for login or consent at once.
+    public var maximumPendingAuthorizationsPerSession = 16
 
     /// RFC 6749 §4.1.2 recommends a maximum lifetime of 10 minutes.
     public static let maximumCodeLifetime: Duration = .seconds(600)

@@ -10,12 +10,15 @@ struct PageRenderer: Sendable {
         try library.register(Templates.login, named: "login")
         try library.register(Templates.consent, named: "consent")
         try library.register(Templates.error, named: "error")
+        try library.register(Templates.signedOut, named: "signedOut")
         self.library = library
     }
 
-    func login(clientName: String, action: String, csrfToken: String, errorMessage: String?) -> String {
-        var context: [String: Any] = ["clientName": clientName, "action": action, "csrfToken": csrfToken]
+    func login(clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
+               metadataHost: String?) -> String {
+        var context: [String: Any] = ["clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified]
         if let errorMessage { context["errorMessage"] = errorMessage }
+        if let metadataHost { context["metadataHost"] = metadataHost }
         return library.render(context, withTemplate: "login") ?? ""
     }
 
@@ -44,7 +47,20 @@ struct PageRenderer: Sendable {
         return library.render(context, withTemplate: "consent") ?? ""
     }
 
-    func error(code: String, description: String) -> String {
-        library.render(["code": code, "description": description], withTemplate: "error") ?? ""
+    /// The error page; with `continueURL`, an interstitial that names where the error would go.
+    func error(code: String, description: String, continueURL: String? = nil, continueHost: String? = nil) -> String {
+        var context: [String: Any] = ["code": code, "description": description]
+        if let continueURL, let continueHost {
+            context["continueURL"] = continueURL
+            context["continueHost"] = continueHost
+        }
+        return library.render(context, withTemplate: "error") ?? ""
+    }
+
+    /// The sign-out page: a form while signed in (`csrfToken`), a confirmation afterwards.
+    func signedOut(title: String, action: String, csrfToken: String?) -> String {
+        var context: [String: Any] = ["title": title, "action": action]
+        if let csrfToken { context["csrfToken"] = csrfToken }
+        return library.render(context, withTemplate: "signedOut") ?? ""
     }
 }

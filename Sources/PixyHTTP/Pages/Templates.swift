@@ -34,6 +34,8 @@ enum Templates {
     <body><main>
       <h1>Sign in</h1>
       <p class="lead">to continue to <strong>{{clientName}}</strong></p>
+      {{#metadataHost}}<p class="muted">This application is identified by its metadata published at <strong>{{metadataHost}}</strong>. Continue only if you trust that site.</p>{{/metadataHost}}
+      {{#isUnverified}}<p class="muted">This application registered itself. Pixy has not verified who runs it: continue only if you started this sign-in.</p>{{/isUnverified}}
       {{#errorMessage}}<p class="error" role="alert">{{errorMessage}}</p>{{/errorMessage}}
       <form method="post" action="{{action}}">
         <input type="hidden" name="csrf_token" value="{{csrfToken}}">
@@ -81,6 +83,22 @@ enum Templates {
       <h1>This sign-in cannot continue</h1>
       <p class="error" role="alert">{{description}}</p>
       <p class="muted">Error code: <code>{{code}}</code>. Return to the application and start again.</p>
+      {{#continueURL}}<p class="muted">The application asked to be told at <code>{{continueHost}}</code>. Pixy has not verified who runs it.</p>
+      <p><a href="{{continueURL}}" rel="noreferrer">Continue to {{continueHost}}</a></p>{{/continueURL}}
+    </main></body></html>
+    """
+
+    static let signedOut = """
+    <!doctype html>
+    <html lang="en">
+    <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>Signed out</title>{{> style}}</head>
+    <body><main>
+      <h1>{{title}}</h1>
+      {{#csrfToken}}<form method="post" action="{{action}}">
+        <input type="hidden" name="csrf_token" value="{{csrfToken}}">
+        <div class="actions"><button type="submit" class="primary">Sign out</button></div>
+      </form>{{/csrfToken}}
     </main></body></html>
     """
 }

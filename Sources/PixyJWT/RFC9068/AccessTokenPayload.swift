@@ -13,11 +13,13 @@ struct AccessTokenPayload: JWTPayload {
     var exp: ExpirationClaim
     var jti: IDClaim
     var authTime: Int?
+    var grantID: String?
 
     enum CodingKeys: String, CodingKey {
         case iss, sub, aud, iat, exp, jti, scope
         case clientID = "client_id"
         case authTime = "auth_time"
+        case grantID = "grant_id"
     }
 
     init(_ claims: AccessTokenClaims) {
@@ -31,6 +33,7 @@ struct AccessTokenPayload: JWTPayload {
         exp = ExpirationClaim(value: Date(timeIntervalSince1970: claims.expiresAt.timeIntervalSince1970.rounded(.down)))
         jti = IDClaim(value: claims.tokenID)
         authTime = claims.authTime.map { Int($0.timeIntervalSince1970) }
+        grantID = claims.grantID
     }
 
     /// Expiry is checked by the caller against the injected clock, not against the system's.
@@ -42,6 +45,6 @@ struct AccessTokenPayload: JWTPayload {
         return AccessTokenClaims(
             issuer: iss.value, subject: sub.value, audience: audience, clientID: ClientID(clientID), scope: scope,
             issuedAt: iat.value, expiresAt: exp.value, tokenID: jti.value,
-            authTime: authTime.map { Date(timeIntervalSince1970: Double($0)) })
+            authTime: authTime.map { Date(timeIntervalSince1970: Double($0)) }, grantID: grantID)
     }
 }
