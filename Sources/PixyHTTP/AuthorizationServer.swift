@@ -28,6 +28,8 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var authorizationLimiter: RateLimiter
     /// Caps password checks (bcrypt) in flight, overall and per account.
     public var passwordWork: WorkLimiter
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    public var trustedProxies: [AddressRange] = []
 
     /// Bundles the environment. Without `authorizationLimiter` and `passwordWork`, the defaults:
     /// a burst of 60 authorization requests per source, then one a second; two password checks per
@@ -166,6 +168,7 @@ public struct AuthorizationServer: Sendable {
 
     /// Adds middleware and routes to `router`.
     public func register(on router: Router<PixyRequestContext>) {
+        if !environment.trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: environment.trustedProxies)) }
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin))
 

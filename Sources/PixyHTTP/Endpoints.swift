@@ -81,7 +81,7 @@ extension AuthorizationServer {
         } catch let error as OAuthError {
             return Responses.oauthError(error, realm: realm)
         } catch let limit as RegistrationLimitExceeded {
-            context.logger.notice("registration rate limit reached")
+            context.logger.notice("registration rate limit reached", metadata: ["source": "\(context.sourceKey)"])
             var response = Responses.oauthError(OAuthError(.temporarilyUnavailable, "Too many registrations from this address; try again later."),
                                                 realm: realm)
             response.status = .tooManyRequests
@@ -149,7 +149,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         func log(_ status: Int) {
             let elapsed = ContinuousClock.now - start
             let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-            context.logger.info("\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms")
+            context.logger.info("\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms",
+                                metadata: ["source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")"])
         }
         do {
             let response = try await next(request, context)

@@ -43,15 +43,6 @@ extension AuthorizationServer {
     static let maximumAuthorizationQuery = 8 * 1024
 
     func authorize(_ request: Request, context: PixyRequestContext) async throws -> Response {
-        let limit = try await environment.authorizationLimiter.take(context.sourceKey)
-        guard limit.isAllowed else {
-            context.logger.notice("authorize rate-limited", metadata: ["source": "\(context.sourceKey)"])
-            var response = errorPage(OAuthError(.temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again."),
-                                     status: .tooManyRequests)
-            response.status = .tooManyRequests
-            response.headers[.retryAfter] = String(max(1, limit.retryAfter))
-            return response
-        }
         guard (request.uri.query?.utf8.count ?? 0) <= Self.maximumAuthorizationQuery else {
             return errorPage(.invalidRequest("The authorization request is too long."))
         }
@@ -101,7 +92,17 @@ extension AuthorizationServer {
             }
 
             // Interaction needed: keep the request server-side, bound to this browser's session,
-            // and count it against the session's cap on requests waiting at once.
+            // and count it against the session's cap on requests waiting at once. Storing state
+            // for whoever asks is what the per-source limit guards (a signed-in user's immediate
+            // code above is not counted).
+            let limit = try await environment.authorizationLimiter.take(context.sourceKey)
+            guard limit.isAllowed else {
+                context.logger.notice("authorize rate-limited", metadata: ["source": "\(context.sourceKey)"])
+                var response = errorPage(OAuthError(.temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again."))
+                response.status = .tooManyRequests
+                response.headers[.retryAfter] = String(max(1, limit.retryAfter))
+                return response
+            }
             var response: Response
             let sessionKey: String
             var setCookie: String?

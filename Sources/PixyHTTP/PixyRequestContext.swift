@@ -11,6 +11,10 @@ public struct PixyRequestContext: RequestContext, RemoteAddressRequestContext {
     /// The connected peer (the reverse proxy, when there is one).
     public let remoteAddress: SocketAddress?
 
+    /// The client as seen through trusted proxies (``TrustedProxyMiddleware``); `nil` means the
+    /// peer itself.
+    public var clientAddress: String?
+
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
@@ -19,7 +23,7 @@ public struct PixyRequestContext: RequestContext, RemoteAddressRequestContext {
     /// The peer as per-source limits count it: an IPv4 address, or the /64 an IPv6 address
     /// belongs to (one customer usually holds a whole /64, so counting each /128 apart would give
     /// one attacker 2^64 budgets).
-    var sourceKey: String { SourceAddress.limitKey(remoteAddress?.ipAddress) }
+    var sourceKey: String { SourceAddress.limitKey(clientAddress ?? remoteAddress?.ipAddress) }
 }
 
 /// How per-source limits name a peer.

@@ -160,13 +160,14 @@ public func buildApplication(
     }
     let keys = try await SigningKeys(store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
                                      retention: configuration.accessTokenLifetime)
-    let environment = AuthorizationServerEnvironment(
+    var environment = AuthorizationServerEnvironment(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys, jwksJSON: { keys.jwksJSON },
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), loginThrottle: LoginThrottle(clock: clock, counters: stores.failureCounters),
         registrationLimiter: RateLimiter(clock: clock, burst: configuration.registrationBurst,
                                          refillPerSecond: configuration.registrationsPerMinute / 60, buckets: stores.tokenBuckets),
         authorizationLimiter: RateLimiter(clock: clock, burst: configuration.authorizationBurst,
                                           refillPerSecond: configuration.authorizationsPerMinute / 60, buckets: stores.tokenBuckets))
+    environment.trustedProxies = configuration.trustedProxies.compactMap(AddressRange.init)
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)

@@ -1,5 +1,6 @@
 public import PixyCore
 import PixyRedis
+import PixyHTTP
 import Foundation
 
 /// Everything `pixy serve` can be told, from flags or `PIXY_*` environment variables.
@@ -45,6 +46,8 @@ public struct Configuration: Sendable {
     public var authorizationBurst = 60
     /// Authorization requests one source regains per minute.
     public var authorizationsPerMinute = 60.0
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For` (CIDR ranges).
+    public var trustedProxies: [String] = []
     /// Timeouts and caps on connections (``ConnectionLimits``).
     public var connectionLimits = ConnectionLimits()
     /// How long after a rotation the previous refresh token may still be retried (default 60 s).
@@ -146,6 +149,9 @@ public struct Configuration: Sendable {
             guard let redisURL, RedisConfiguration(url: redisURL) != nil else {
                 throw Invalid(description: "the Redis URL must look like redis://[user:password@]host[:port][/db] or rediss://…")
             }
+        }
+        for range in trustedProxies where AddressRange(range) == nil {
+            throw Invalid(description: "--trusted-proxy must be an address or a CIDR range such as 10.0.0.0/8 (got \(range))")
         }
         guard connectionLimits.idleTimeout >= .seconds(1), connectionLimits.requestTimeout >= .seconds(1),
               (connectionLimits.maximumConnections ?? 1) >= 1 else {

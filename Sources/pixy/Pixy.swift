@@ -64,7 +64,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -100,6 +100,8 @@ struct Serve: AsyncParsableCommand {
     var authorizationsPerMinute: Double?
     @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default 60; 0 turns retries off).")
     var refreshRetryWindow: Int?
+    @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for per-address limits and logs (repeat).")
+    var trustedProxies: [String] = []
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay idle, or take for its TLS handshake (default 30).")
     var idleTimeout: Int?
     @Option(name: .customLong("request-timeout"), help: "Seconds from a request's first byte to the end of its body (default 30).")
@@ -163,6 +165,7 @@ struct Serve: AsyncParsableCommand {
         if let seconds = try refreshRetryWindow ?? environmentValue("REFRESH_RETRY_WINDOW").map(Self.integer) {
             configuration.refreshTokenRetryWindow = .seconds(seconds)
         }
+        configuration.trustedProxies = trustedProxies + (environmentValue("TRUSTED_PROXIES")?.split(separator: " ").map(String.init) ?? [])
         if let seconds = try idleTimeout ?? environmentValue("IDLE_TIMEOUT").map(Self.integer) {
             configuration.connectionLimits.idleTimeout = .seconds(seconds)
         }

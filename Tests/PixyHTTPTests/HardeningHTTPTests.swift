@@ -4,6 +4,7 @@ import HummingbirdTesting
 import HTTPTypes
 import NIOCore
 import PixyCore
+@testable import PixyHTTP
 import PixyModel
 import PixyServer
 import PixyTesting
@@ -270,6 +271,66 @@ struct LoginLimitHTTPTests {
             let response = try await client.execute(uri: try page.formAction(), method: .post, headers: headers, body: ByteBuffer(string: body))
             #expect(response.headers[.location]?.contains("error=expired") == true, "the form is refused as malformed")
             #expect(response.headers[.location]?.contains("code=") != true)
+        }
+    }
+}
+
+@Suite("Per-source limits: IPv6 by /64, the client behind trusted proxies")
+struct SourceAddressTests {
+    @Test("IPv6 peers are counted by their /64; IPv4 and IPv4-mapped peers by their address")
+    func limitKeys() {
+        #expect(SourceAddress.limitKey("2001:db8:1:2:aaaa::1") == SourceAddress.limitKey("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        #expect(SourceAddress.limitKey("2001:db8:1:2::1") != SourceAddress.limitKey("2001:db8:1:3::1"))
+        #expect(SourceAddress.limitKey("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(SourceAddress.limitKey("192.0.2.7") == "192.0.2.7")
+        #expect(SourceAddress.limitKey(nil) == "unknown")
+    }
+
+    @Test("CIDR ranges match IPv4, IPv6 and IPv4-mapped addresses", arguments: [
+        ("10.0.0.0/8", "10.200.1.1", true), ("10.0.0.0/8", "11.0.0.1", false), ("10.0.0.0/8", "::ffff:10.1.2.3", true),
+        ("fd00::/8", "fd12::1", true), ("fd00::/8", "fe80::1", false), ("127.0.0.1", "127.0.0.1", true), ("127.0.0.1", "127.0.0.2", false),
+        ("192.168.1.0/23", "192.168.0.255", true), ("192.168.1.0/23", "192.168.2.1", false),
+    ])
+    func ranges(range: String, address: String, contained: Bool) throws {
+        #expect(try #require(AddressRange(range)).contains(address) == contained)
+    }
+
+    @Test("Malformed ranges are refused", arguments: ["10.0.0.0/33", "fd00::/129", "nonsense", "10.0.0.0/x", ""])
+    func malformedRanges(range: String) {
+        #expect(AddressRange(range) == nil)
+    }
+
+    @Test("Behind trusted proxies the client is the rightmost untrusted X-Forwarded-For hop; an untrusted peer's header is ignored")
+    func forwardedFor() throws {
+        let trusted = [try #require(AddressRange("10.0.0.0/8"))]
+        #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["1.2.3.4, 203.0.113.9, 10.0.0.7"], trusted: trusted) == "203.0.113.9")
+        #expect(TrustedProxyMiddleware.client(peer: "198.51.100.1", forwardedFor: ["1.2.3.4"], trusted: trusted) == "198.51.100.1")
+        #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: [], trusted: trusted) == "10.0.0.5")
+        #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["evil, 203.0.113.9"], trusted: trusted) == "203.0.113.9")
+        #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["203.0.113.9, garbage"], trusted: trusted) == "10.0.0.5")
+    }
+
+    @Test("Live: with the peer trusted, registration limits count each forwarded client; without, the header changes nothing")
+    func limitsSeeForwardedClient() async throws {
+        for trusts in [true, false] {
+            var harness = try await TestHarness.make()
+            harness.configuration.registrationBurst = 1
+            harness.configuration.registrationsPerMinute = 0.001
+            if trusts { harness.configuration.trustedProxies = ["127.0.0.1"] }
+            try await harness.application().test(.live) { client in
+                func register(_ index: Int, from address: String) async throws -> HTTPResponse.Status {
+                    let body = #"{"redirect_uris":["https://app-\#(index).example/cb"]}"#
+                    return try await client.execute(uri: "/register", method: .post,
+                                                    headers: [.contentType: "application/json", .init("X-Forwarded-For")!: address],
+                                                    body: ByteBuffer(string: body)).status
+                }
+                let first = try await register(1, from: "203.0.113.1")
+                let second = try await register(2, from: "203.0.113.1")
+                let other = try await register(3, from: "203.0.113.2")
+                #expect(first == .created)
+                #expect(second == .tooManyRequests)
+                #expect(other == (trusts ? .created : .tooManyRequests))
+            }
         }
     }
 }

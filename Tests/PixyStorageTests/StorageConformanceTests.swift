@@ -426,3 +426,55 @@ struct TokenBucketConformanceTests {
         #expect(decisions == 4, "of 10 concurrent requests over two processes, exactly the burst passes")
     }
 }
+
+@Suite("Storage conformance: grants by owner (offboarding)")
+struct GrantOwnerConformanceTests {
+    @Test("A user's and a client's grants are listed, revoked ones included, ended ones not", arguments: Backend.allCases)
+    func grantsByOwner(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        var other = sampleGrant(clock: clock, id: "g2", tokenHash: "rt-other")
+        other.subject = "user-2"
+        other.clientID = "tool:with:colons"
+        var shortLived = sampleGrant(clock: clock, id: "g3", tokenHash: "rt-short")
+        shortLived.expiresAt = clock.now().addingTimeInterval(100)
+        for grant in [sampleGrant(clock: clock), other, shortLived] { try await store.createGrant(grant) }
+        _ = try await store.updateGrant(id: "g1") { grant -> GrantUpdate<Void> in
+            grant.revokedAt = clock.now()
+            return .save((), newTokenHash: nil)
+        }
+        #expect(Set(try await store.grants(of: .user(id: "user-1")).map(\.id)) == ["g1", "g3"])
+        #expect(try await store.grants(of: .user(id: "user-1")).first { $0.id == "g1" }?.revokedAt != nil)
+        #expect(try await store.grants(of: .client("tool:with:colons")).map(\.id) == ["g2"])
+        #expect(try await store.grants(of: .client("app")).map(\.id).sorted() == ["g1", "g3"])
+        #expect(Set(try await store.grants(of: .everyone).map(\.id)) == ["g1", "g2", "g3"])
+        #expect(try await store.grants(of: .user(id: "nobody")).isEmpty)
+        clock.advance(by: .seconds(101))
+        #expect(try await store.grants(of: .user(id: "user-1")).map(\.id) == ["g1"], "an ended grant is not listed")
+    }
+}
+
+@Suite("Failed-login reservations: atomic in memory and in Redis")
+struct ReservationConformanceTests {
+    @Test("Of 40 parallel reservations with a limit of 5, exactly 5 are counted; a release lets one more in",
+          arguments: FailureCountingConformanceTests.Counters.allCases)
+    func parallelReservations(counters kind: FailureCountingConformanceTests.Counters) async throws {
+        let clock = ManualClock()
+        let counters = kind.make(clock: clock)
+        let admitted = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<40 {
+                group.addTask { (try? await counters.reserveAttempt(for: "u:alice", limit: 5, window: .seconds(60))) == true }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(admitted == 5)
+        #expect(try await counters.failures(for: "u:alice") == 5)
+        try await counters.releaseAttempt(for: "u:alice")
+        #expect(try await counters.reserveAttempt(for: "u:alice", limit: 5, window: .seconds(60)))
+        #expect(try await !counters.reserveAttempt(for: "u:alice", limit: 5, window: .seconds(60)))
+        clock.advance(by: .seconds(61))
+        #expect(try await counters.reserveAttempt(for: "u:alice", limit: 5, window: .seconds(60)), "a new window")
+        for _ in 0..<3 { try await counters.releaseAttempt(for: "u:alice") }
+        #expect(try await counters.failures(for: "u:alice") == 0, "never below zero")
+    }
+}

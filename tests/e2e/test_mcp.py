@@ -447,7 +447,7 @@ def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
 
 def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
     seed_user(data_dir, None)
-    out = run_cli(data_dir, "clients", "add", "--client-id", "notes-rs", "--auth-method", "client_secret_basic",
+    out = run_cli(data_dir, "clients", "add", "--client-id", "notes-rs", "--auth-method", "client_secret_basic", "--resource-server",
                   "--redirect-uri", "https://rs.example/unused")
     secret = re.search(r"client_secret=(\S+)", out).group(1)
     pixy = PixyServer(data_dir).start()

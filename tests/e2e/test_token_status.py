@@ -14,7 +14,7 @@ def s256(verifier: str) -> str:
 
 
 def test_introspect_revoke_and_replay(server):
-    out = run_cli(server.data_dir, "clients", "add", "--client-id", "resource-server", "--auth-method", "client_secret_basic",
+    out = run_cli(server.data_dir, "clients", "add", "--client-id", "resource-server", "--auth-method", "client_secret_basic", "--resource-server",
                   "--redirect-uri", "https://rs.example/unused")
     secret = re.search(r"client_secret=(\S+)", out).group(1)
     rs_auth = ("resource-server", secret)
