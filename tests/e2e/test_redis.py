@@ -141,7 +141,13 @@ def test_twenty_parallel_redemptions_over_both_processes_give_one_token_response
         assert statuses == [200] + [400] * 19, statuses
         assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
         winner = next(r for r in responses if r.status_code == 200).json()
-        # The replays with the right verifier revoked what the code produced (SECURITY.md §3).
+        # A replay with the right verifier revokes what the code produced (SECURITY.md §3). Only a
+        # replay that arrives after the winning redemption has finished can find what to revoke:
+        # under load, all 19 racing requests may arrive while the winner is still issuing its
+        # tokens (between consuming the code and leaving the used-code marker). So one more
+        # replay, sent after every answer is in, is the one this assertion depends on.
+        replay = redeem(pair.a.base, code, verifier)
+        assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
         assert refresh(pair.b.base, winner["refresh_token"]).status_code == 400
 
 
@@ -216,7 +222,10 @@ LOAD_DEADLINE = 300
 
 def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, data_dir):
     seed(redis, data_dir)
-    with Pair(redis, data_dir) as pair:
+    # A refresh A rotated without answering is recovered on B by presenting the previous token
+    # within the retry window (default 60 s). The window is made long here so that no slowness
+    # between the kill and the refreshes on B can close it.
+    with Pair(redis, data_dir, extra=("--refresh-retry-window", "3600")) as pair:
         families = []
         for _ in range(8):
             verifier = secrets.token_urlsafe(48)
@@ -295,14 +304,14 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
         assert not errors, errors[:3]
         assert len(clients) >= KILL_AFTER_REGISTRATIONS and min(refreshes) >= KILL_AFTER_REFRESHES_PER_FAMILY
 
-        listed = run_cli(data_dir, "clients", "list", store=redis.url)
-        missing = [client for client in clients if client not in listed]
-        assert not missing, f"{len(missing)} of {len(clients)} registered clients were lost"
         for index, token in enumerate(latest):
             # The token a worker last received works on B: if A rotated without answering, the
             # previous token still yields that same newest one (SECURITY.md §5), so nothing forks.
             response = refresh(pair.b.base, token)
             assert response.status_code == 200, f"family {index} after {refreshes[index]} refreshes: {response.text}"
+        listed = run_cli(data_dir, "clients", "list", store=redis.url)
+        missing = [client for client in clients if client not in listed]
+        assert not missing, f"{len(missing)} of {len(clients)} registered clients were lost"
 
 
 def test_failed_logins_are_counted_across_processes(pair):
