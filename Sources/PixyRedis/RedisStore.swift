@@ -162,6 +162,11 @@ public final class RedisStore: PixyStorageBackend, FailureCounting, TokenBucketS
         try await transaction(commands)
     }
 
+    /// `SET … XX`: written only if the key still exists.
+    public func replaceIfPresent(_ client: Client) async throws -> Bool {
+        try await !send(["SET", keys.client(id: client.clientID.rawValue), try encode(client), "XX"]).isNull
+    }
+
     public func removeClient(withID clientID: ClientID) async throws -> Bool {
         let id = clientID.rawValue
         guard let existing = try await client(withID: clientID) else { return false }

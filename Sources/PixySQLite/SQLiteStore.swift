@@ -131,6 +131,15 @@ public final class SQLiteStore: PixyStorageBackend {
 
     // MARK: ClientStore
 
+    /// An `UPDATE`, which touches no row once the client was removed.
+    public func replaceIfPresent(_ client: Client) async throws -> Bool {
+        let text = try encode(client)
+        return try await database.write { db in
+            try db.execute(sql: "UPDATE clients SET record = ? WHERE client_id = ?", arguments: [text, client.clientID.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
     public func client(withID clientID: ClientID) async throws -> Client? {
         let text = try readNow { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM clients WHERE client_id = ?"), arguments: [clientID.rawValue])

@@ -1,5 +1,5 @@
 import Foundation
-import PixyCore
+@testable import PixyCore
 import PixyModel
 import PixyTesting
 import Synchronization
@@ -318,5 +318,20 @@ struct IntrospectionAccessTests {
             }
         }
         #expect(try await introspection.handle(FormParameters([("token", tokens.accessToken)]), basic: ("marked", "pw")).active)
+    }
+}
+
+@Suite("Client bookkeeping")
+struct ClientBookkeepingTests {
+    @Test("Recording a client's last use does not bring back a client pruned meanwhile")
+    func lastUseDoesNotResurrect() async throws {
+        let fixture = try await TokenFixture()
+        let now = fixture.core.clock.now()
+        let client = Client(clientID: "dcr-pruned", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: now)
+        try await fixture.core.store.save(client)
+        fixture.core.clock.advance(by: .seconds(2 * 86400))
+        #expect(try await fixture.core.store.removeClient(withID: "dcr-pruned"))  // pruned while a token request was in flight
+        await fixture.endpoint.noteUse(of: client)
+        #expect(try await fixture.core.store.client(withID: "dcr-pruned") == nil)
     }
 }

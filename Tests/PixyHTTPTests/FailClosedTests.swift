@@ -30,6 +30,7 @@ final class BreakableStore: PixyStorageBackend {
 
     func client(withID clientID: ClientID) async throws -> Client? { try check(); return try await base.client(withID: clientID) }
     func save(_ client: Client) async throws { try check(); try await base.save(client) }
+    func replaceIfPresent(_ client: Client) async throws -> Bool { try check(); return try await base.replaceIfPresent(client) }
     func removeClient(withID clientID: ClientID) async throws -> Bool { try check(); return try await base.removeClient(withID: clientID) }
     func allClients() async throws -> [Client] { try check(); return try await base.allClients() }
     func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {

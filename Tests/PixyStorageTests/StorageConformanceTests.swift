@@ -478,3 +478,21 @@ struct ReservationConformanceTests {
         #expect(try await counters.failures(for: "u:alice") == 0, "never below zero")
     }
 }
+
+@Suite("Storage conformance: bookkeeping never resurrects a client")
+struct ClientReplaceConformanceTests {
+    @Test("replaceIfPresent updates a registered client and does nothing once it was removed", arguments: Backend.allCases)
+    func replaceIfPresent(backend: Backend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        var client = Client(clientID: "dcr-1", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
+        try await store.save(client)
+        client.lastUsedAt = clock.now().addingTimeInterval(86_401)
+        #expect(try await store.replaceIfPresent(client))
+        #expect(try await store.client(withID: "dcr-1")?.lastUsedAt == client.lastUsedAt)
+        #expect(try await store.removeClient(withID: "dcr-1"))
+        #expect(try await !store.replaceIfPresent(client))
+        #expect(try await store.client(withID: "dcr-1") == nil, "a pruned client stays pruned")
+        #expect(try await store.allClients().isEmpty)
+    }
+}

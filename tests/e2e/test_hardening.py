@@ -195,3 +195,19 @@ def test_parallel_guesses_across_two_processes_reach_bcrypt_at_most_five_times(r
         assert checked == 5, f"exactly 5 guesses were checked in all ({checked})"
         _, right = login_session(pair.b.base, bench_query(secrets.token_urlsafe(48)), password=PASSWORD)
         assert "error=throttled" in right.headers["location"], "the other process sees the lock too"
+
+
+def test_a_tls_handshake_that_never_completes_is_closed(seeded, tmp_path):
+    import ssl
+    from test_cimd import make_ca_and_leaf
+    ca, cert, key = make_ca_and_leaf(tmp_path)
+    pixy = PixyServer(seeded, extra=("--tls-cert", str(cert), "--tls-key", str(key), "--idle-timeout", "2"),
+                      verify=ssl.create_default_context(cafile=str(ca))).start()
+    try:
+        silent = socket.create_connection(("127.0.0.1", pixy.port))            # TCP only: no ClientHello
+        assert wait_closed(silent), "a silent TLS client is dropped"
+        partial = socket.create_connection(("127.0.0.1", pixy.port))
+        partial.sendall(bytes.fromhex("160301"))                                # the first bytes of a record, then nothing
+        assert wait_closed(partial), "a stalled handshake is dropped"
+    finally:
+        pixy.stop()

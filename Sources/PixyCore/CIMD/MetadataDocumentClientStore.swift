@@ -76,6 +76,10 @@ public final class MetadataDocumentClientStore: ClientStore {
     }
 
     public func removeClient(withID clientID: ClientID) async throws -> Bool { try await base.removeClient(withID: clientID) }
+    public func replaceIfPresent(_ client: Client) async throws -> Bool {
+        guard !client.isMetadataDocument else { return false }
+        return try await base.replaceIfPresent(client)
+    }
     public func allClients() async throws -> [Client] { try await base.allClients() }
     public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
         try await base.client(withRegistrationFingerprint: fingerprint)

@@ -252,13 +252,14 @@ public struct TokenEndpoint: Sendable {
 
     /// Records when a dynamically registered client was last used, at most once a day (a write per
     /// token would cost more than pruning is worth). Best effort: a failure here loses only a date.
+    /// Written only if the client is still registered, so pruning meanwhile is never undone.
     func noteUse(of client: Client) async {
         guard client.isDynamicallyRegistered, !client.isMetadataDocument else { return }
         let now = clock.now()
         guard (client.lastUsedAt ?? client.createdAt).addingTimeInterval(86400) < now else { return }
         var updated = client
         updated.lastUsedAt = now
-        try? await clients.save(updated)
+        _ = try? await clients.replaceIfPresent(updated)
     }
 
     /// Revokes a refresh-token family and every access token it issued that is still alive.

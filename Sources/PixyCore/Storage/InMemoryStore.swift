@@ -77,6 +77,14 @@ public final class InMemoryStore: PixyStorageBackend {
         state.withLock { $0.clients[client.clientID] = client }
     }
 
+    public func replaceIfPresent(_ client: Client) async throws -> Bool {
+        state.withLock { state in
+            guard state.clients[client.clientID] != nil else { return false }
+            state.clients[client.clientID] = client
+            return true
+        }
+    }
+
     public func removeClient(withID clientID: ClientID) async throws -> Bool {
         state.withLock { $0.clients.removeValue(forKey: clientID) != nil }
     }

@@ -7,6 +7,9 @@ public protocol ClientStore: Sendable {
     func client(withID clientID: ClientID) async throws -> Client?
     /// Inserts or replaces a client.
     func save(_ client: Client) async throws
+    /// Replaces the client only if it is still registered, in one step; `false` when it is gone.
+    /// Used for bookkeeping (last use), which must never bring back a client removed meanwhile.
+    func replaceIfPresent(_ client: Client) async throws -> Bool
     /// Removes a client; `true` if one was removed.
     func removeClient(withID clientID: ClientID) async throws -> Bool
     /// Every client, ordered by creation.
