@@ -130,13 +130,16 @@ public enum Bootstrap {
 ///   - clock: the clock every decision reads.
 ///   - metadataFetcher: fetches Client ID Metadata Documents (tests pass a local one); by default
 ///     an https fetcher built from the configuration, when documents are accepted.
+///   - onServerRunning: called once the port is bound (and TLS loaded): `pixy serve` creates the
+///     first user only then, so a start that fails never consumes the one-time password.
 public func buildApplication(
     configuration: Configuration,
     stores: PixyStores? = nil,
     storeServices: [any Service] = [],
     clock: any WallClock = SystemWallClock(),
     logger: Logger = Logger(label: "pixy"),
-    metadataFetcher: (any ClientMetadataFetching)? = nil
+    metadataFetcher: (any ClientMetadataFetching)? = nil,
+    onServerRunning: @escaping @Sendable () async -> Void = {}
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
     var services = storeServices
@@ -177,6 +180,7 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy",
                              availableConnectionsDelegate: .maximum(configuration.connectionLimits.effectiveMaximumConnections, logger: logger)),
         services: services + [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
+        onServerRunning: { _ in await onServerRunning() },
         logger: logger)
 }
 

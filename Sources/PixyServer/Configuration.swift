@@ -26,7 +26,9 @@ public struct Configuration: Sendable {
     /// `scopes_supported`, in the order clients see them.
     public var scopes: Scope
     /// The scope granted when a request names none and the client registered none.
-    public var defaultScope: Scope = .empty
+    /// `nil` means the first of ``scopes`` (the operator lists the least privileged first);
+    /// an empty scope means none, so a request without `scope` is refused with `invalid_scope`.
+    public var defaultScope: Scope?
     /// bcrypt cost for user passwords.
     public var passwordHashCost: UInt8
     /// How often a running server re-reads its signing keys (picks up `pixy keys rotate`).
@@ -139,7 +141,7 @@ public struct Configuration: Sendable {
             throw Invalid(description: "access token lifetime must be between 5 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
-        guard defaultScope.isSubset(of: scopes) else {
+        guard effectiveDefaultScope.isSubset(of: scopes) else {
             throw Invalid(description: "the default scope must be among the supported scopes")
         }
         guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
@@ -171,9 +173,14 @@ public struct Configuration: Sendable {
         var policy = ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
                                   refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
-        policy.defaultScope = defaultScope
+        policy.defaultScope = effectiveDefaultScope
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         return policy
+    }
+
+    /// The default scope in force: as configured, or the first supported scope.
+    public var effectiveDefaultScope: Scope {
+        defaultScope ?? scopes.tokens.first.map { Scope(validatedTokens: [$0]) } ?? .empty
     }
 
     /// The store for humans and logs: `sqlite`, `memory`, or the Redis URL without its password.

@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default 2592000 = 30 days).")
     var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
-    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none (default: none).") var defaultScope: String?
+    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none and the client registered none (default: the first of --scopes; \"\" refuses such requests with invalid_scope).") var defaultScope: String?
     @Flag(name: .customLong("no-client-metadata-documents"), help: "Refuse https URLs as client ids (env PIXY_CIMD=off).")
     var noClientMetadataDocuments = false
     @Option(name: .customLong("cimd-allow-host"), help: "A host whose metadata document may resolve to a private/loopback address (repeat).")
@@ -210,19 +210,27 @@ struct Serve: AsyncParsableCommand {
                 from: try await StoreFactory.open(seed, clock: clock, logger: logger).stores, to: stores)
             say("pixy: seeded the memory store with \(copied.users) users, \(copied.clients) clients and \(copied.keys) signing keys")
         }
-        if let password = try await Bootstrap.createAdminIfNeeded(
-            users: stores.users, passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), clock: clock) {
-            // Printed once, to the terminal, never through the logger.
-            say("""
-                Created the first user.
-                  username: admin
-                  password: \(password)
-                Keep this password: it is shown only now. Change users with `pixy users`.
-                """)
-        }
+        let hashCost = configuration.passwordHashCost
         let app = try await buildApplication(configuration: configuration, stores: stores, storeServices: opened.services, clock: clock,
-                                             logger: logger)
-        say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.storeDescription)")
+                                             logger: logger, onServerRunning: {
+            say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.storeDescription)")
+            // Only now that the port is bound: a start that fails (port busy, bad certificate)
+            // never creates the first user, so its password is never shown and lost.
+            do {
+                if let password = try await Bootstrap.createAdminIfNeeded(
+                    users: stores.users, passwords: BcryptPasswordHasher(cost: hashCost), clock: clock) {
+                    // Printed once, to the terminal, never through the logger.
+                    say("""
+                        Created the first user.
+                          username: admin
+                          password: \(password)
+                        Keep this password: it is shown only now. Forgot it? `pixy users set-password admin`.
+                        """)
+                }
+            } catch {
+                logger.error("could not create the first user", metadata: ["error": "\(error)"])
+            }
+        })
         try await app.runService()
     }
 }

@@ -199,14 +199,20 @@ struct ScopeAndResourceTests {
         #expect(defaulted.scope.tokens == ["read"], "the registered scope is still the default")
     }
 
-    @Test("§3.3: without a scope and without a registered one, the server's default scope is granted")
+    @Test("RFC 6749 §3.3: without a scope and without a registered one, the server's default scope is granted; with no default, invalid_scope, never an empty grant")
     func defaultScope() async throws {
         let fixture = try await CoreFixture()
         var policy = fixture.policy
         policy.defaultScope = Scope(validatedTokens: ["read"])
         let validator = AuthorizationRequestValidator(clients: fixture.store, policy: policy)
         #expect(try await validator.validate(CoreFixture.parameters()).scope.tokens == ["read"])
-        #expect(try await fixture.validator.validate(CoreFixture.parameters()).scope.isEmpty)
+        do {
+            _ = try await fixture.validator.validate(CoreFixture.parameters())
+            Issue.record("an empty grant was accepted")
+        } catch {
+            #expect(error.error.code == .invalidScope)
+            #expect(error.redirect != nil, "said to the client, with state")
+        }
     }
 
     @Test("SECURITY §6 / RFC 8707 §2: relative or fragment resources are invalid_target", arguments: [

@@ -239,10 +239,12 @@ struct ClientAuthenticationTests {
         #expect(try await authenticate(.init(formClientID: "app")).get() == "app")
     }
 
-    @Test("client_secret_basic and client_secret_post with the right secret")
+    @Test("client_secret_basic and client_secret_post with the right secret; RFC 6749 §2.3.1: Basic works for a client_secret_post client too")
     func secrets() async throws {
         #expect(try await authenticate(.init(basic: ("secret-basic", "s3cret"))).get() == "secret-basic")
         #expect(try await authenticate(.init(formClientID: "secret-post", formClientSecret: "p0st")).get() == "secret-post")
+        #expect(try await authenticate(.init(basic: ("secret-post", "p0st"))).get() == "secret-post")
+        #expect(try await authenticate(.init(basic: ("secret-post", "wrong"))).errorCode == .invalidClient)
     }
 
     @Test("invalid_client: unknown client, wrong secret, public client with a secret, confidential without, wrong method", arguments: [
@@ -253,7 +255,6 @@ struct ClientAuthenticationTests {
         ClientAuthenticator.Credentials(basic: ("app", "anything")),
         ClientAuthenticator.Credentials(formClientID: "secret-basic"),
         ClientAuthenticator.Credentials(formClientID: "secret-basic", formClientSecret: "s3cret"),
-        ClientAuthenticator.Credentials(basic: ("secret-post", "p0st")),
         ClientAuthenticator.Credentials(),
     ])
     func invalidClient(credentials: ClientAuthenticator.Credentials) async throws {

@@ -216,7 +216,7 @@ public struct AuthorizationRequestValidator: Sendable {
 
     /// The scope to grant: the requested one if every token is supported and allowed for the
     /// client; otherwise `invalid_scope`. Without a request, the client's registered scope or the
-    /// server default (RFC 6749 §3.3).
+    /// server default (RFC 6749 §3.3), and `invalid_scope` when there is neither.
     ///
     /// The registered scope bounds requests only for operator-registered clients. A dynamically
     /// registered or metadata-document client chose its own `scope` (anyone may register anything),
@@ -224,7 +224,15 @@ public struct AuthorizationRequestValidator: Sendable {
     /// scope of the first challenge and later ask for more. Their users see every scope on the
     /// consent page anyway.
     func resolveScope(_ requested: String?, for client: Client) throws(OAuthError) -> Scope {
-        guard let requested else { return client.scope ?? policy.defaultScope }
+        guard let requested else {
+            // RFC 6749 §3.3: a pre-defined default, or invalid_scope. An empty grant is never
+            // useful: every resource server would refuse its token.
+            let fallback = client.scope.flatMap { $0.isEmpty ? nil : $0 } ?? policy.defaultScope
+            guard !fallback.isEmpty else {
+                throw .invalidScope("The request names no scope and there is no default; ask for one of: \(policy.scopesSupported).")
+            }
+            return fallback
+        }
         guard let scope = Scope(parsing: requested) else {
             throw .invalidScope("The scope parameter is malformed.")
         }

@@ -85,7 +85,11 @@ public struct ClientAuthenticator: Sendable {
             guard let presentedSecret else {
                 throw fail(.invalidClient(detail: "confidential client without secret"))
             }
-            guard method == client.tokenEndpointAuthMethod else {
+            // RFC 6749 §2.3.1: HTTP Basic MUST be supported for every client with a password, so a
+            // client_secret_post client may use it too (Authlib revokes with Basic by default).
+            // The reverse, a secret in the body for a Basic client, stays refused (NOT RECOMMENDED).
+            let isAccepted = method == client.tokenEndpointAuthMethod || method == .clientSecretBasic
+            guard isAccepted else {
                 throw fail(.invalidClient("Use the client authentication method this client registered.",
                                           detail: "method \(method.rawValue), registered \(client.tokenEndpointAuthMethod.rawValue)"))
             }
