@@ -42,7 +42,7 @@ def test_pkce_prints_a_valid_pair():
 def test_first_start_creates_admin_with_a_password_printed_once(data_dir):
     first = PixyServer(data_dir).start()
     try:
-        # Printed before the server listens; polled for all the same, never a fixed sleep.
+        # Printed once the port is bound, so possibly just after /health answers: polled for.
         password = wait_for_output(first, r"password: (\S+)").group(1)
         output = first.output()
         run_cli(data_dir, "clients", "add", "--client-id", "cli-test", "--redirect-uri", "http://127.0.0.1:9999/cb", "--skip-consent")
