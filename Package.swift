@@ -233,7 +233,9 @@ let package = Package(
         .testTarget(
             name: "PixyHTTPTests",
             dependencies: [
-                "PixyServer", "PixyTesting", "PixyCore", "PixyModel",
+                "PixyServer", "PixyTesting", "PixyCore", "PixyModel", "PixyCIMD",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

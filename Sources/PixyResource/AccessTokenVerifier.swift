@@ -56,16 +56,32 @@ public protocol IssuerClient: Sendable {
 /// within the clock skew. The JWKS is found through the issuer's metadata, cached, and fetched
 /// again on an unknown `kid` at most once per ``ProtectedResource/keyRefetchInterval``.
 ///
+/// Fetches from the issuer (metadata, JWKS) are single-flight: concurrent verifications that need
+/// one wait for the same fetch. After a failed fetch no new one starts for a back-off that
+/// starts at ``initialRetryDelay`` and doubles per consecutive failure up to
+/// ``ProtectedResource/keyRefetchInterval``, read on the injected clock (docs/threat-model.md,
+/// "forged `kid`s or an issuer outage").
+///
 /// Introspection mode (RFC 7662): every token is sent to the issuer's introspection endpoint;
 /// only `active: true` with this resource in `aud` passes.
 public actor AccessTokenVerifier {
     private let resource: ProtectedResource
     private let client: any IssuerClient
     private let now: @Sendable () -> Date
-    private var endpoints: (jwksURI: String, introspectionEndpoint: String?)?
+    private var endpoints: Endpoints?
     private var keys: JWTKeyCollection?
     private var keyIDs: Set<String> = []
     private var lastKeyFetch: Date?
+    private var keyFetch: Task<Result<JWTKeyCollection, TokenRejection>, Never>?
+    private var endpointsFetch: Task<Result<Endpoints, TokenRejection>, Never>?
+    private var retryAt: Date?
+    private var consecutiveFailures = 0
+    /// Verifications waiting for an issuer fetch right now (tests drive single flight by it).
+    var issuerFetchWaiters = 0
+    /// The first back-off after a failed issuer fetch; it doubles per consecutive failure.
+    public static let initialRetryDelay: Duration = .seconds(1)
+
+    private typealias Endpoints = (jwksURI: String, introspectionEndpoint: String?)
 
     /// A verifier for `resource`, talking to the issuer through `client`. `now` is the clock
     /// every time check reads (expiry, the refetch interval); tests inject a manual one.
@@ -148,8 +164,33 @@ public actor AccessTokenVerifier {
         if let keys, let lastKeyFetch, now().timeIntervalSince(lastKeyFetch) < Double(resource.keyRefetchInterval.components.seconds) {
             return keys  // refetched recently: an unknown kid stays unknown until the interval passes
         }
+        let task: Task<Result<JWTKeyCollection, TokenRejection>, Never>
+        if let running = keyFetch {
+            task = running  // single flight: wait for the fetch already under way
+        } else {
+            if let retryAt, now() < retryAt {
+                if let keys { return keys }
+                throw TokenRejection("the issuer's keys could not be fetched recently; backing off", isIssuerUnavailable: true)
+            }
+            task = Task { await self.fetchKeys() }
+            keyFetch = task
+        }
+        issuerFetchWaiters += 1
+        let result = await task.value
+        issuerFetchWaiters -= 1
+        return try result.get()
+    }
+
+    /// The one JWKS fetch under way; updates the keys, or the back-off on failure.
+    private func fetchKeys() async -> Result<JWTKeyCollection, TokenRejection> {
+        defer { keyFetch = nil }
+        let jwksURI: String
         do {
-            let jwksURI = try await issuerEndpoints().jwksURI
+            jwksURI = try await issuerEndpoints().jwksURI
+        } catch {
+            return keysAfterFailure(error)  // the metadata fetch already counted the failure
+        }
+        do {
             let data = try await client.get(jwksURI)
             let jwks = try JSONDecoder().decode(JWKS.self, from: data)
             let collection = JWTKeyCollection()
@@ -159,16 +200,35 @@ public actor AccessTokenVerifier {
             keys = collection
             keyIDs = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
             lastKeyFetch = now()
-            return collection
-        } catch let rejection as TokenRejection {
-            throw rejection
+            fetchSucceeded()
+            return .success(collection)
         } catch {
-            if let keys {
-                lastKeyFetch = now()  // a failed refetch also waits out the interval
-                return keys
-            }
-            throw TokenRejection("cannot fetch the issuer's keys: \(error)", isIssuerUnavailable: true)
+            fetchFailed()
+            return keysAfterFailure(TokenRejection("cannot fetch the issuer's keys: \(error)", isIssuerUnavailable: true))
         }
+    }
+
+    /// After a failed fetch: the keys held so far (a failed refetch also waits out the
+    /// interval), or the failure when there are none.
+    private func keysAfterFailure(_ rejection: TokenRejection) -> Result<JWTKeyCollection, TokenRejection> {
+        if let keys, rejection.isIssuerUnavailable {
+            lastKeyFetch = now()
+            return .success(keys)
+        }
+        return .failure(rejection)
+    }
+
+    private func fetchSucceeded() {
+        consecutiveFailures = 0
+        retryAt = nil
+    }
+
+    /// Starts (or lengthens) the back-off: 1 s, 2 s, 4 s… up to the key refetch interval.
+    private func fetchFailed() {
+        let cap = resource.keyRefetchInterval.inSeconds
+        let delay = min(Self.initialRetryDelay.inSeconds * Double(1 << min(consecutiveFailures, 20)), cap)
+        consecutiveFailures += 1
+        retryAt = now().addingTimeInterval(delay)
     }
 
     private struct IssuerMetadata: Decodable {
@@ -182,21 +242,51 @@ public actor AccessTokenVerifier {
         }
     }
 
+    /// The issuer's endpoints from its metadata, fetched once (single flight, with the back-off
+    /// after a failure).
+    private func issuerEndpoints() async throws(TokenRejection) -> Endpoints {
+        if let endpoints { return endpoints }
+        let task: Task<Result<Endpoints, TokenRejection>, Never>
+        if let running = endpointsFetch {
+            task = running
+        } else {
+            if let retryAt, now() < retryAt {
+                throw TokenRejection("the issuer's metadata could not be fetched recently; backing off", isIssuerUnavailable: true)
+            }
+            task = Task { await self.fetchEndpoints() }
+            endpointsFetch = task
+        }
+        issuerFetchWaiters += 1
+        let result = await task.value
+        issuerFetchWaiters -= 1
+        return try result.get()
+    }
+
     /// RFC 8414 §3: `/.well-known/oauth-authorization-server` inserted before the issuer's path;
     /// the document's `issuer` must equal the configured one (§3.3), or nothing is trusted.
-    private func issuerEndpoints() async throws -> (jwksURI: String, introspectionEndpoint: String?) {
-        if let endpoints { return endpoints }
+    private func fetchEndpoints() async -> Result<Endpoints, TokenRejection> {
+        defer { endpointsFetch = nil }
         guard let components = URLComponents(string: resource.issuer), let scheme = components.scheme, let host = components.host else {
-            throw TokenRejection("the configured issuer is not a URL")
+            return .failure(TokenRejection("the configured issuer is not a URL"))
         }
         let port = components.port.map { ":\($0)" } ?? ""
         let path = components.path == "/" ? "" : components.path
         let url = "\(scheme)://\(host)\(port)/.well-known/oauth-authorization-server\(path)"
-        let metadata = try JSONDecoder().decode(IssuerMetadata.self, from: try await client.get(url))
-        guard metadata.issuer == resource.issuer else { throw TokenRejection("issuer metadata names another issuer") }
+        let metadata: IssuerMetadata
+        do {
+            metadata = try JSONDecoder().decode(IssuerMetadata.self, from: try await client.get(url))
+        } catch {
+            fetchFailed()
+            return .failure(TokenRejection("cannot fetch the issuer's metadata: \(error)", isIssuerUnavailable: true))
+        }
+        guard metadata.issuer == resource.issuer else {
+            fetchFailed()
+            return .failure(TokenRejection("issuer metadata names another issuer"))
+        }
         let found = (metadata.jwksURI, metadata.introspectionEndpoint)
         endpoints = found
-        return found
+        fetchSucceeded()
+        return .success(found)
     }
 
     // MARK: Introspection
@@ -247,5 +337,13 @@ public actor AccessTokenVerifier {
                         notBefore: answer.nbf.map(Date.init(timeIntervalSince1970:)))
         return VerifiedAccessToken(subject: subject, clientID: clientID, scopes: Set((answer.scope ?? "").split(separator: " ").map(String.init)),
                                    expiresAt: Date(timeIntervalSince1970: exp), tokenID: answer.jti)
+    }
+}
+
+extension Duration {
+    /// The duration in whole and fractional seconds, for arithmetic with `Date`.
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -60,6 +60,33 @@ public enum StoreFactory {
         }
     }
 
+    /// One line for a store-opening failure (a file-system error's own sentence rather than its
+    /// bridged dump).
+    public static func describe(_ error: any Error) -> String {
+        let bridged = error as NSError
+        if bridged.domain == NSCocoaErrorDomain {
+            let path = bridged.userInfo[NSFilePathErrorKey] as? String
+            if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+                return (path.map { "\($0): " } ?? "") + String(cString: strerror(Int32(underlying.code)))
+            }
+            if let path, let problem = firstUnusableAncestor(of: path) { return problem }
+            return (path.map { "\($0): " } ?? "") + "cannot be created or opened"
+        }
+        return String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+
+    /// The first component of `path` that exists but is not a directory, said as a sentence.
+    static func firstUnusableAncestor(of path: String) -> String? {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory) else { return nil }
+            if !isDirectory.boolValue { return "\(current) is a file, not a directory" }
+        }
+        return nil
+    }
+
     /// Copies users, clients and signing keys from one set of stores to another (seeding a
     /// memory store for a demo or a benchmark); returns how many of each.
     public static func copyDurableState(from source: PixyStores, to destination: PixyStores) async throws
@@ -155,7 +182,7 @@ public func buildApplication(
             fetcher = metadataFetcher
         } else {
             let https = try HTTPClientMetadataFetcher(allowedHosts: configuration.metadataDocumentAllowedHosts,
-                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile)
+                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile, clock: clock)
             services.append(https)
             fetcher = https
         }

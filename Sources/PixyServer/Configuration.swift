@@ -124,6 +124,11 @@ public struct Configuration: Sendable {
         guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
             throw Invalid(description: "issuer must be an absolute URL, e.g. https://auth.example.com (got \(issuer))")
         }
+        // A trailing slash would put every endpoint at `…//token`, and clients compare the issuer
+        // byte for byte (RFC 8414 §3.3, RFC 9207 §2.4), so it is refused rather than trimmed.
+        guard !issuer.hasSuffix("/") else {
+            throw Invalid(description: "issuer must not end with a slash: use \(issuer.dropLast()) (got \(issuer))")
+        }
         // RFC 8414 §2: the issuer has no query or fragment.
         guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {
             throw Invalid(description: "issuer must not contain a query or fragment")

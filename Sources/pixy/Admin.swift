@@ -26,7 +26,7 @@ struct Users: AsyncParsableCommand {
             let name = Username.canonical(username)
             let password = try readNewPassword(fromStandardInput: passwordFromStandardInput)
             let stores = try await storeOptions.openStores()
-            guard try await stores.users.user(named: name) == nil else { throw ValidationError("user \(name) already exists") }
+            guard try await stores.users.user(named: name) == nil else { throw CommandFailure("user \(name) already exists") }
             let user = User(id: SecureRandom.token(byteCount: 16), username: name,
                             passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
             try await stores.users.save(user)
@@ -47,7 +47,7 @@ struct Users: AsyncParsableCommand {
             let stores = try await storeOptions.openStores()
             let hash = try await BcryptPasswordHasher().hash(password)
             guard try await storeOptions.offboarding(stores).changePassword(of: username, toHash: hash) else {
-                throw ValidationError("no user \(Username.canonical(username))")
+                throw CommandFailure("no user \(Username.canonical(username))")
             }
             print("password changed for \(Username.canonical(username)); their browser sessions have ended")
         }
@@ -73,7 +73,7 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let stores = try await storeOptions.openStores()
             guard let revoked = try await storeOptions.offboarding(stores).removeUser(named: username) else {
-                throw ValidationError("no user \(Username.canonical(username))")
+                throw CommandFailure("no user \(Username.canonical(username))")
             }
             print("removed user \(Username.canonical(username)); revoked \(revoked.count) grant(s)")
         }
@@ -170,6 +170,16 @@ struct Clients: AsyncParsableCommand {
                 guard let value = Scope(parsing: scope) else { throw ValidationError("--scope is not a valid scope list") }
                 parsedScope = value
             }
+            if let clientID, ClientIDMetadataDocument.isDocumentURL(clientID) || clientID.lowercased().hasPrefix("https://") {
+                throw ValidationError("--client-id must not be an https URL: those name Client ID Metadata Documents, fetched from that URL")
+            }
+            if let scope, let parsed = Scope(parsing: scope) {
+                let supported = Scope(parsing: environmentValue("SCOPES") ?? "read write") ?? .empty
+                let unsupported = parsed.tokens(notIn: supported)
+                if !unsupported.isEmpty {
+                    FileHandle.standardError.write(Data("warning: \(unsupported.joined(separator: " ")) is not in the server's scopes (\(supported)); requests for it will be refused unless pixy serve --scopes lists it\n".utf8))
+                }
+            }
             if isResourceServer, !method.isConfidential {
                 throw ValidationError("--resource-server needs --auth-method client_secret_basic or client_secret_post")
             }
@@ -178,7 +188,7 @@ struct Clients: AsyncParsableCommand {
             }
             let stores = try await storeOptions.openStores()
             let id = ClientID(clientID ?? SecureRandom.token(byteCount: 16))
-            guard try await stores.clients.client(withID: id) == nil else { throw ValidationError("client \(id) already exists") }
+            guard try await stores.clients.client(withID: id) == nil else { throw CommandFailure("client \(id) already exists") }
             var secret: String?
             if method.isConfidential { secret = SecureRandom.token(byteCount: 32) }
             var client = Client(
@@ -214,7 +224,7 @@ struct Clients: AsyncParsableCommand {
         func run() async throws {
             let stores = try await storeOptions.openStores()
             guard let revoked = try await storeOptions.offboarding(stores).removeClient(withID: ClientID(clientID)) else {
-                throw ValidationError("no client \(clientID)")
+                throw CommandFailure("no client \(clientID)")
             }
             print("removed client \(clientID); revoked \(revoked.count) grant(s)")
         }
@@ -313,7 +323,7 @@ struct Grants: AsyncParsableCommand {
             let stores = try await storeOptions.openStores()
             let offboarding = storeOptions.offboarding(stores)
             if let grantID {
-                guard try await offboarding.revokeGrant(id: grantID) else { throw ValidationError("no grant \(grantID)") }
+                guard try await offboarding.revokeGrant(id: grantID) else { throw CommandFailure("no grant \(grantID)") }
                 print("revoked grant \(grantID)")
                 return
             }
@@ -327,7 +337,7 @@ struct Grants: AsyncParsableCommand {
     static func owner(user: String?, client: String?, stores: PixyStores) async throws -> GrantOwner? {
         if let user {
             guard let found = try await stores.users.user(named: Username.canonical(user)) else {
-                throw ValidationError("no user \(Username.canonical(user))")
+                throw CommandFailure("no user \(Username.canonical(user))")
             }
             return .user(id: found.id)
         }

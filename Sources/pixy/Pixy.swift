@@ -28,6 +28,8 @@ struct StoreOptions: ParsableArguments {
     var redisCAFile: String?
     @Flag(name: .customLong("redis-allow-eviction"), help: "Start even if Redis may evict keys (maxmemory-policy not noeviction). Unsafe.")
     var redisAllowEviction = false
+    @Flag(name: .customLong("create"), help: "Admin commands: create the SQLite store if the data directory has none (pixy serve always does).")
+    var createStore = false
 
     /// Applies these options (then `PIXY_*`) to `configuration`.
     func apply(to configuration: inout Configuration) throws {
@@ -46,13 +48,45 @@ struct StoreOptions: ParsableArguments {
         Offboarding(stores: stores, policy: ServerPolicy(issuer: "admin", accessTokenLifetime: .seconds(86400)), clock: SystemWallClock())
     }
 
+    /// The stores an admin command works on. A typo must not create an empty store that the
+    /// command then reports on as if it were the real one: a SQLite data directory without
+    /// `pixy.sqlite` is refused unless `--create` is given, and `memory` (which lives only inside
+    /// `pixy serve`) is refused outright.
     func openStores() async throws -> PixyStores {
         var configuration = Configuration()
         try apply(to: &configuration)
+        switch configuration.store {
+        case .memory:
+            throw CommandFailure("the memory store lives only inside `pixy serve`; an admin command on it would change nothing. Use --data-dir or a redis:// --store")
+        case .sqlite:
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: configuration.databasePath)
+            if !exists && !createStore {
+                let directoryExists = FileManager.default.fileExists(atPath: configuration.dataDirectory, isDirectory: &isDirectory)
+                throw CommandFailure(directoryExists
+                    ? "no Pixy store in \(configuration.dataDirectory) (no pixy.sqlite): check --data-dir, or pass --create to start a new store"
+                    : "no such data directory: \(configuration.dataDirectory): check --data-dir, or pass --create to start a new store there")
+            }
+        case .redis:
+            break
+        }
         // Warnings about the store go to standard error, so scripts can read what a command prints.
         let logger = Logger(label: "pixy") { label in StreamLogHandler.standardError(label: label) }
-        return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger).stores
+        do {
+            return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger).stores
+        } catch let error as Configuration.Invalid {
+            throw CommandFailure(error.description)
+        } catch {
+            throw CommandFailure("cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))")
+        }
     }
+}
+
+/// A command that failed at run time (exit status 1, one line), as opposed to a usage error
+/// (ArgumentParser's `ValidationError`, exit status 64, with the usage text).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Reads a value from a flag, else `PIXY_<NAME>`, else nil.
@@ -110,6 +144,15 @@ struct Serve: AsyncParsableCommand {
     var maxConnections: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
+    /// The log level named, or `info`; an unknown name is refused rather than ignored.
+    static func logLevel(_ name: String?) throws -> Logger.Level {
+        guard let name else { return .info }
+        guard let level = Logger.Level(rawValue: name) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))")
+        }
+        return level
+    }
+
     func makeConfiguration() throws -> Configuration {
         var configuration = Configuration()
         configuration.host = host ?? environmentValue("HOST") ?? configuration.host
@@ -141,7 +184,9 @@ struct Serve: AsyncParsableCommand {
         configuration.metadataDocumentAllowedHosts = Set(allowHosts)
         configuration.metadataDocumentTrustedCAFile = cimdCAFile ?? environmentValue("CIMD_CA_FILE")
         if let value = scopes ?? environmentValue("SCOPES") {
-            guard let scope = Scope(parsing: value) else { throw ValidationError("--scopes is not a valid scope list") }
+            guard let scope = Scope(parsing: value), !scope.isEmpty else {
+                throw ValidationError("--scopes must name at least one scope, e.g. \"read write\" (got \"\(value)\")")
+            }
             configuration.scopes = scope
         }
         configuration.tlsCertificateFile = tlsCertificate ?? environmentValue("TLS_CERT")
@@ -186,7 +231,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
-        let level = (logLevel ?? environmentValue("LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level = try Self.logLevel(logLevel ?? environmentValue("LOG_LEVEL"))
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -198,7 +243,9 @@ struct Serve: AsyncParsableCommand {
         do {
             opened = try await StoreFactory.open(configuration, clock: clock, logger: logger)
         } catch let error as Configuration.Invalid {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
+        } catch {
+            throw CommandFailure("cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))")
         }
         let stores = opened.stores
         if let seedDataDirectory {

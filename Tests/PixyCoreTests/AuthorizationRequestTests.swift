@@ -207,7 +207,9 @@ struct ScopeAndResourceTests {
         let validator = AuthorizationRequestValidator(clients: fixture.store, policy: policy)
         #expect(try await validator.validate(CoreFixture.parameters()).scope.tokens == ["read"])
         do {
-            _ = try await fixture.validator.validate(CoreFixture.parameters())
+            var noDefault = fixture.policy
+            noDefault.defaultScope = .empty
+            _ = try await AuthorizationRequestValidator(clients: fixture.store, policy: noDefault).validate(CoreFixture.parameters())
             Issue.record("an empty grant was accepted")
         } catch {
             #expect(error.error.code == .invalidScope)

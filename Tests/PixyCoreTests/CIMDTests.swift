@@ -1,20 +1,51 @@
 import Foundation
-import PixyCore
+@testable import PixyCore
 import PixyModel
 import PixyTesting
+import Synchronization
 import Testing
 
 /// Serves documents from memory and counts fetches.
 final class FakeFetcher: ClientMetadataFetching, @unchecked Sendable {
     private let lock = NSLock()
     var documents: [String: FetchedDocument] = [:]
+    /// Refuse as a fetcher at capacity does.
+    var refusesForCapacity = false
     private(set) var fetches = 0
     func fetchDocument(at url: String) async throws -> FetchedDocument {
         try lock.withLock {
             fetches += 1
+            if refusesForCapacity { throw MetadataFetchUnavailable("at capacity") }
             guard let document = documents[url] else { throw URLError(.fileDoesNotExist) }
             return document
         }
+    }
+}
+
+/// Serves one document, but only once the test opens the gate; counts fetches.
+final class GatedFetcher: ClientMetadataFetching {
+    private let state = Mutex<(open: Bool, fetches: Int, waiting: [CheckedContinuation<Void, Never>])>((false, 0, []))
+    let document: FetchedDocument
+    init(_ document: FetchedDocument) { self.document = document }
+    var fetches: Int { state.withLock { $0.fetches } }
+    func fetchDocument(at url: String) async throws -> FetchedDocument {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                state.fetches += 1
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if now { continuation.resume() }
+        }
+        return document
+    }
+    func open() {
+        let waiting = state.withLock { state in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        waiting.forEach { $0.resume() }
     }
 }
 
@@ -25,7 +56,7 @@ func document(clientID: String = documentURL, extra: String = "") -> FetchedDocu
                     cacheControl: "max-age=600")
 }
 
-@Suite("Client ID Metadata Documents (issue 3 §8)")
+@Suite("Client ID Metadata Documents (docs/threat-model.md)")
 struct CIMDTests {
     let policy = ServerPolicy(issuer: "https://auth.example.com")
 
@@ -75,11 +106,32 @@ struct CIMDTests {
         #expect(ClientIDMetadataDocument.cacheLifetime(cacheControl: header) == .seconds(seconds))
     }
 
-    @Test("SSRF guard: private, loopback, link-local and reserved addresses are not public", arguments: [
-        ("93.184.216.34", true), ("127.0.0.1", false), ("10.1.2.3", false), ("172.16.0.1", false), ("172.32.0.1", true),
-        ("192.168.1.1", false), ("169.254.169.254", false), ("100.64.0.1", false), ("0.0.0.0", false), ("224.0.0.1", false),
-        ("::1", false), ("::", false), ("fe80::1", false), ("fd00::1", false), ("::ffff:127.0.0.1", false), ("2606:4700::1111", true),
-        ("ff02::1", false), ("not-an-ip", false),
+    @Test("SSRF guard (RFC 6890 registries): private, loopback, link-local, documentation and reserved addresses are not public; embedded IPv4 is judged as IPv4", arguments: [
+        // IPv4
+        ("93.184.216.34", true), ("8.8.8.8", true), ("1.1.1.1", true), ("172.32.0.1", true), ("100.128.0.1", true), ("198.20.0.1", true),
+        ("192.0.1.1", true), ("223.255.255.254", true), ("127.0.0.1", false), ("127.255.255.254", false), ("10.1.2.3", false),
+        ("172.16.0.1", false), ("172.31.255.255", false), ("192.168.1.1", false), ("169.254.169.254", false), ("100.64.0.1", false),
+        ("100.127.255.255", false), ("0.0.0.0", false), ("0.1.2.3", false), ("192.0.0.8", false), ("192.0.0.170", false),
+        ("192.0.2.1", false), ("198.51.100.7", false), ("203.0.113.9", false), ("192.88.99.1", false), ("198.18.0.1", false),
+        ("198.19.255.255", false), ("224.0.0.1", false), ("239.255.255.250", false), ("240.0.0.1", false), ("255.255.255.255", false),
+        // Not addresses, or not in canonical form
+        ("not-an-ip", false), ("", false), ("127.1", false), ("0x7f.0.0.1", false), ("1.2.3.4.5", false), ("fe80::1%eth0", false),
+        // IPv6
+        ("2606:4700::1111", true), ("2001:4860:4860::8888", true), ("2a00:1450:4001:80b::200e", true),
+        ("::1", false), ("::", false), ("fe80::1", false), ("febf::1", false), ("fd00::1", false), ("fc00::1", false),
+        ("fec0::1", false), ("feff::1", false), ("ff02::1", false), ("ff0e::1", false), ("100::1", false), ("100::ffff:1", false),
+        ("2001:db8::1", false), ("2001:db8:ffff::1", false), ("3fff::1", false), ("2001::1", false), ("2001:2::1", false),
+        ("2001:10::1", false), ("5f00::1", false), ("4000::1", false),
+        // IPv4-mapped (RFC 4291 §2.5.5.2)
+        ("::ffff:127.0.0.1", false), ("::ffff:7f00:1", false), ("::ffff:10.0.0.1", false), ("::ffff:169.254.169.254", false),
+        ("::ffff:93.184.216.34", true),
+        // IPv4-compatible (deprecated, RFC 4291 §2.5.5.1): refused whatever it embeds
+        ("::127.0.0.1", false), ("::10.0.0.1", false), ("::93.184.216.34", false),
+        // NAT64 (RFC 6052, RFC 8215)
+        ("64:ff9b::127.0.0.1", false), ("64:ff9b::a9fe:a9fe", false), ("64:ff9b::10.0.0.1", false), ("64:ff9b::93.184.216.34", true),
+        ("64:ff9b:1::93.184.216.34", false), ("64:ff9b:1::1", false),
+        // 6to4 (RFC 3056): 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD
+        ("2002:7f00:1::1", false), ("2002:a9fe:a9fe::1", false), ("2002:c0a8:101::1", false), ("2002:5db8:d822::1", true),
     ])
     func addressPolicy(address: String, isPublic: Bool) {
         #expect(FetchAddressPolicy.isPublic(address) == isPublic)
@@ -109,5 +161,36 @@ struct CIMDTests {
         #expect(fetcher.fetches == 3)
         try await store.save(try #require(try await store.client(withID: ClientID(documentURL))))
         #expect(try await base.client(withID: ClientID(documentURL)) == nil, "metadata clients are never stored")
+    }
+
+    @Test("Single flight: concurrent lookups of one uncached URL cause exactly one fetch", .timeLimit(.minutes(1)))
+    func singleFlight() async throws {
+        let clock = ManualClock()
+        let fetcher = GatedFetcher(document())
+        let store = MetadataDocumentClientStore(base: InMemoryStore(clock: clock), fetcher: fetcher, policy: policy, clock: clock)
+        let lookups = (0..<8).map { _ in Task { try await store.client(withID: ClientID(documentURL)) } }
+        while store.lookupsWaiting < 8 { try await Task.sleep(for: .milliseconds(5)) }
+        fetcher.open()
+        for lookup in lookups { #expect(try await lookup.value?.clientName == "Example MCP") }
+        #expect(fetcher.fetches == 1)
+        #expect(store.lookupsWaiting == 0)
+    }
+
+    @Test("A fetch refused for capacity surfaces as StorageError.unavailable (503, temporarily_unavailable) and is not cached")
+    func capacityRefusalIsUnavailableAndNotCached() async throws {
+        let clock = ManualClock()
+        let fetcher = FakeFetcher()
+        fetcher.documents[documentURL] = document()
+        fetcher.refusesForCapacity = true
+        let store = MetadataDocumentClientStore(base: InMemoryStore(clock: clock), fetcher: fetcher, policy: policy, clock: clock)
+        do {
+            _ = try await store.client(withID: ClientID(documentURL))
+            Issue.record("a refused fetch was answered")
+        } catch let error as StorageError {
+            #expect(error.isUnavailable)
+        }
+        fetcher.refusesForCapacity = false
+        #expect(try await store.client(withID: ClientID(documentURL))?.clientName == "Example MCP", "the refusal was not cached")
+        #expect(fetcher.fetches == 2)
     }
 }

@@ -7,6 +7,7 @@ import PixyCore
 import PixyModel
 import PixyServer
 import PixyTesting
+import Synchronization
 import Testing
 
 struct StaticFetcher: ClientMetadataFetching {
@@ -14,6 +15,16 @@ struct StaticFetcher: ClientMetadataFetching {
     func fetchDocument(at url: String) async throws -> FetchedDocument {
         guard let body = documents[url] else { throw TestFailure("no document at \(url)") }
         return FetchedDocument(body: Array(body.utf8), cacheControl: "max-age=300")
+    }
+}
+
+/// A fetcher at capacity: every fetch is refused at once, and counted.
+final class BusyFetcher: ClientMetadataFetching {
+    private let count = Mutex(0)
+    var refusals: Int { count.withLock { $0 } }
+    func fetchDocument(at url: String) async throws -> FetchedDocument {
+        count.withLock { $0 += 1 }
+        throw MetadataFetchUnavailable("too many metadata document fetches in flight")
     }
 }
 
@@ -60,6 +71,24 @@ struct CIMDHTTPTests {
             let response = try await client.execute(uri: "/authorize?\(query)", method: .get)
             #expect(response.status == .badRequest)
             #expect(response.headers[.location] == nil)
+        }
+    }
+
+    @Test("Fetches at capacity: /authorize answers 503 with Retry-After (temporarily unavailable), never a redirect, and retries fetch again")
+    func capacityIsTemporarilyUnavailable() async throws {
+        let harness = try await TestHarness.make()
+        let fetcher = BusyFetcher()
+        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(harness.store), clock: harness.clock,
+                                             logger: harness.logs.logger(), metadataFetcher: fetcher)
+        try await app.test(.router) { client in
+            let (query, _) = TestHarness.authorizeQuery(clientID: ClientID(Self.url), redirectURI: "https://claude.ai/api/mcp/auth_callback")
+            for attempt in 1...2 {
+                let response = try await client.execute(uri: "/authorize?\(query)", method: .get)
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                #expect(response.headers[.location] == nil)
+                #expect(fetcher.refusals == attempt, "a refusal for capacity is not cached")
+            }
         }
     }
 }

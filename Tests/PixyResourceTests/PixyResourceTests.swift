@@ -7,7 +7,7 @@ import NIOCore
 import PixyCore
 import PixyJWT
 import PixyModel
-import PixyResource
+@testable import PixyResource
 import PixyTesting
 import Synchronization
 import Testing
@@ -44,7 +44,32 @@ final class FakeIssuer: IssuerClient, @unchecked Sendable {
         state.withLock { $0.ring = ring }
     }
 
+    private let gate = Mutex<(closed: Bool, waiting: [CheckedContinuation<Void, Never>], inFlight: Int, maxInFlight: Int)>((false, [], 0, 0))
+
+    /// Holds every GET until ``openGate()``.
+    func closeGate() { gate.withLock { $0.closed = true } }
+    func openGate() {
+        let waiting = gate.withLock { gate in
+            gate.closed = false
+            defer { gate.waiting = [] }
+            return gate.waiting
+        }
+        waiting.forEach { $0.resume() }
+    }
+    /// The most GETs that were under way at once.
+    var maxConcurrentFetches: Int { gate.withLock { $0.maxInFlight } }
+
     func get(_ url: String) async throws -> Data {
+        await withCheckedContinuation { continuation in
+            let proceed = gate.withLock { gate in
+                gate.inFlight += 1
+                gate.maxInFlight = max(gate.maxInFlight, gate.inFlight)
+                if gate.closed { gate.waiting.append(continuation) }
+                return !gate.closed
+            }
+            if proceed { continuation.resume() }
+        }
+        defer { gate.withLock { $0.inFlight -= 1 } }
         let (reachable, jwks) = state.withLock { state in
             state.fetches.append(url)
             return (state.reachable, state.ring!.jwksJSON)
@@ -179,6 +204,67 @@ struct AccessTokenVerifierTests {
             await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(try await issuer.forged(kid: "forged-\(UUID())")) }
         }
         #expect(issuer.jwksFetches == 2)
+    }
+
+    @Test("Back-off: after a failed issuer fetch no request refetches until the back-off passes on the injected clock; it doubles per failure")
+    func backOffAfterFailure() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier { $0.keyRefetchInterval = .seconds(60) }
+        let token = try await issuer.token()
+        issuer.setReachable(false)
+        func refusedAsUnavailable() async {
+            do {
+                _ = try await verifier.verify(token)
+                Issue.record("accepted without keys")
+            } catch {
+                #expect(error.isIssuerUnavailable)
+            }
+        }
+        for _ in 0..<5 { await refusedAsUnavailable() }
+        #expect(issuer.fetches.count == 1, "one failed fetch, then the back-off")
+        issuer.clock.advance(by: AccessTokenVerifier.initialRetryDelay + .milliseconds(1))
+        for _ in 0..<5 { await refusedAsUnavailable() }
+        #expect(issuer.fetches.count == 2, "one retry after the first back-off")
+        issuer.clock.advance(by: AccessTokenVerifier.initialRetryDelay + .milliseconds(1))
+        await refusedAsUnavailable()
+        #expect(issuer.fetches.count == 2, "the second back-off is twice as long")
+        issuer.clock.advance(by: AccessTokenVerifier.initialRetryDelay)
+        issuer.setReachable(true)
+        _ = try await verifier.verify(token)
+        #expect(issuer.fetches.count == 4, "the retry fetched metadata and keys")
+    }
+
+    @Test("Single flight: concurrent verifications before any keys are known share one metadata fetch and one JWKS fetch",
+          .timeLimit(.minutes(1)))
+    func singleFlightFirstFetch() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier()
+        let token = try await issuer.token()
+        issuer.closeGate()
+        let verifications = (0..<8).map { _ in Task { try await verifier.verify(token) } }
+        while await verifier.issuerFetchWaiters < 8 { try await Task.sleep(for: .milliseconds(5)) }
+        issuer.openGate()
+        for verification in verifications { #expect(try await verification.value.subject == "user-1") }
+        #expect(issuer.fetches.count == 2)
+        #expect(issuer.maxConcurrentFetches == 1)
+    }
+
+    @Test("Single flight: N concurrent verifications with an unknown kid cause one JWKS refetch, never several in flight",
+          .timeLimit(.minutes(1)))
+    func singleFlightUnknownKid() async throws {
+        let issuer = try await FakeIssuer()
+        let verifier = issuer.verifier { $0.keyRefetchInterval = .seconds(60) }
+        _ = try await verifier.verify(try await issuer.token())
+        #expect(issuer.jwksFetches == 1)
+        issuer.clock.advance(by: .seconds(61))
+        let forged = try await issuer.forged(kid: "forged-\(UUID())")
+        issuer.closeGate()
+        let verifications = (0..<8).map { _ in Task { try await verifier.verify(forged) } }
+        while await verifier.issuerFetchWaiters < 8 { try await Task.sleep(for: .milliseconds(5)) }
+        issuer.openGate()
+        for verification in verifications { await #expect(throws: TokenRejection.self) { _ = try await verification.value } }
+        #expect(issuer.jwksFetches == 2)
+        #expect(issuer.maxConcurrentFetches == 1)
     }
 
     @Test("The issuer unreachable before any keys are known: the rejection says so (the middleware answers 503)")
@@ -316,5 +402,31 @@ struct BearerMiddlewareTests {
                 == "https://mcp.example.com/.well-known/oauth-protected-resource")
         #expect(ProtectedResource(resource: "http://127.0.0.1:8000/a/b", issuer: "x", scopesSupported: []).metadataURL
                 == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/b")
+    }
+}
+
+@Suite("PixyResource: the HTTP issuer client")
+struct HTTPIssuerClientTests {
+    @Test("One deadline over the whole request, body included: an issuer trickling its body fails the request at the deadline",
+          .timeLimit(.minutes(1)))
+    func trickledBodyHitsDeadline() async throws {
+        let router = Router()
+        // 200 bytes, 100 ms apart: over 20 s in all, each read well inside AsyncHTTPClient's read timeout.
+        router.get("/slow") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+                for _ in 0..<200 {
+                    try await writer.write(ByteBuffer(string: " "))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await writer.write(ByteBuffer(string: "{}"))
+                try await writer.finish(nil)
+            })
+        }
+        try await Application(router: router).test(.live) { client in
+            let port = try #require(client.port)
+            let issuer = HTTPIssuerClient(deadline: .seconds(1))
+            await #expect(throws: (any Error).self) { _ = try await issuer.get("http://127.0.0.1:\(port)/slow") }
+            try await issuer.shutdown()
+        }
     }
 }

@@ -128,7 +128,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def seeded(data_dir: Path) -> Path:
     """A data dir with user alice, the probe/bench client and a browser client that needs consent."""
-    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", "--create", stdin=PASSWORD + "\n")
     run_cli(data_dir, "clients", "add", "--client-id", "bench-client", "--redirect-uri", "http://127.0.0.1:9999/cb",
             "--skip-consent", "--name", "Bench")
     run_cli(data_dir, "clients", "add", "--client-id", "web-app", "--redirect-uri", "http://127.0.0.1/callback",

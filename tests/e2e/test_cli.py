@@ -45,7 +45,7 @@ def test_first_start_creates_admin_with_a_password_printed_once(data_dir):
         # Printed once the port is bound, so possibly just after /health answers: polled for.
         password = wait_for_output(first, r"password: (\S+)").group(1)
         output = first.output()
-        run_cli(data_dir, "clients", "add", "--client-id", "cli-test", "--redirect-uri", "http://127.0.0.1:9999/cb", "--skip-consent")
+        run_cli(data_dir, "clients", "add", "--client-id", "cli-test", "--redirect-uri", "http://127.0.0.1:9999/cb", "--skip-consent")  # serve made the store
         query = up.urlencode({"response_type": "code", "client_id": "cli-test", "code_challenge": s256("x" * 43),
                               "code_challenge_method": "S256"})
         _, response = login_session(first.base, query, username="admin", password=password)

@@ -33,3 +33,41 @@ def test_a_failed_first_start_does_not_lose_the_admin_password(data_dir):
         assert "code" in query_of(response.headers["location"]), "the password shown on the first successful start works"
     finally:
         server.stop()
+
+
+def pixy(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(pixy_binary()), *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_typos_do_not_create_empty_stores(tmp_path, data_dir):
+    missing = tmp_path / "doesnotexist"
+    listed = pixy("users", "list", "--data-dir", str(missing))
+    assert listed.returncode == 1, "a runtime failure, not a usage error (64)"
+    assert "no such data directory" in listed.stderr and len(listed.stderr.strip().splitlines()) == 1
+    assert not missing.exists(), "nothing was created"
+    empty = pixy("clients", "list", "--data-dir", str(data_dir))
+    assert empty.returncode == 1 and "no Pixy store" in empty.stderr and "--create" in empty.stderr
+    memory = pixy("clients", "add", "--store", "memory", "--redirect-uri", "http://127.0.0.1/cb")
+    assert memory.returncode == 1 and "memory store lives only inside" in memory.stderr
+    created = pixy("users", "add", "bob", "--password-stdin", "--create", "--data-dir", str(data_dir), stdin="a long password\n")
+    assert created.returncode == 0 and (data_dir / "pixy.sqlite").exists()
+    gone = pixy("users", "remove", "nobody", "--data-dir", str(data_dir))
+    assert gone.returncode == 1 and "no user nobody" in gone.stderr
+
+
+def test_unusable_values_are_refused_in_one_line(tmp_path, data_dir):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    unusable = pixy("serve", "--port", "1", "--data-dir", str(a_file / "sub"))
+    assert unusable.returncode == 1 and "NSCocoaErrorDomain" not in unusable.stderr and "cannot open the store" in unusable.stderr
+    for args, expected in [(("--log-level", "loud"), "--log-level must be one of"), (("--scopes", ""), "--scopes must name at least one scope"),
+                           (("--issuer", "https://auth.example.com/"), "must not end with a slash")]:
+        refused = pixy("serve", "--data-dir", str(data_dir), *args)
+        assert refused.returncode == 64 and expected in refused.stderr, (args, refused.stderr)
+    run_cli(data_dir, "users", "list", "--create")
+    url_id = pixy("clients", "add", "--client-id", "https://app.example.com/client.json", "--redirect-uri", "https://app.example.com/cb",
+                  "--data-dir", str(data_dir))
+    assert url_id.returncode == 64 and "must not be an https URL" in url_id.stderr
+    warned = pixy("clients", "add", "--client-id", "adm", "--scope", "admin", "--redirect-uri", "https://app.example.com/cb",
+                  "--data-dir", str(data_dir))
+    assert warned.returncode == 0 and "warning: admin is not in the server's scopes" in warned.stderr

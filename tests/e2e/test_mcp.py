@@ -153,7 +153,7 @@ async def mcp_session_run(server_url: str, browser: Browser, storage: MemoryStor
 
 
 def seed_user(data_dir: Path, store: str | None) -> None:
-    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n", store=store)
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", *(() if store else ("--create",)), stdin=PASSWORD + "\n", store=store)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

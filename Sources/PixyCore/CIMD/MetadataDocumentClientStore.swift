@@ -16,26 +16,57 @@ public struct FetchedDocument: Sendable {
 }
 
 /// Fetches metadata documents. The network implementation (PixyCIMD) enforces https, no
-/// redirects, timeouts, the size cap and the SSRF guard.
+/// redirects, one deadline, the size cap, the in-flight cap and the SSRF guard
+/// (docs/threat-model.md).
 public protocol ClientMetadataFetching: Sendable {
-    /// The document at `url`.
+    /// The document at `url`. Throws ``MetadataFetchUnavailable`` when the fetch was refused for
+    /// lack of capacity rather than because of the document or its host.
     func fetchDocument(at url: String) async throws -> FetchedDocument
+}
+
+/// A fetch refused because too many are already in flight (docs/threat-model.md, "a flood of
+/// metadata-document `client_id`s"). Not the document's fault: it is not cached, and the OAuth layer answers
+/// `temporarily_unavailable` / 503 so the client retries.
+public struct MetadataFetchUnavailable: Error, Sendable, CustomStringConvertible {
+    /// Why, for logs.
+    public let description: String
+
+    /// Creates the error.
+    public init(_ description: String) {
+        self.description = description
+    }
 }
 
 /// A client store that resolves metadata-document client ids by fetching (with a cache) and
 /// hands every other id to the underlying store. The OAuth core sees one `ClientStore` and needs
 /// no knowledge of where a client came from.
+///
+/// Concurrent lookups of one uncached URL share one fetch (single flight). A fetch the fetcher
+/// refused for capacity (``MetadataFetchUnavailable``) is not cached and surfaces as
+/// `StorageError.unavailable`, which the endpoints answer with 503 / `temporarily_unavailable`.
 public final class MetadataDocumentClientStore: ClientStore {
     private struct Entry: Sendable {
         var client: Client?
         var expiresAt: Date
     }
 
+    /// What one shared fetch produced.
+    private enum Outcome: Sendable {
+        case resolved(Client?)
+        case unavailable(String)
+    }
+
+    private struct State {
+        var cache: [String: Entry] = [:]
+        var inFlight: [String: Task<Outcome, Never>] = [:]
+        var waiting = 0
+    }
+
     private let base: any ClientStore
     private let fetcher: any ClientMetadataFetching
     private let policy: ServerPolicy
     private let clock: any WallClock
-    private let cache = Mutex<[String: Entry]>([:])
+    private let state = Mutex(State())
     /// How long a failed fetch or a refused document is remembered (so a bad client cannot make
     /// Pixy fetch on every request).
     public static let failureLifetime: Duration = .seconds(30)
@@ -50,24 +81,60 @@ public final class MetadataDocumentClientStore: ClientStore {
         self.clock = clock
     }
 
+    /// Lookups currently waiting for a fetch (observability; tests drive single flight by it).
+    var lookupsWaiting: Int { state.withLock { $0.waiting } }
+
     public func client(withID clientID: ClientID) async throws -> Client? {
         guard ClientIDMetadataDocument.isDocumentURL(clientID.rawValue) else { return try await base.client(withID: clientID) }
         let url = clientID.rawValue
         let now = clock.now()
-        if let entry = cache.withLock({ $0[url] }), entry.expiresAt > now { return entry.client }
+        enum Step { case cached(Client?), join(Task<Outcome, Never>) }
+        let step = state.withLock { state -> Step in
+            if let entry = state.cache[url], entry.expiresAt > now { return .cached(entry.client) }
+            state.waiting += 1
+            if let running = state.inFlight[url] { return .join(running) }
+            let task = Task { await self.fetch(url) }
+            state.inFlight[url] = task
+            return .join(task)
+        }
+        switch step {
+        case .cached(let client):
+            return client
+        case .join(let task):
+            let outcome = await task.value
+            state.withLock { $0.waiting -= 1 }
+            switch outcome {
+            case .resolved(let client): return client
+            case .unavailable(let why): throw StorageError.unavailable("client metadata document: \(why)")
+            }
+        }
+    }
+
+    /// The one fetch for `url`; caches what it found (a client, or a failure for
+    /// ``failureLifetime``) unless the fetcher refused for capacity.
+    private func fetch(_ url: String) async -> Outcome {
         var resolved: Client?
         var lifetime = Self.failureLifetime
-        if let fetched = try? await fetcher.fetchDocument(at: url),
-           let client = try? ClientIDMetadataDocument.client(from: fetched.body, fetchedFrom: url, policy: policy, now: now) {
-            resolved = client
-            lifetime = ClientIDMetadataDocument.cacheLifetime(cacheControl: fetched.cacheControl)
+        do {
+            let fetched = try await fetcher.fetchDocument(at: url)
+            if let client = try? ClientIDMetadataDocument.client(from: fetched.body, fetchedFrom: url, policy: policy, now: clock.now()) {
+                resolved = client
+                lifetime = ClientIDMetadataDocument.cacheLifetime(cacheControl: fetched.cacheControl)
+            }
+        } catch let busy as MetadataFetchUnavailable {
+            state.withLock { $0.inFlight[url] = nil }
+            return .unavailable(busy.description)
+        } catch {
+            // Any other failure: the client is unknown for a while.
         }
+        let now = clock.now()
         let entry = Entry(client: resolved, expiresAt: now.addingTimeInterval(lifetime.timeInterval))
-        cache.withLock { cache in
-            if cache.count >= Self.maximumCachedDocuments { cache = cache.filter { $0.value.expiresAt > now } }
-            if cache.count < Self.maximumCachedDocuments { cache[url] = entry }
+        state.withLock { state in
+            state.inFlight[url] = nil
+            if state.cache.count >= Self.maximumCachedDocuments { state.cache = state.cache.filter { $0.value.expiresAt > now } }
+            if state.cache.count < Self.maximumCachedDocuments { state.cache[url] = entry }
         }
-        return resolved
+        return .resolved(resolved)
     }
 
     public func save(_ client: Client) async throws {

@@ -42,7 +42,7 @@ public struct ServerPolicy: Sendable {
     /// Refresh families live 90 days at most and die after 30 days unused, so MCP clients stay
     /// connected for weeks without a new login.
     public init(issuer: String, codeLifetime: Duration = .seconds(60), accessTokenLifetime: Duration = .seconds(900),
-                scopesSupported: Scope = Scope(validatedTokens: ["read", "write"]), defaultScope: Scope = .empty,
+                scopesSupported: Scope = Scope(validatedTokens: ["read", "write"]), defaultScope: Scope? = nil,
                 interactionLifetime: Duration = .seconds(600), sessionLifetime: Duration = .seconds(8 * 3600),
                 refreshTokenLifetime: Duration = .seconds(90 * 86400), refreshTokenIdleLifetime: Duration = .seconds(30 * 86400),
                 rotatesConfidentialRefreshTokens: Bool = true) {
@@ -50,7 +50,9 @@ public struct ServerPolicy: Sendable {
         self.codeLifetime = min(codeLifetime, Self.maximumCodeLifetime)
         self.accessTokenLifetime = accessTokenLifetime
         self.scopesSupported = scopesSupported
-        self.defaultScope = defaultScope
+        // RFC 6749 §3.3: without an explicit default, the first supported scope (operators list
+        // the least privileged first); an explicitly empty default refuses scope-less requests.
+        self.defaultScope = defaultScope ?? scopesSupported.tokens.first.map { Scope(validatedTokens: [$0]) } ?? .empty
         self.interactionLifetime = interactionLifetime
         self.sessionLifetime = sessionLifetime
         self.refreshTokenLifetime = refreshTokenLifetime
