@@ -68,8 +68,8 @@ public final class RedisServer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        // Wait until it accepts connections (bounded: 10 s).
-        for _ in 0..<200 {
+        // Wait until it accepts connections (bounded: 60 s, only against a hang).
+        for _ in 0..<1200 {
             if Self.canConnect(port: port) { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -186,7 +186,7 @@ public struct TestCertificateAuthority: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let pid = process.processIdentifier
-        for _ in 0..<800 {
+        for _ in 0..<2400 {  // 60 s, only against a hang
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid || (reaped == -1 && errno == ECHILD) || !process.isRunning { return }

@@ -315,11 +315,13 @@ struct CIMDFetcherTests {
     @Test("One deadline for the whole exchange: a server trickling its response byte by byte fails the fetch at the deadline",
           .timeLimit(.minutes(1)))
     func trickleHitsDeadline() async throws {
-        // ~230 bytes, 100 ms apart: the whole answer would take over 20 s; the deadline is 1 s.
+        // ~230 bytes, 100 ms apart: the whole answer would take over 20 s; the deadline is 5 s, so
+        // that even a busy machine completes the TLS handshake (and the server counts the
+        // connection) well before it, and the trickle is what the deadline cuts.
         let server = try await DocumentServer(.trickle(interval: .milliseconds(100)), certificates: certificates)
         defer { Task { await server.close() } }
         await #expect(throws: HTTPClientMetadataFetcher.FetchError.self) {
-            _ = try await fetcher(resolver: loopbackResolver(), deadline: .seconds(1))
+            _ = try await fetcher(resolver: loopbackResolver(), deadline: .seconds(5))
                 .fetchDocument(at: "https://cimd.pixy.test:\(server.port)/oauth/client.json")
         }
         #expect(server.accepted == 1)

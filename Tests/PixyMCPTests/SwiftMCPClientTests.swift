@@ -75,7 +75,7 @@ struct SwiftMCPClientTests {
             #expect(location.hasPrefix("http://127.0.0.1:"), "the redirect goes to the client's loopback port")
             let iss = URLComponents(string: location)?.queryItems?.first { $0.name == "iss" }?.value
             #expect(iss == issuer, "RFC 9207 iss in the response")
-            let callback = try await http.execute(HTTPClientRequest(url: location), timeout: .seconds(10))
+            let callback = try await http.execute(HTTPClientRequest(url: location), timeout: .seconds(60))
             #expect(callback.status == .ok)
         }
         let exit = client.waitForExit()
@@ -91,8 +91,9 @@ struct SwiftMCPClientTests {
     }
 
     private func waitForHealth(_ http: HTTPClient, _ url: String) async throws {
-        for _ in 0..<300 {
-            if let response = try? await http.execute(HTTPClientRequest(url: url), timeout: .seconds(1)), response.status == .ok { return }
+        let deadline = ContinuousClock.now + .seconds(60)  // only turns a hang into a failure
+        while ContinuousClock.now < deadline {
+            if let response = try? await http.execute(HTTPClientRequest(url: url), timeout: .seconds(5)), response.status == .ok { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw LiveProcess.Failure(description: "\(url) never answered")
@@ -123,7 +124,7 @@ struct SwiftMCPClientTests {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             if let cookie { request.headers.add(name: "Cookie", value: cookie) }
             request.body = .bytes(ByteBuffer(string: form))
-            response = try await http.execute(request, timeout: .seconds(10))
+            response = try await http.execute(request, timeout: .seconds(60))
         }
         throw LiveProcess.Failure(description: "too many redirects")
     }
@@ -131,7 +132,7 @@ struct SwiftMCPClientTests {
     private func get(_ http: HTTPClient, _ url: String, cookie: String?) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: url)
         if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        return try await http.execute(request, timeout: .seconds(10))
+        return try await http.execute(request, timeout: .seconds(60))
     }
 }
 

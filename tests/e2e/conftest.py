@@ -17,6 +17,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 
+# Every bound below only turns a hang into a failure: none may be reached by a slow but healthy
+# run on a busy machine (a debug build, bcrypt cost 12, two cores shared with compilers). No test
+# asserts on how fast anything is, or on how much happened within a fixed time.
+TIMEOUT = 60          # one HTTP request, in seconds
+START_TIMEOUT = 60    # a server process answering /health (or PING) after it was started
+STOP_TIMEOUT = 60     # a server process ending after SIGTERM (graceful shutdown)
+
 
 def pixy_binary() -> Path:
     path = Path(os.environ.get("PIXY_BIN", REPO / ".build" / "debug" / "pixy"))
@@ -39,12 +46,12 @@ def free_port() -> int:
 def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | None = None) -> str:
     location = ["--store", store] if store else ["--data-dir", str(data_dir)]
     result = subprocess.run([str(pixy_binary()), *args, *location], input=stdin,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"pixy {' '.join(args)} failed: {result.stderr}"
     return result.stdout
 
 
-def terminate(process: subprocess.Popen | None, timeout: float = 10) -> bool:
+def terminate(process: subprocess.Popen | None, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM, then SIGKILL after `timeout` seconds; returns whether the process ended on SIGTERM
     (or had already ended)."""
     if not process or process.poll() is not None:
@@ -61,8 +68,8 @@ def terminate(process: subprocess.Popen | None, timeout: float = 10) -> bool:
 
 class HealthCheckedProcess:
     """A server process with its output in a log file: started and waited for until `/health`
-    answers 200, stopped by its own PID. A server that ignores SIGTERM for 10 s fails the test
-    (graceful shutdown is broken)."""
+    answers 200, stopped by its own PID. A server that ignores SIGTERM for STOP_TIMEOUT seconds
+    fails the test (graceful shutdown is broken)."""
 
     name = "server"
 
@@ -76,11 +83,11 @@ class HealthCheckedProcess:
     def start(self):
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(self.arguments, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
+        deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             assert self.process.poll() is None, f"{self.name} exited early:\n{self.log_path.read_text()}"
             try:
-                if httpx.get(self.base + "/health", timeout=1, verify=self.verify).status_code == 200:
+                if httpx.get(self.base + "/health", timeout=5, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -91,7 +98,7 @@ class HealthCheckedProcess:
         graceful = terminate(self.process)
         self.log.close()
         if not graceful:
-            raise AssertionError(f"{self.name} did not shut down within 10 s of SIGTERM (graceful shutdown is broken)")
+            raise AssertionError(f"{self.name} did not shut down within {STOP_TIMEOUT} s of SIGTERM (graceful shutdown is broken)")
 
     def output(self) -> str:
         return self.log_path.read_text()
@@ -141,7 +148,7 @@ def server(seeded: Path):
 def login_session(base: str, authorize_query: str, username: str = "alice", password: str = PASSWORD) -> tuple[httpx.Client, httpx.Response]:
     """Drives /authorize and the login page through the documented form contract with httpx.
     Returns the client (holding the session cookie) and the response to the login POST."""
-    client = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
+    client = httpx.Client(base_url=base, follow_redirects=False, timeout=TIMEOUT)
     start = client.get("/authorize?" + authorize_query)
     assert start.status_code == 303, start.text
     page = client.get(start.headers["location"])
@@ -183,11 +190,11 @@ class RedisProcess:
 
     def start(self) -> "RedisProcess":
         self.process = subprocess.Popen(self.arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
+        deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             assert self.process.poll() is None, "redis-server exited early: " + (self.directory / "redis.log").read_text()
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
                     connection.sendall(b"PING\r\n")
                     if connection.recv(64).startswith(b"+PONG"):
                         return self
@@ -200,7 +207,7 @@ class RedisProcess:
         """SIGKILL: a crash, nothing flushed that was not already."""
         if self.process and self.process.poll() is None:
             self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
         terminate(self.process)

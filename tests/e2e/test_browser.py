@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PASSWORD, REPO, PixyServer, login_session, pixy_binary, run_cli
+from conftest import PASSWORD, REPO, TIMEOUT, PixyServer, login_session, pixy_binary, run_cli
 
 ARTIFACTS = REPO / "tests" / "e2e" / "artifacts"
 
@@ -89,14 +89,14 @@ def test_browser_login_consent_and_token(server, loopback_listener, javascript):
     suffix = "js" if javascript else "nojs"
     try:
         driver.get(f"{server.base}/authorize?{query}")
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "username"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.NAME, "username"))
         assert "Example &lt;Web&gt; App" in driver.page_source or "Example <Web> App" in driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(ARTIFACTS / f"login-{suffix}.png"))
         driver.find_element(By.NAME, "username").send_keys("alice")
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
         main = driver.find_element(By.TAG_NAME, "main").text
         assert "Example <Web> App" in main            # name shown, escaped in HTML
         assert f"127.0.0.1:{loopback_listener}" in main  # the redirect host (SECURITY.md §7)
@@ -104,7 +104,7 @@ def test_browser_login_consent_and_token(server, loopback_listener, javascript):
         driver.save_screenshot(str(ARTIFACTS / f"consent-{suffix}.png"))
         driver.find_element(By.CSS_SELECTOR, "button[name=decision][value=approve]").click()
 
-        WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(redirect_uri))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.current_url.startswith(redirect_uri))
     finally:
         driver.quit()
 
@@ -116,14 +116,14 @@ def test_browser_login_consent_and_token(server, loopback_listener, javascript):
     token = httpx.post(f"{server.base}/token", data={
         "grant_type": "authorization_code", "code": params["code"], "code_verifier": verifier,
         "client_id": "web-app", "redirect_uri": redirect_uri,
-    })
+    }, timeout=TIMEOUT)
     assert token.status_code == 200, token.text
     assert token.headers["cache-control"] == "no-store"
     access_token = token.json()["access_token"]
 
     header = jwt.get_unverified_header(access_token)
     assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
-    jwks = httpx.get(f"{server.base}/jwks.json").json()
+    jwks = httpx.get(f"{server.base}/jwks.json", timeout=TIMEOUT).json()
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
     claims = jwt.decode(access_token, jwt.PyJWK(key).key, algorithms=["ES256"], audience="https://mcp.example.com/mcp",
                         issuer=server.base)
@@ -132,7 +132,7 @@ def test_browser_login_consent_and_token(server, loopback_listener, javascript):
         assert claim in claims
 
     replay = httpx.post(f"{server.base}/token", data={
-        "grant_type": "authorization_code", "code": params["code"], "code_verifier": verifier, "client_id": "web-app"})
+        "grant_type": "authorization_code", "code": params["code"], "code_verifier": verifier, "client_id": "web-app"}, timeout=TIMEOUT)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert params["code"] not in server.output() and verifier not in server.output()
 
@@ -146,13 +146,13 @@ def test_browser_deny(server, loopback_listener):
     driver = make_driver(javascript=False)
     try:
         driver.get(f"{server.base}/authorize?{query}")
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "username"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.NAME, "username"))
         driver.find_element(By.NAME, "username").send_keys("alice")
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=deny]"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=deny]"))
         driver.find_element(By.CSS_SELECTOR, "button[name=decision][value=deny]").click()
-        WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(redirect_uri))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.current_url.startswith(redirect_uri))
     finally:
         driver.quit()
     params = {k: v[0] for k, v in up.parse_qs(up.urlparse(CaptureHandler.received[0]).query).items()}

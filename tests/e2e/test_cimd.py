@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import PixyServer, login_session, query_of
+from conftest import TIMEOUT, PixyServer, login_session, query_of
 
 
 def s256(verifier: str) -> str:
@@ -91,7 +91,7 @@ def test_metadata_document_client_completes_a_flow(seeded, document_server):
     port, ca = document_server
     server = PixyServer(seeded, extra=("--cimd-allow-host", "localhost", "--cimd-ca-file", str(ca))).start()
     try:
-        assert httpx.get(f"{server.base}/.well-known/oauth-authorization-server").json()["client_id_metadata_document_supported"] is True
+        assert httpx.get(f"{server.base}/.well-known/oauth-authorization-server", timeout=TIMEOUT).json()["client_id_metadata_document_supported"] is True
         client_id = f"https://localhost:{port}/oauth/client.json"
         verifier = "c" * 50
         query = up.urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": "http://127.0.0.1:7777/cb",
@@ -104,21 +104,21 @@ def test_metadata_document_client_completes_a_flow(seeded, document_server):
         approved = browser.post(action, data={"csrf_token": csrf, "decision": "approve"})
         code = query_of(approved.headers["location"])["code"]
         token = httpx.post(f"{server.base}/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                                         "client_id": client_id})
+                                                         "client_id": client_id}, timeout=TIMEOUT)
         assert token.status_code == 200, token.text
         assert token.json()["refresh_token"]
 
         mismatch = f"https://localhost:{port}/oauth/mismatch.json"
         refused = httpx.get(f"{server.base}/authorize?" + up.urlencode({
             "response_type": "code", "client_id": mismatch, "redirect_uri": "http://127.0.0.1:7777/cb",
-            "code_challenge": s256(verifier), "code_challenge_method": "S256"}))
+            "code_challenge": s256(verifier), "code_challenge_method": "S256"}), timeout=TIMEOUT)
         assert refused.status_code == 400 and "location" not in refused.headers
 
         # 127.0.0.1 is loopback and not on the allow-list: refused before any connection (SSRF guard).
         guarded = f"https://127.0.0.1:{port}/oauth/client.json"
         blocked = httpx.get(f"{server.base}/authorize?" + up.urlencode({
             "response_type": "code", "client_id": guarded, "redirect_uri": "http://127.0.0.1:7777/cb",
-            "code_challenge": s256(verifier), "code_challenge_method": "S256"}))
+            "code_challenge": s256(verifier), "code_challenge_method": "S256"}), timeout=TIMEOUT)
         assert blocked.status_code == 400
         assert not any(r.startswith("127.0.0.1") for r in DocumentHandler.requests)
         assert sum(1 for r in DocumentHandler.requests if r.endswith("/oauth/client.json")) == 1, "cached"

@@ -13,7 +13,7 @@ import urllib.parse as up
 
 import httpx
 
-from conftest import PASSWORD, PixyServer, login_session, query_of, run_cli
+from conftest import PASSWORD, TIMEOUT, PixyServer, login_session, query_of, run_cli
 
 REDIRECT = "http://127.0.0.1:9999/cb"
 
@@ -32,7 +32,7 @@ def tokens_for(base: str) -> dict:
     _, response = login_session(base, bench_query(verifier))
     code = query_of(response.headers["location"])["code"]
     answer = httpx.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                               "client_id": "bench-client"})
+                                               "client_id": "bench-client"}, timeout=TIMEOUT)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -44,13 +44,13 @@ def resource_server(data_dir) -> tuple[str, str]:
 
 
 def is_active(base: str, token: str, auth) -> bool:
-    answer = httpx.post(f"{base}/introspect", data={"token": token}, auth=auth)
+    answer = httpx.post(f"{base}/introspect", data={"token": token}, auth=auth, timeout=TIMEOUT)
     assert answer.status_code == 200, answer.text
     return answer.json()["active"]
 
 
 def refresh(base: str, token: str) -> httpx.Response:
-    return httpx.post(f"{base}/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "bench-client"})
+    return httpx.post(f"{base}/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "bench-client"}, timeout=TIMEOUT)
 
 
 def test_users_remove_revokes_grants_and_tokens(server):
@@ -133,7 +133,7 @@ def test_idle_and_slow_connections_are_closed(seeded):
             except ConnectionResetError:
                 closed = True
         assert closed and sent < 1000, f"a trickled body is cut off (sent {sent} of 1000 bytes)"
-        assert httpx.get(f"{pixy.base}/health").status_code == 200, "the server is fine"
+        assert httpx.get(f"{pixy.base}/health", timeout=TIMEOUT).status_code == 200, "the server is fine"
     finally:
         pixy.stop()
 
@@ -141,7 +141,7 @@ def test_idle_and_slow_connections_are_closed(seeded):
 def test_connection_cap_holds_new_connections_until_one_closes(seeded):
     pixy = PixyServer(seeded, extra=("--max-connections", "4", "--idle-timeout", "120")).start()
     try:
-        held = [socket.create_connection(("127.0.0.1", pixy.port)) for _ in range(4)]
+        held = [socket.create_connection(("127.0.0.1", pixy.port), timeout=TIMEOUT) for _ in range(4)]
         for connection in held:   # each really is accepted: it answers a request
             connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             assert connection.recv(4096).startswith(b"HTTP/1.1 200")
@@ -169,7 +169,7 @@ def test_parallel_guesses_across_two_processes_reach_bcrypt_at_most_five_times(r
         pages = []
         for index in range(30):
             base = [pair.a.base, pair.b.base][index % 2]
-            browser = httpx.Client(base_url=base, follow_redirects=False, timeout=60)
+            browser = httpx.Client(base_url=base, follow_redirects=False, timeout=TIMEOUT)
             start = browser.get("/authorize?" + bench_query(secrets.token_urlsafe(48)))
             page = browser.get(start.headers["location"])
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

@@ -17,7 +17,6 @@ import secrets
 import ssl
 import subprocess
 import threading
-import time
 import urllib.parse as up
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PASSWORD, REPO, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli, terminate
+from conftest import PASSWORD, REPO, TIMEOUT, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli, terminate
 from test_browser import make_driver
 from test_cimd import make_ca_and_leaf
 
@@ -61,7 +60,7 @@ class Browser:
     """Drives Pixy's authorize, login and consent pages through the documented form contract."""
 
     def __init__(self, verify=True):
-        self.client = httpx.Client(follow_redirects=False, timeout=10, verify=verify)
+        self.client = httpx.Client(follow_redirects=False, timeout=TIMEOUT, verify=verify)
         self.pages: list[str] = []
 
     def authorize(self, url: str, decision: str = "approve") -> str:
@@ -134,7 +133,7 @@ async def mcp_session_run(server_url: str, browser: Browser, storage: MemoryStor
     (pages) → token with resource → tools → expiry → refresh → tools → step-up."""
     provider, locations = make_provider(server_url, browser, storage, client_metadata_url)
     report: dict = {}
-    async with httpx2.AsyncClient(auth=provider, timeout=30, verify=verify) as http:
+    async with httpx2.AsyncClient(auth=provider, timeout=TIMEOUT, verify=verify) as http:
         async with streamable_http_client(server_url, http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
@@ -188,11 +187,11 @@ def test_python_mcp_sdk_dynamic_registration_refresh_and_step_up(stack):
     pixy, example = stack
     # The unauthenticated call: 401 with the PRM URL, as MCP clients discover the issuer from it.
     bare = httpx.post(example.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
-                      headers={"Accept": "application/json, text/event-stream"})
+                      headers={"Accept": "application/json, text/event-stream"}, timeout=TIMEOUT)
     assert bare.status_code == 401
     assert bare.headers["www-authenticate"].startswith("Bearer ")
     assert f'resource_metadata="{example.base}/.well-known/oauth-protected-resource/mcp"' in bare.headers["www-authenticate"]
-    prm = httpx.get(f"{example.base}/.well-known/oauth-protected-resource/mcp", headers={"Origin": "https://claude.ai"})
+    prm = httpx.get(f"{example.base}/.well-known/oauth-protected-resource/mcp", headers={"Origin": "https://claude.ai"}, timeout=TIMEOUT)
     assert prm.json() == {"resource": example.url, "authorization_servers": [pixy.base], "scopes_supported": ["read", "write"],
                           "bearer_methods_supported": ["header"], "resource_name": "Pixy example notes"}
     assert prm.headers["access-control-allow-origin"] == "*"
@@ -284,7 +283,7 @@ def scripted_connector(pixy_base: str, example: ExampleServer, redirect_uri: str
     """What a hosted connector does, step by step, with plain HTTP: discover from the MCP server,
     register with token_endpoint_auth_method none, authorize with resource and PKCE, check iss,
     redeem, call the server."""
-    http = httpx.Client(timeout=10, verify=verify)
+    http = httpx.Client(timeout=TIMEOUT, verify=verify)
     challenge = http.post(example.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
                           headers={"Accept": "application/json, text/event-stream"})
     assert challenge.status_code == 401
@@ -346,7 +345,7 @@ def token_for(pixy_base: str, resource: str, scope: str) -> str:
     """An access token for `resource` with `scope`, through registration, the pages and PKCE, as a
     hosted connector gets one."""
     redirect = "https://claude.ai/api/mcp/auth_callback"
-    http = httpx.Client(timeout=10)
+    http = httpx.Client(timeout=TIMEOUT)
     metadata = http.get(f"{pixy_base}/.well-known/oauth-authorization-server").json()
     client_id = http.post(metadata["registration_endpoint"], json={
         "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()["client_id"]
@@ -387,7 +386,7 @@ def test_everything_over_tls_with_a_test_certificate_authority(data_dir, tmp_pat
     example.verify = verify
     example.start()
     try:
-        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", verify=verify).json()
+        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", verify=verify, timeout=TIMEOUT).json()
         assert metadata["issuer"] == pixy.base and metadata["token_endpoint"].startswith("https://")
         # Plain HTTP to the TLS port is not served.
         with pytest.raises(httpx.HTTPError):
@@ -408,7 +407,7 @@ def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_heade
     try:
         forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http",
                   "Forwarded": "host=evil.example;proto=http"}
-        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", headers=forged).json()
+        metadata = httpx.get(f"{pixy.base}/.well-known/oauth-authorization-server", headers=forged, timeout=TIMEOUT).json()
         assert metadata["issuer"] == "https://auth.example.com"
         assert all(value.startswith("https://auth.example.com/") for key, value in metadata.items() if key.endswith("_endpoint"))
     finally:
@@ -466,7 +465,7 @@ def drive_client(command: list[str], verify=True) -> list[str]:
             if line.startswith("AUTHORIZE "):
                 location = browser.authorize(line.split(" ", 1)[1].strip())
                 assert location.startswith("http://127.0.0.1:"), location
-                assert httpx.get(location, timeout=10).status_code == 200
+                assert httpx.get(location, timeout=TIMEOUT).status_code == 200
         return client.finish()
     finally:
         client.stop()
@@ -671,9 +670,9 @@ def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
         body = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
         headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}",
                    "MCP-Protocol-Version": "2025-06-18"}
-        assert httpx.post(example.url, json=body, headers=headers).status_code == 200
-        assert httpx.post(f"{pixy.base}/revoke", data={"token": token, "client_id": connector["client_id"]}).status_code == 200
-        after = httpx.post(example.url, json=body, headers=headers)
+        assert httpx.post(example.url, json=body, headers=headers, timeout=TIMEOUT).status_code == 200
+        assert httpx.post(f"{pixy.base}/revoke", data={"token": token, "client_id": connector["client_id"]}, timeout=TIMEOUT).status_code == 200
+        after = httpx.post(example.url, json=body, headers=headers, timeout=TIMEOUT)
         assert after.status_code == 401 and 'error="invalid_token"' in after.headers["www-authenticate"]
     finally:
         example.stop()

@@ -17,7 +17,7 @@ def test_probe_all_negatives_as_the_standard_says(server, tmp_path):
     result = subprocess.run([sys.executable, str(shared_dir() / "bench" / "peers" / "probe.py"), "--name", "pixy",
                              "--authorize", f"{server.base}/authorize", "--token", f"{server.base}/token",
                              "--client-id", "bench-client", "--redirect-uri", "http://127.0.0.1:9999/cb",
-                             "--cookie", cookie, "--json", str(out)], capture_output=True, text=True, timeout=60)
+                             "--cookie", cookie, "--json", str(out)], capture_output=True, text=True, timeout=300)
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads(out.read_text())

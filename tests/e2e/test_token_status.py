@@ -6,7 +6,7 @@ import urllib.parse as up
 
 import httpx
 
-from conftest import login_session, query_of, run_cli
+from conftest import TIMEOUT, login_session, query_of, run_cli
 
 
 def s256(verifier: str) -> str:
@@ -26,21 +26,21 @@ def test_introspect_revoke_and_replay(server):
         _, response = login_session(server.base, query)
         code = query_of(response.headers["location"])["code"]
         form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "client_id": "bench-client"}
-        return form, httpx.post(f"{server.base}/token", data=form).json()["access_token"]
+        return form, httpx.post(f"{server.base}/token", data=form, timeout=TIMEOUT).json()["access_token"]
 
     form, access_token = token_for_bench()
-    active = httpx.post(f"{server.base}/introspect", data={"token": access_token}, auth=rs_auth)
+    active = httpx.post(f"{server.base}/introspect", data={"token": access_token}, auth=rs_auth, timeout=TIMEOUT)
     assert active.status_code == 200 and active.json()["active"] is True
     assert active.json()["client_id"] == "bench-client"
 
-    revoked = httpx.post(f"{server.base}/revoke", data={"token": access_token, "client_id": "bench-client"})
+    revoked = httpx.post(f"{server.base}/revoke", data={"token": access_token, "client_id": "bench-client"}, timeout=TIMEOUT)
     assert revoked.status_code == 200
-    assert httpx.post(f"{server.base}/introspect", data={"token": access_token}, auth=rs_auth).text == '{"active":false}'
+    assert httpx.post(f"{server.base}/introspect", data={"token": access_token}, auth=rs_auth, timeout=TIMEOUT).text == '{"active":false}'
 
     form, second = token_for_bench()
-    replay = httpx.post(f"{server.base}/token", data=form)
+    replay = httpx.post(f"{server.base}/token", data=form, timeout=TIMEOUT)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-    assert httpx.post(f"{server.base}/introspect", data={"token": second}, auth=rs_auth).text == '{"active":false}'
+    assert httpx.post(f"{server.base}/introspect", data={"token": second}, auth=rs_auth, timeout=TIMEOUT).text == '{"active":false}'
     assert secret not in server.output() and access_token not in server.output()
 
 
@@ -54,20 +54,20 @@ def test_refresh_family_survives_a_restart(seeded):
         _, response = login_session(first.base, query)
         code = query_of(response.headers["location"])["code"]
         tokens = httpx.post(f"{first.base}/token", data={"grant_type": "authorization_code", "code": code,
-                                                         "code_verifier": verifier, "client_id": "bench-client"}).json()
+                                                         "code_verifier": verifier, "client_id": "bench-client"}, timeout=TIMEOUT).json()
         rt1 = tokens["refresh_token"]
     finally:
         first.stop()
     second = PixyServer(seeded, port=first.port).start()
     try:
         refreshed = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt1,
-                                                             "client_id": "bench-client"})
+                                                             "client_id": "bench-client"}, timeout=TIMEOUT)
         assert refreshed.status_code == 200, refreshed.text
         rt2 = refreshed.json()["refresh_token"]
         assert rt2 != rt1 and refreshed.json()["scope"] == "read"
-        again = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt2, "client_id": "bench-client"})
+        again = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt2, "client_id": "bench-client"}, timeout=TIMEOUT)
         assert again.status_code == 200
-        reuse = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt1, "client_id": "bench-client"})
+        reuse = httpx.post(f"{second.base}/token", data={"grant_type": "refresh_token", "refresh_token": rt1, "client_id": "bench-client"}, timeout=TIMEOUT)
         assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
     finally:
         second.stop()
