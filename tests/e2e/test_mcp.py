@@ -367,7 +367,7 @@ def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
     pixy, example = stack
     # A token minted for another resource (aud) is refused by this MCP server.
     token = token_for(pixy.base, "https://other.example/mcp", "read")
-    http = httpx.Client(timeout=10)
+    http = httpx.Client(timeout=TIMEOUT)
     wrong = http.post(example.url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"})
     assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
     # A token in the query string is never looked at.
@@ -551,9 +551,9 @@ def test_readme_walkthrough_in_headless_chromium(data_dir, tmp_path):
             if authorizations == 1:
                 # Requests that are not this sign-in's response are answered and not taken for it.
                 state = query_of(url)["state"]
-                assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=10).status_code == 404
-                assert httpx.get(redirect_uri, params={"code": "forged", "state": state + "x"}, timeout=10).status_code == 400
-                assert httpx.get(redirect_uri, params={"code": "forged"}, timeout=10).status_code == 400
+                assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=TIMEOUT).status_code == 404
+                assert httpx.get(redirect_uri, params={"code": "forged", "state": state + "x"}, timeout=TIMEOUT).status_code == 400
+                assert httpx.get(redirect_uri, params={"code": "forged"}, timeout=TIMEOUT).status_code == 400
             sign_in_with_chromium(driver, url, redirect_uri)
             WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
             assert driver.find_element(By.TAG_NAME, "h1").text == "Sign-in finished", driver.page_source[:500]
