@@ -70,7 +70,8 @@ func checkBasic(_ text: String, _ input: [UInt8]) {
     let (idBytes, secretBytes) = splitOnce(input, at: UInt8(ascii: ":"))
     let id = String(decoding: idBytes, as: UTF8.self), secret = String(decoding: secretBytes ?? [], as: UTF8.self)
     let encoded = Data("\(FormParameters.percentEncode(id)):\(FormParameters.percentEncode(secret))".utf8).base64EncodedString()
-    for scheme in ["Basic", "basic", "BASIC"] {
+    // The scheme is case-insensitive (RFC 9110 §11.1); one spelling per input keeps runs fast.
+    for scheme in [["Basic", "basic", "BASIC"][input.count % 3]] {
         let parsed = RequestReading.basicCredentials(request([(.authorization, "\(scheme) \(encoded)")]))
         switch parsed {
         case .success(let credentials)?:
