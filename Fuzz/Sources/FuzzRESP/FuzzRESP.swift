@@ -6,7 +6,9 @@
 //   untouched) or throws ProtocolError;
 // - a decoded value, encoded again, decodes to the same value and consumes exactly that encoding;
 // - every strict prefix of that encoding asks for more bytes and leaves the buffer untouched;
-// - a command encoded by `RESP.encodeCommand` decodes to the array of its arguments' bytes.
+// - a command encoded by `RESP.encodeCommand` decodes to the array of its arguments' bytes;
+// - no decoded value nests arrays deeper than `RESP.maximumDepth` (deeper replies once overflowed
+//   the stack; libFuzzer's default 4 KiB inputs reach about 1000 levels).
 import FuzzSupport
 import NIOCore
 import PixyRedis
@@ -27,6 +29,12 @@ func encode(_ value: RESPValue, into buffer: inout ByteBuffer) {
         buffer.writeString("*\(elements.count)\r\n")
         for element in elements { encode(element, into: &buffer) }
     }
+}
+
+/// How many arrays deep `value` nests (0 for a scalar).
+func depth(of value: RESPValue) -> Int {
+    guard case .array(let elements?) = value else { return value == .array(nil) ? 1 : 0 }
+    return 1 + (elements.map(depth(of:)).max() ?? 0)
 }
 
 func checkRoundTrip(_ value: RESPValue) {
@@ -78,6 +86,7 @@ public func fuzzRESP(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             break
         }
         require(buffer.readerIndex > before, "decode returned a value without reading")
+        require(depth(of: value) <= RESP.maximumDepth, "decoded arrays nested \(depth(of: value)) deep")
         checkRoundTrip(value)
     }
     // Commands: the input's lines as arguments.
