@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "PixyServer", targets: ["PixyServer"]),
         .library(name: "PixyResource", targets: ["PixyResource"]),
         .library(name: "PixyTesting", targets: ["PixyTesting"]),
+        .library(name: "PixyHTTP", targets: ["PixyHTTP"]),
+        .library(name: "PixyRedis", targets: ["PixyRedis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),

@@ -35,6 +35,9 @@ public enum RESPValue: Sendable, Equatable {
 public enum RESP {
     /// Largest bulk string accepted (Redis' own limit is 512 MB; Pixy's values are small).
     public static let maximumBulkLength = 16 * 1024 * 1024
+    /// Deepest array nesting accepted. Pixy's replies nest two levels (EXEC of arrays); without a
+    /// limit, a reply of `*1\r\n` repeated overflows the stack (found by Fuzz/Sources/FuzzRESP).
+    public static let maximumDepth = 32
 
     /// Writes a command as an array of bulk strings, the form Redis expects from clients.
     public static func encodeCommand(_ arguments: [String], into buffer: inout ByteBuffer) {
@@ -77,7 +80,7 @@ public enum RESP {
         return text
     }
 
-    private static func parse(_ buffer: inout ByteBuffer) throws -> RESPValue? {
+    private static func parse(_ buffer: inout ByteBuffer, depth: Int = 0) throws -> RESPValue? {
         guard let marker = buffer.readInteger(as: UInt8.self) else { return nil }
         guard let text = try line(&buffer) else { return nil }
         switch marker {
@@ -96,11 +99,13 @@ public enum RESP {
             return .bulkString(bytes)
         case UInt8(ascii: "*"):
             guard let count = Int(text), count >= -1, count <= 1_000_000 else { throw ProtocolError(description: "bad array length") }
+            guard depth < maximumDepth else { throw ProtocolError(description: "arrays nested too deeply") }
             if count == -1 { return .array(nil) }
             var elements: [RESPValue] = []
-            elements.reserveCapacity(count)
+            // Each element takes at least 3 bytes, so the count alone cannot make this allocate much.
+            elements.reserveCapacity(min(count, buffer.readableBytes / 3))
             for _ in 0..<count {
-                guard let element = try parse(&buffer) else { return nil }
+                guard let element = try parse(&buffer, depth: depth + 1) else { return nil }
                 elements.append(element)
             }
             return .array(elements)

@@ -64,6 +64,7 @@ struct CIMDTests {
         (documentURL, true), ("https://example.com/c", true), ("https://example.com/", false), ("https://example.com", false),
         ("http://example.com/client.json", false), ("https://user@example.com/c.json", false), ("https://example.com/c.json#x", false),
         ("https://example.com/a/../c.json", false), ("https://example.com/./c.json", false), ("https://exa mple.com/c", false), ("app", false),
+        ("https://:443/c.json", false), ("https://[::1/c.json", false), ("https://[::1]:8443/c.json", true),
     ])
     func documentURLShape(url: String, isDocument: Bool) {
         #expect(ClientIDMetadataDocument.isDocumentURL(url) == isDocument)

@@ -41,6 +41,14 @@ struct RESPTests {
         #expect(throws: RESP.ProtocolError.self) { _ = try decode(text) }
     }
 
+    @Test("Arrays nest at most RESP.maximumDepth levels; deeper replies are errors, not stack overflows")
+    func nesting() throws {
+        let limit = RESP.maximumDepth
+        #expect(try decode(String(repeating: "*1\r\n", count: limit) + ":1\r\n") != nil)
+        #expect(throws: RESP.ProtocolError.self) { _ = try decode(String(repeating: "*1\r\n", count: limit + 1) + ":1\r\n") }
+        #expect(throws: RESP.ProtocolError.self) { _ = try decode(String(repeating: "*1\r\n", count: 100_000)) }
+    }
+
     @Test("redis:// URLs", arguments: [
         ("redis://127.0.0.1", "127.0.0.1", 6379, nil, nil, 0),
         ("redis://localhost:6380/2", "localhost", 6380, nil, nil, 2),

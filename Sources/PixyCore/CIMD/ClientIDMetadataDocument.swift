@@ -21,6 +21,8 @@ public enum ClientIDMetadataDocument {
         let authority = rest[..<slash]
         let path = rest[slash...].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
         guard !authority.isEmpty, !authority.contains("@"), path.count > 1 else { return false }
+        // A host before any port, and a closed IPv6 literal, so `host(of:)` is never empty or nil.
+        guard !authority.hasPrefix(":"), !authority.hasPrefix("[") || authority.contains("]") else { return false }
         return !path.split(separator: "/").contains { $0 == "." || $0 == ".." }
     }
 
