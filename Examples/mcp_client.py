@@ -13,8 +13,10 @@ SDK asks you again, for the union of scopes.
 """
 import argparse
 import asyncio
+import html
 import http.server
 import json
+import secrets
 import ssl
 import threading
 import urllib.parse as up
@@ -48,30 +50,69 @@ class MemoryStorage:
 
 
 class LoopbackRedirect:
-    """A one-shot HTTP server on 127.0.0.1 that receives the authorization redirect."""
+    """An HTTP server on 127.0.0.1 that receives the authorization response (RFC 8252 §7.3).
+
+    Only a GET of the callback path whose `state` equals the one of the pending request counts
+    (RFC 6749 §10.12, RFC 9700 §4.7): anything else a browser asks for, such as /favicon.ico after
+    the page loads, is answered 404, and a missing or wrong `state` gets an error page; neither is
+    taken as the sign-in's result.
+    """
+
+    PATH = "/callback"
 
     def __init__(self):
         self.results: asyncio.Queue = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
+        self.lock = threading.Lock()
+        self.pending_state: str | None = None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                query = {k: v[0] for k, v in up.parse_qs(up.urlparse(self.path).query).items()}
-                body = b"Signed in. You can close this window." if "code" in query else b"Sign-in failed: " + query.get("error", "?").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
+                url = up.urlparse(self.path)
+                if url.path != LoopbackRedirect.PATH:
+                    return self.page(404, "Not found", "This address only receives the sign-in callback.")
+                query = {k: v[0] for k, v in up.parse_qs(url.query).items()}
+                if not outer.accept(query.get("state")):
+                    return self.page(400, "Sign-in not accepted",
+                                     "This response does not belong to the sign-in this client started (state mismatch). "
+                                     "Start again from the client.")
+                if "code" in query:
+                    self.page(200, "Sign-in finished", "You can close this window and return to the client.")
+                else:
+                    self.page(200, "Sign-in failed", f"{query.get('error', 'no code')}: {query.get('error_description', '')}")
+                outer.loop.call_soon_threadsafe(outer.results.put_nowait, query)
+
+            def page(self, status: int, title: str, text: str) -> None:
+                body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+                        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
-                outer.loop.call_soon_threadsafe(outer.results.put_nowait, query)
 
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.redirect_uri = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.redirect_uri = f"http://127.0.0.1:{self.server.server_address[1]}{self.PATH}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def expect(self, authorization_url: str) -> None:
+        """Remembers the `state` of the authorization request about to be opened."""
+        state = up.parse_qs(up.urlparse(authorization_url).query).get("state", [None])[0]
+        with self.lock:
+            self.pending_state = state
+
+    def accept(self, state: str | None) -> bool:
+        """True once for the pending request's state; a second delivery is refused."""
+        with self.lock:
+            if state is None or self.pending_state is None or not secrets.compare_digest(state.encode(), self.pending_state.encode()):
+                return False
+            self.pending_state = None
+            return True
 
 
 async def main() -> None:
@@ -85,6 +126,7 @@ async def main() -> None:
     redirect = LoopbackRedirect()
 
     async def redirect_handler(url: str) -> None:
+        redirect.expect(url)
         print(f"AUTHORIZE {url}", flush=True)
         if not args.no_browser:
             webbrowser.open(url)

@@ -3,6 +3,7 @@ import PixyModel
 import Foundation
 public import Hummingbird
 import Logging
+import NIOCore
 
 /// Everything the HTTP layer needs, built once by PixyServer.
 public struct AuthorizationServerEnvironment: Sendable {
@@ -30,6 +31,8 @@ public struct AuthorizationServerEnvironment: Sendable {
     public var passwordWork: WorkLimiter
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     public var trustedProxies: [AddressRange] = []
+    /// The operator's name, logo and scope descriptions on the pages (default: "Pixy", no logo).
+    public var branding = PageBranding()
 
     /// Bundles the environment. Without `authorizationLimiter` and `passwordWork`, the defaults:
     /// a burst of 60 authorization requests per source, then one a second; two password checks per
@@ -79,6 +82,8 @@ struct EndpointPaths: Sendable {
     var jwks: String { base + "/jwks.json" }
     var health: String { base + "/health" }
     var logout: String { base + "/logout" }
+    /// The issuer's own URL: a page naming the server and its metadata.
+    var home: String { base.isEmpty ? "/" : base }
 
     /// RFC 8414 §3.1: the well-known segment goes between host and path. OpenID Connect
     /// Discovery §4 appends it after the path instead; MCP clients try both, so both are served.
@@ -146,7 +151,7 @@ public struct AuthorizationServer: Sendable {
         self.environment = environment
         let policy = environment.policy
         paths = EndpointPaths(issuer: policy.issuer)
-        pages = try PageRenderer()
+        pages = try PageRenderer(branding: environment.branding)
         cookie = SessionCookie(basePath: paths.base, isSecure: policy.issuer.hasPrefix("https://"))
         validator = AuthorizationRequestValidator(clients: environment.stores.clients, policy: policy)
         codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
@@ -170,7 +175,8 @@ public struct AuthorizationServer: Sendable {
     public func register(on router: Router<PixyRequestContext>) {
         if !environment.trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: environment.trustedProxies)) }
         router.add(middleware: RequestLogMiddleware())
-        router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin))
+        router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin,
+                                                      contentSecurityPolicy: environment.branding.contentSecurityPolicy))
 
         router.get(RouterPath(paths.authorize)) { request, context in await self.page(context) { try await self.authorize(request, context: context) } }
         router.get(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.showLogin(request, context: context) } }
@@ -192,9 +198,24 @@ public struct AuthorizationServer: Sendable {
             router.get(RouterPath(path)) { _, _ in Responses.publicJSON(self.metadataJSON) }
         }
         router.get(RouterPath(paths.health)) { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
+        router.get(RouterPath(paths.home)) { _, _ in self.home() }
+        router.get("/favicon.ico") { _, _ in Self.favicon() }
         if !paths.base.isEmpty {
             router.get("/health") { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
         }
+    }
+
+    /// `GET /` below the issuer: names the server and links its metadata (RFC 8414 §3) and JWKS.
+    func home() -> Response {
+        Responses.html(pages.home(issuer: environment.policy.issuer, metadataPath: paths.metadata[0], jwksPath: paths.jwks))
+    }
+
+    /// `GET /favicon.ico`: a static SVG icon, cacheable for a year, that runs nothing if opened.
+    static func favicon() -> Response {
+        Response(status: .ok, headers: [
+            .contentType: "image/svg+xml", .cacheControl: "public, max-age=31536000",
+            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'",
+        ], body: .init(byteBuffer: ByteBuffer(string: Templates.favicon)))
     }
 
     func methodNotAllowed(allow: String) -> Response {

@@ -99,6 +99,8 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
     typealias Context = PixyRequestContext
     let interactive: Set<String>
     let crossOrigin: Set<String>
+    /// The page policy (``PageBranding/contentSecurityPolicy``): strict, plus `img-src` for a logo.
+    let contentSecurityPolicy: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
@@ -120,7 +122,7 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
         if isHTML || interactive.contains(Self.normalized(path)) {
             // SECURITY.md §8: no framing (clickjacking on consent), no caching, no referrer leaking codes.
             response.headers[.xFrameOptions] = "DENY"
-            response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+            response.headers[.contentSecurityPolicy] = contentSecurityPolicy
             response.headers[.referrerPolicy] = "no-referrer"
             response.headers[.cacheControl] = "no-store"
             response.headers[.pragma] = "no-cache"

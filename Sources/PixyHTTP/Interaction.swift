@@ -302,20 +302,23 @@ extension AuthorizationServer {
             return Responses.redirect(to: "\(paths.login)?tx=\(interaction.transactionID)", status: .seeOther)
         }
         let authorization = interaction.pending.request
-        // Step-up: with remembered consent, mark what this request adds.
-        var newScopes = Set<String>()
-        if ConsentPolicy.remembers(interaction.client),
-           let record = try await environment.stores.consents.consent(userID: user.id, clientID: interaction.client.clientID,
-                                                                         resource: authorization.resource) {
-            newScopes = ConsentPolicy.newTokens(in: authorization, comparedTo: record)
-        }
+        // Step-up: mark what this request adds to what the user already approved for this client
+        // and resource, remembered or held as a live grant (public clients too; RFC 8252 §8.6).
+        let record = ConsentPolicy.remembers(interaction.client)
+            ? try await environment.stores.consents.consent(userID: user.id, clientID: interaction.client.clientID,
+                                                            resource: authorization.resource)
+            : nil
+        let grants = try await environment.stores.grants.grants(of: .user(id: user.id))
+        let newScopes = ConsentPolicy.newTokens(in: authorization, for: interaction.client, remembered: record, grants: grants,
+                                                now: environment.clock.now())
         return Responses.html(pages.consent(.init(
             clientName: displayName(of: interaction.client), clientID: interaction.client.clientID.rawValue,
             username: user.username, redirectHost: Self.host(of: authorization.redirectURI),
             scopes: authorization.scope.tokens.map { (name: $0, isNew: newScopes.contains($0)) }, resource: authorization.resource,
             isUnverified: interaction.client.isDynamicallyRegistered && !interaction.client.isMetadataDocument,
             metadataHost: interaction.client.isMetadataDocument ? ClientIDMetadataDocument.host(of: interaction.client.clientID.rawValue) : nil,
-            action: "\(paths.consent)?tx=\(interaction.transactionID)", csrfToken: interaction.session.csrfToken)))
+            action: "\(paths.consent)?tx=\(interaction.transactionID)", csrfToken: interaction.session.csrfToken,
+            logoutURL: "\(paths.logout)?tx=\(interaction.transactionID)")))
     }
 
     func submitConsent(_ request: Request, context: PixyRequestContext) async throws -> Response {
@@ -369,15 +372,24 @@ extension AuthorizationServer {
     // MARK: Logout
 
     /// `GET /logout`: a sign-out button (POST with the CSRF token), so a link or an image on
-    /// another site cannot sign the user out.
+    /// another site cannot sign the user out. With the `tx` of a request waiting in this browser
+    /// ("Not you?" on the consent page), the form keeps it, and signing out leads back to sign-in.
     func showLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
         guard let (_, session) = try await currentSession(request), session.userID != nil else {
             return Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
         }
-        return Responses.html(pages.signedOut(title: "Sign out of Pixy?", action: paths.logout, csrfToken: session.csrfToken))
+        let title = "Sign out of \(pages.branding.name)?"
+        if case .found(let interaction) = try await lookUpInteraction(request) {
+            return Responses.html(pages.signedOut(
+                title: title, action: "\(paths.logout)?tx=\(interaction.transactionID)", csrfToken: session.csrfToken,
+                lead: "Then sign in as yourself to continue to \(displayName(of: interaction.client))."))
+        }
+        return Responses.html(pages.signedOut(title: title, action: paths.logout, csrfToken: session.csrfToken))
     }
 
-    /// `POST /logout`: ends the browser session (the grants the user approved stay).
+    /// `POST /logout`: ends the browser session (the grants the user approved stay). With the `tx`
+    /// of a request waiting in this session, the request moves to a fresh signed-out session and
+    /// the browser goes back to the login page for it (a new session: no fixation, SECURITY.md §8).
     func submitLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
         guard let (key, session) = try await currentSession(request) else {
             return Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
@@ -387,8 +399,20 @@ extension AuthorizationServer {
             response.status = .forbidden
             return response
         }
+        let waiting: Interaction? = if case .found(let interaction) = try await lookUpInteraction(request) { interaction } else { nil }
         try await interactions.deleteSession(key: key)
-        var response = Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))
+        if let waiting, case let remaining = waiting.pending.expiresAt.timeIntervalSince(environment.clock.now()), remaining >= 1 {
+            let fresh = try await startSession(user: nil, authTime: nil, pendingAuthorizations: 1)
+            var pending = waiting.pending
+            pending.sessionKey = fresh.key
+            try await interactions.savePendingAuthorization(pending, key: SecretHash.sha256Hex(waiting.transactionID),
+                                                            ttl: .seconds(remaining))
+            var response = Responses.redirect(to: "\(paths.login)?tx=\(waiting.transactionID)", status: .seeOther)
+            response.headers[.setCookie] = setCookie(fresh.cookieValue, for: fresh.session)
+            return response
+        }
+        var response = Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil,
+                                                      lead: "Return to the application to sign in again."))
         response.headers[.setCookie] = cookie.expired
         return response
     }

@@ -198,6 +198,7 @@ public func buildApplication(
         authorizationLimiter: RateLimiter(clock: clock, burst: configuration.authorizationBurst,
                                           refillPerSecond: configuration.authorizationsPerMinute / 60, buckets: stores.tokenBuckets))
     environment.trustedProxies = configuration.trustedProxies.compactMap(AddressRange.init)
+    environment.branding = configuration.branding
     let server = try await AuthorizationServer(environment: environment)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)

@@ -55,6 +55,14 @@ public struct Configuration: Sendable {
     /// How long after a rotation the previous refresh token may still be retried (default 60 s).
     public var refreshTokenRetryWindow: Duration = .seconds(60)
 
+    /// The operator's name at the top of every page (default "Pixy").
+    public var brandName = "Pixy"
+    /// The operator's logo: an https URL or a base64 `data:image/png` / `data:image/svg+xml` URI
+    /// (``PageBranding/isAcceptableLogo(_:)``); the page CSP then admits exactly its source.
+    public var brandLogo: String?
+    /// Text the consent page shows beside each scope token; every key must be in ``scopes``.
+    public var scopeDescriptions: [String: String] = [:]
+
     /// The Redis URL when ``store`` is ``StoreKind/redis``: `redis://[user:pass@]host:port/db`,
     /// or `rediss://` for TLS.
     public var redisURL: String?
@@ -171,6 +179,27 @@ public struct Configuration: Sendable {
               refreshTokenIdleLifetime <= refreshTokenLifetime else {
             throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
         }
+        try validateBranding()
+    }
+
+    /// The page settings: a displayable brand name, an acceptable logo, and descriptions only of
+    /// supported scopes (a description of a scope clients cannot ask for is a typo).
+    func validateBranding() throws {
+        guard PageBranding.isDisplayable(brandName, maximumLength: PageBranding.maximumNameLength) else {
+            throw Invalid(description: "--brand-name must be 1-\(PageBranding.maximumNameLength) characters without control characters")
+        }
+        if let brandLogo, !PageBranding.isAcceptableLogo(brandLogo) {
+            throw Invalid(description: "--brand-logo must be an https URL or a data:image/png;base64, or data:image/svg+xml;base64, URI of at most 64 KiB")
+        }
+        let supported = Set(scopes.tokens)
+        for (scope, text) in scopeDescriptions.sorted(by: { $0.key < $1.key }) {
+            guard supported.contains(scope) else {
+                throw Invalid(description: "--scope-description names \(scope), which is not in --scopes (\(scopes))")
+            }
+            guard PageBranding.isDisplayable(text, maximumLength: PageBranding.maximumDescriptionLength) else {
+                throw Invalid(description: "--scope-description for \(scope) must be 1-\(PageBranding.maximumDescriptionLength) characters without control characters")
+            }
+        }
     }
 
     /// The policy PixyCore decides with.
@@ -181,6 +210,11 @@ public struct Configuration: Sendable {
         policy.defaultScope = effectiveDefaultScope
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         return policy
+    }
+
+    /// What the pages show of the operator (``PageBranding``).
+    var branding: PageBranding {
+        PageBranding(name: brandName, logo: brandLogo, scopeDescriptions: scopeDescriptions)
     }
 
     /// The default scope in force: as configured, or the first supported scope.

@@ -98,7 +98,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -142,6 +142,12 @@ struct Serve: AsyncParsableCommand {
     var requestTimeout: Int?
     @Option(name: .customLong("max-connections"), help: "Connections open at once (default: 3/4 of the open-file limit).")
     var maxConnections: Int?
+    @Option(name: .customLong("brand-name"), help: "Your name at the top of every page (default Pixy; env PIXY_BRAND_NAME).")
+    var brandName: String?
+    @Option(name: .customLong("brand-logo"), help: "Your logo: an https URL or a data:image/png|svg+xml;base64, URI (env PIXY_BRAND_LOGO).")
+    var brandLogo: String?
+    @Option(name: .customLong("scope-description"), help: "scope=text shown beside the scope on the consent page (repeat; env PIXY_SCOPE_DESCRIPTIONS as scope=text;scope=text).")
+    var scopeDescriptions: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
     /// The log level named, or `info`; an unknown name is refused rather than ignored.
@@ -220,8 +226,26 @@ struct Serve: AsyncParsableCommand {
         if let count = try maxConnections ?? environmentValue("MAX_CONNECTIONS").map(Self.integer) {
             configuration.connectionLimits.maximumConnections = count
         }
+        configuration.brandName = brandName ?? environmentValue("BRAND_NAME") ?? configuration.brandName
+        configuration.brandLogo = brandLogo ?? environmentValue("BRAND_LOGO")
+        let descriptions = (environmentValue("SCOPE_DESCRIPTIONS")?.split(separator: ";").map(String.init) ?? []) + scopeDescriptions
+        configuration.scopeDescriptions = try Self.scopeDescriptions(descriptions)
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration
+    }
+
+    /// Parses `scope=text` pairs; a later pair for the same scope wins (flags come after the environment).
+    static func scopeDescriptions(_ pairs: [String]) throws -> [String: String] {
+        var descriptions: [String: String] = [:]
+        for pair in pairs where !pair.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw ValidationError("--scope-description must look like scope=text (got \(pair))")
+            }
+            var text = String(pair[pair.index(after: equals)...])
+            if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+            descriptions[String(pair[..<equals]).trimmingCharacters(in: .whitespaces)] = text
+        }
+        return descriptions
     }
 
     static func integer(_ text: String) throws -> Int {
@@ -279,35 +303,6 @@ struct Serve: AsyncParsableCommand {
             }
         })
         try await app.runService()
-    }
-}
-
-struct PKCE: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Print a fresh PKCE verifier and its S256 challenge (RFC 7636).")
-
-    @Option(help: "Verifier length, 43-128.") var length = CodeVerifier.defaultLength
-    @Flag(help: "Draw from the full unreserved set A-Z a-z 0-9 - . _ ~ instead of A-Z a-z 0-9.") var unreserved = false
-    @Flag(help: "Print JSON.") var json = false
-
-    func validate() throws {
-        guard (CodeVerifier.minimumLength...CodeVerifier.maximumLength).contains(length) else {
-            throw ValidationError("--length must be between 43 and 128 (RFC 7636 §4.1)")
-        }
-    }
-
-    func run() throws {
-        let pair = PKCEPair.generate(length: length, alphabet: unreserved ? .unreserved : .alphanumeric)
-        if json {
-            let object = ["code_verifier": pair.verifier.value, "code_challenge": pair.challenge.value, "code_challenge_method": "S256"]
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(object), as: UTF8.self))
-        } else {
-            print("code_verifier=\(pair.verifier.value)")
-            print("code_challenge=\(pair.challenge.value)")
-            print("code_challenge_method=S256")
-        }
     }
 }
 

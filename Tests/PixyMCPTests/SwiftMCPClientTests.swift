@@ -43,7 +43,7 @@ struct SwiftMCPClientTests {
     private func exercise(_ http: HTTPClient, certificates: TestCertificateAuthority, work: URL, bundle: String) async throws {
         let data = work.appendingPathComponent("pixy-data").path
         let password = "correct horse battery staple"
-        try LiveProcess.run(Binaries.pixy, ["users", "add", "alice", "--password-stdin", "--data-dir", data], stdin: password + "\n")
+        try LiveProcess.run(Binaries.pixy, ["users", "add", "alice", "--password-stdin", "--create", "--data-dir", data], stdin: password + "\n")
         let pixyPort = RedisServer.freePort()
         let issuer = "https://127.0.0.1:\(pixyPort)"
         let pixy = try LiveProcess(Binaries.pixy, ["serve", "--port", String(pixyPort), "--data-dir", data, "--tls-cert", certificates.certificateFile,

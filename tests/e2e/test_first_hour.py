@@ -1,11 +1,15 @@
 """Live: what a newcomer meets in the first hour, on the real binary: a failed first start does
 not lose the one-time admin password."""
+import json
 import re
 import socket
 import subprocess
 import time
+import urllib.parse as up
 
-from conftest import PixyServer, login_session, pixy_binary, query_of, run_cli
+import httpx
+
+from conftest import PixyServer, free_port, login_session, pixy_binary, query_of, run_cli
 
 
 def test_a_failed_first_start_does_not_lose_the_admin_password(data_dir):
@@ -71,3 +75,76 @@ def test_unusable_values_are_refused_in_one_line(tmp_path, data_dir):
     warned = pixy("clients", "add", "--client-id", "adm", "--scope", "admin", "--redirect-uri", "https://app.example.com/cb",
                   "--data-dir", str(data_dir))
     assert warned.returncode == 0 and "warning: admin is not in the server's scopes" in warned.stderr
+
+
+def test_readme_five_minutes_with_pkce_listen_in_chromium(data_dir):
+    """README "Five minutes with Pixy", as written: serve on the defaults (its own port), the demo
+    client, `pixy pkce … --listen`, headless Chromium through sign-in and consent (it also asks the
+    listener for /favicon.ico), then the printed token request run by a shell."""
+    import selenium.webdriver.support.expected_conditions as EC
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_browser import make_driver
+
+    server = PixyServer(data_dir).start()
+    deadline = time.time() + 60
+    while not (match := re.search(r"password: (\S+)", server.output())) and time.time() < deadline:
+        time.sleep(0.1)
+    assert match, server.output()
+    admin_password = match.group(1)
+    listener_port = free_port()
+    redirect = f"http://127.0.0.1:{listener_port}/cb"
+    run_cli(data_dir, "clients", "add", "--client-id", "demo", "--name", "Demo app", "--redirect-uri", redirect)
+    pkce = subprocess.Popen([str(pixy_binary()), "pkce", "--client-id", "demo", "--redirect-uri", redirect, "--scope", "read",
+                             "--listen", "--issuer", server.base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = make_driver(javascript=True)
+    try:
+        lines = []
+        while not any(line.strip().startswith(server.base + "/authorize?") for line in lines):
+            line = pkce.stdout.readline()
+            assert line, "pixy pkce ended early: " + pkce.stderr.read()
+            lines.append(line)
+        url = next(line.strip() for line in lines if line.strip().startswith(server.base + "/authorize?"))
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(EC.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(admin_password)
+        driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "button[value=approve]"))).click()
+        wait.until(lambda d: "Signed in" in d.page_source)
+        assert "Your code:" in driver.page_source
+        out, err = pkce.communicate(timeout=60)
+        assert pkce.returncode == 0, err
+        curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl -s "))
+        answer = json.loads(subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=60, check=True).stdout)
+        assert answer["token_type"] == "Bearer" and answer["scope"] == "read" and "refresh_token" in answer
+    finally:
+        driver.quit()
+        if pkce.poll() is None:
+            pkce.kill()
+        server.stop()
+
+
+def test_pkce_listener_ignores_other_paths_and_foreign_state(data_dir):
+    """The listener answers only its path (a favicon request is 404 and ignored) and only the state
+    it sent (a forged redirect is refused and ignored)."""
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/cb"
+    pkce = subprocess.Popen([str(pixy_binary()), "pkce", "--client-id", "demo", "--redirect-uri", redirect, "--listen",
+                             "--issuer", "http://127.0.0.1:1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("Waiting for the browser" in line for line in lines):
+            line = pkce.stdout.readline()
+            assert line, pkce.stderr.read()
+            lines.append(line)
+        state = up.parse_qs(up.urlparse(next(l.strip() for l in lines if "/authorize?" in l)).query)["state"][0]
+        assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico").status_code == 404
+        assert httpx.get(f"{redirect}?code=forged&state=not-yours").status_code == 400
+        assert pkce.poll() is None, "still waiting for the real redirect"
+        assert httpx.get(f"{redirect}?code=the-real-code&state={state}").status_code == 200
+        out, _ = pkce.communicate(timeout=60)
+        assert "code=the-real-code" in out and "forged" not in out
+    finally:
+        if pkce.poll() is None:
+            pkce.kill()

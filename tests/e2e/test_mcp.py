@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import json
 import os
+import queue
 import re
 import secrets
 import ssl
@@ -26,8 +27,12 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import PASSWORD, REPO, TIMEOUT, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli
+from conftest import PASSWORD, REPO, TIMEOUT, HealthCheckedProcess, PixyServer, free_port, query_of, run_cli, terminate
+from test_browser import make_driver
 from test_cimd import make_ca_and_leaf
 
 CALLBACK = "http://127.0.0.1:33418/callback"
@@ -336,28 +341,37 @@ def test_claude_style_connectors(stack):
     scripted_connector(pixy.base, example, ephemeral, "http://localhost/callback", "Claude Code")
 
 
-def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
-    pixy, example = stack
+def token_for(pixy_base: str, resource: str, scope: str) -> str:
+    """An access token for `resource` with `scope`, through registration, the pages and PKCE, as a
+    hosted connector gets one."""
     redirect = "https://claude.ai/api/mcp/auth_callback"
-    # A token minted for another resource (aud) is refused by this MCP server.
     http = httpx.Client(timeout=TIMEOUT)
-    metadata = http.get(f"{pixy.base}/.well-known/oauth-authorization-server").json()
+    metadata = http.get(f"{pixy_base}/.well-known/oauth-authorization-server").json()
     client_id = http.post(metadata["registration_endpoint"], json={
         "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()["client_id"]
     verifier = secrets.token_urlsafe(64)[:64]
     url = metadata["authorization_endpoint"] + "?" + up.urlencode({
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": "read",
-        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s", "resource": "https://other.example/mcp"})
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": scope,
+        "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s", "resource": resource})
     code = query_of(Browser().authorize(url))["code"]
-    token = http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-                                                        "code_verifier": verifier, "client_id": client_id}).json()["access_token"]
-    headers = {"Accept": "application/json, text/event-stream"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                                       "clientInfo": {"name": "x", "version": "1"}}}
-    wrong = http.post(example.url, json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+    return http.post(metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+                                                       "code_verifier": verifier, "client_id": client_id}).json()["access_token"]
+
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                                          "clientInfo": {"name": "x", "version": "1"}}}
+
+
+def test_token_for_another_resource_and_query_string_tokens_are_refused(stack):
+    pixy, example = stack
+    # A token minted for another resource (aud) is refused by this MCP server.
+    token = token_for(pixy.base, "https://other.example/mcp", "read")
+    http = httpx.Client(timeout=TIMEOUT)
+    wrong = http.post(example.url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"})
     assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
     # A token in the query string is never looked at.
-    query = http.post(example.url + "?" + up.urlencode({"access_token": token}), json=body, headers=headers)
+    query = http.post(example.url + "?" + up.urlencode({"access_token": token}), json=INITIALIZE, headers=MCP_HEADERS)
     assert query.status_code == 401 and "error=" not in query.headers["www-authenticate"]
 
 
@@ -400,30 +414,64 @@ def test_behind_a_tls_terminating_proxy_the_issuer_never_follows_forwarded_heade
         pixy.stop()
 
 
-def drive_client(command: list[str], verify=True, timeout: float = 300) -> list[str]:
+class ClientProcess:
+    """An example client run as a subprocess, its output (stdout and stderr) read line by line by
+    a thread, so that every wait for a line is bounded and a hang becomes a failure."""
+
+    def __init__(self, command: list[str]):
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.ended = False
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def next_line(self, timeout: float = 120) -> str | None:
+        """The next line, or None once the output has ended."""
+        if self.ended:
+            return None
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output for {timeout} s:\n" + "\n".join(self.lines)) from None
+        if line is None:
+            self.ended = True
+        else:
+            self.lines.append(line)
+        return line
+
+    def finish(self) -> list[str]:
+        """Waits for the end of the output and a zero exit status; returns the output lines."""
+        while self.next_line() is not None:
+            pass
+        assert self.process.wait(timeout=60) == 0, "\n".join(self.lines)
+        return self.lines
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+
+def drive_client(command: list[str], verify=True) -> list[str]:
     """Runs an example client, signs in for every AUTHORIZE line it prints, follows the final
-    redirect to its loopback port, and returns its output lines. `timeout` only turns a hang into a
-    failure: a watchdog kills a client still running then, even one that prints nothing."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    watchdog = threading.Timer(timeout, process.kill)
-    watchdog.start()
-    lines = []
+    redirect to its loopback port, and returns its output lines."""
+    client = ClientProcess(command)
+    browser = Browser(verify=verify)
     try:
-        browser = Browser(verify=verify)
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
+        while (line := client.next_line()) is not None:
             if line.startswith("AUTHORIZE "):
                 location = browser.authorize(line.split(" ", 1)[1].strip())
                 assert location.startswith("http://127.0.0.1:"), location
                 assert httpx.get(location, timeout=TIMEOUT).status_code == 200
-        status = process.wait(timeout=TIMEOUT)
+        return client.finish()
     finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert status == 0, f"exit {status} (killed after {timeout} s if negative):\n" + "\n".join(lines)
-    return lines
+        client.stop()
+
+
+README_CLIENT_ARGS = ["--call", "whoami", "--call", 'add_note={"text":"hello"}', "--call", "list_notes"]
 
 
 def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
@@ -442,6 +490,168 @@ def test_readme_walkthrough_with_the_python_example_client(data_dir, tmp_path):
         assert sum(line.startswith("AUTHORIZE ") for line in lines) == 2, "sign-in, then step-up for write"
     finally:
         example.stop()
+        pixy.stop()
+
+
+def loopback_responses(driver, port: int, seen: dict[str, int]) -> dict[str, int]:
+    """Collects, from Chromium's DevTools Network log, the status of every response the browser
+    got from 127.0.0.1:`port`, by path (the log is drained on each read, so `seen` accumulates)."""
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived":
+            url = up.urlparse(message["params"]["response"]["url"])
+            if url.hostname == "127.0.0.1" and url.port == port:
+                seen[url.path] = message["params"]["response"]["status"]
+    return seen
+
+
+def sign_in_with_chromium(driver, url: str, redirect_uri: str) -> None:
+    """Opens the printed sign-in URL and goes through whatever Pixy shows (login, then consent;
+    on the step-up the session may skip login) until the browser reaches the client's loopback
+    callback (RFC 8252 §7.3)."""
+    driver.get(url)
+    for _ in range(4):
+        WebDriverWait(driver, 60).until(lambda d: d.current_url.startswith(redirect_uri) or d.find_elements(By.NAME, "username")
+                                        or d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
+        if driver.current_url.startswith(redirect_uri):
+            return
+        if driver.find_elements(By.NAME, "username"):
+            driver.find_element(By.NAME, "username").send_keys("alice")
+            driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+            button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+        else:
+            button = driver.find_element(By.CSS_SELECTOR, "button[name=decision][value=approve]")
+        # Mark this document, submit, and wait until the browser shows another one.
+        driver.execute_script("window.pixyTestPreviousPage = true")
+        button.click()
+        WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script("return document.readyState === 'complete' && !window.pixyTestPreviousPage"))
+    raise AssertionError(f"never reached {redirect_uri}: {driver.current_url}\n{driver.page_source[:500]}")
+
+
+def test_readme_walkthrough_in_headless_chromium(data_dir, tmp_path):
+    """The README's "Protect an MCP server" run of Examples/mcp_client.py, signed in by a real
+    browser. Chromium asks the loopback listener for /favicon.ico after the first callback page: the
+    listener answers 404 and does not take it (nor a response with a wrong or missing state) for
+    the authorization response, so the step-up still finishes."""
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir).start()
+    example = ExampleServer(tmp_path, issuer=pixy.base).start()
+    client = ClientProcess(["python3", str(REPO / "Examples" / "mcp_client.py"), example.url, "--no-browser", *README_CLIENT_ARGS])
+    driver = make_driver(javascript=True, network_log=True)
+    authorizations = 0
+    try:
+        while (line := client.next_line()) is not None:
+            if not line.startswith("AUTHORIZE "):
+                continue
+            authorizations += 1
+            url = line.split(" ", 1)[1].strip()
+            redirect_uri = query_of(url)["redirect_uri"]
+            port = up.urlparse(redirect_uri).port
+            if authorizations == 1:
+                # Requests that are not this sign-in's response are answered and not taken for it.
+                state = query_of(url)["state"]
+                assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=TIMEOUT).status_code == 404
+                assert httpx.get(redirect_uri, params={"code": "forged", "state": state + "x"}, timeout=TIMEOUT).status_code == 400
+                assert httpx.get(redirect_uri, params={"code": "forged"}, timeout=TIMEOUT).status_code == 400
+            sign_in_with_chromium(driver, url, redirect_uri)
+            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+            assert driver.find_element(By.TAG_NAME, "h1").text == "Sign-in finished", driver.page_source[:500]
+            assert "close this window" in driver.find_element(By.TAG_NAME, "body").text
+            if authorizations == 1:
+                # Chromium asks the new origin for its icon on its own; wait until it has had the
+                # answer (it remembers the failure and does not ask again on the step-up's page).
+                seen: dict[str, int] = {}
+                WebDriverWait(driver, 60).until(lambda d: "/favicon.ico" in loopback_responses(d, port, seen))
+                assert seen == {"/callback": 200, "/favicon.ico": 404}, seen
+        lines = client.finish()
+    finally:
+        driver.quit()
+        client.stop()
+        example.stop()
+        pixy.stop()
+    assert authorizations == 2, "sign-in, then step-up for write:\n" + "\n".join(lines)
+    assert "TOOLS add_note list_notes whoami" in lines
+    assert any(line.startswith("RESULT whoami user ") for line in lines)
+    assert "RESULT add_note saved note 1" in lines
+    assert lines[-1] == "RESULT list_notes 1. hello", "\n".join(lines)
+
+
+class FastMCPServer(HealthCheckedProcess):
+    """A running Examples/fastmcp_server.py (FastMCP, verifying Pixy's JWTs on its JWKS)."""
+
+    name = "the FastMCP example server"
+
+    def __init__(self, directory: Path, issuer: str):
+        self.port = free_port()
+        super().__init__(["python3", str(REPO / "Examples" / "fastmcp_server.py"), "--issuer", issuer, "--port", str(self.port)],
+                         f"http://127.0.0.1:{self.port}", directory / f"fastmcp-{self.port}.log")
+        self.url = self.base + "/mcp"
+
+
+def mcp_post(url: str, token: str, body: dict, session_id: str | None = None) -> httpx.Response:
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": "2025-06-18"}
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    return httpx.post(url, json=body, headers=headers, timeout=30)
+
+
+def rpc_result(response: httpx.Response) -> dict:
+    """The JSON-RPC result of a Streamable HTTP answer (plain JSON or one SSE message)."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[len("data:"):] for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1])["result"]
+    return response.json()["result"]
+
+
+def test_fastmcp_server_protected_by_pixy(data_dir, tmp_path):
+    """docs/mcp.md "Protect a Python MCP server": Examples/fastmcp_server.py (FastMCP's
+    RemoteAuthProvider and JWTVerifier on Pixy's JWKS, ES256, aud = its MCP URL) with the Python
+    SDK client signing in through Pixy; a token for another resource is refused (RFC 8707)."""
+    seed_user(data_dir, None)
+    pixy = PixyServer(data_dir).start()
+    server = FastMCPServer(tmp_path, issuer=pixy.base).start()
+    try:
+        bare = httpx.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        assert bare.status_code == 401
+        assert f'resource_metadata="{server.base}/.well-known/oauth-protected-resource/mcp"' in bare.headers["www-authenticate"]
+        prm = httpx.get(f"{server.base}/.well-known/oauth-protected-resource/mcp").json()
+        assert prm["resource"] == server.url and prm["authorization_servers"] == [pixy.base]
+        assert prm["scopes_supported"] == ["read", "write"]
+
+        lines = drive_client(["python3", str(REPO / "Examples" / "mcp_client.py"), server.url, "--no-browser", *README_CLIENT_ARGS])
+        assert "TOOLS add_note list_notes whoami" in lines
+        assert any(line.startswith("RESULT whoami user ") for line in lines)
+        assert "RESULT add_note saved note 1" in lines
+        assert lines[-1] == "RESULT list_notes 1. hello", "\n".join(lines)
+        authorize = next(line for line in lines if line.startswith("AUTHORIZE "))
+        assert query_of(authorize.split(" ", 1)[1])["resource"] == server.url
+
+        # A token Pixy minted for another resource: 401 invalid_token (aud is checked).
+        other = token_for(pixy.base, "https://other.example/mcp", "read write")
+        refused = mcp_post(server.url, other, INITIALIZE)
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+        # A token for this server with `read` only: whoami answers, add_note (scope write) does not
+        # exist for it (FastMCP hides tools whose scope the token lacks).
+        read_only = token_for(pixy.base, server.url, "read")
+        initialized = mcp_post(server.url, read_only, INITIALIZE)
+        session = initialized.headers.get("mcp-session-id")
+        assert rpc_result(initialized)["serverInfo"]["name"] == "Pixy FastMCP notes"
+        assert mcp_post(server.url, read_only, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session).status_code == 202
+        tools = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, session))
+        assert sorted(tool["name"] for tool in tools["tools"]) == ["list_notes", "whoami"]
+        whoami = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                                             "params": {"name": "whoami", "arguments": {}}}, session))
+        assert not whoami["isError"] and whoami["content"][0]["text"].endswith("scopes read")
+        add = mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                                               "params": {"name": "add_note", "arguments": {"text": "no"}}}, session)
+        assert rpc_result(add)["isError"] and "Unknown tool" in rpc_result(add)["content"][0]["text"], add.text
+        notes = rpc_result(mcp_post(server.url, read_only, {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                                                            "params": {"name": "list_notes", "arguments": {}}}, session))
+        assert notes["content"][0]["text"] == "1. hello", "the refused add_note saved nothing"
+    finally:
+        server.stop()
         pixy.stop()
 
 

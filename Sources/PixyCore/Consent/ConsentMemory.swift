@@ -23,7 +23,7 @@ public protocol ConsentStore: Sendable {
     func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws
 }
 
-/// When consent may be remembered and reused (issue 3 §5–6; RFC 8252 §8.6).
+/// When consent may be remembered and reused (RFC 8252 §8.6; docs/threat-model.md).
 public enum ConsentPolicy {
     /// Whether `client` may have its consent remembered: operator-registered confidential clients
     /// only. A public or dynamically registered client's identity cannot be assured, so an
@@ -49,5 +49,37 @@ public enum ConsentPolicy {
     public static func newTokens(in request: AuthorizationRequest, comparedTo record: ConsentRecord?) -> Set<String> {
         guard let record else { return Set(request.scope.tokens) }
         return Set(request.scope.tokens(notIn: record.scope))
+    }
+
+    /// Scope tokens the consent page marks as new (step-up), for any client: what the request asks
+    /// for beyond what the user already approved for this client and resource, as the remembered
+    /// consent records it (clients ``remembers(_:)`` allows) and as the user's live grants for the
+    /// same client and resource hold it. With neither, this is a first approval and nothing is
+    /// marked. Marking never skips the page: public clients always see it (RFC 8252 §8.6).
+    ///
+    /// - Parameters:
+    ///   - record: the remembered consent; ignored unless the client may have it remembered.
+    ///   - grants: the user's grants (``GrantStore/grants(of:)`` with `.user(id:)`); revoked,
+    ///     expired, idle-expired and other clients' or resources' grants are left out here.
+    public static func newTokens(in request: AuthorizationRequest, for client: Client, remembered record: ConsentRecord?,
+                                 grants: [Grant], now: Date) -> Set<String> {
+        var approved: [String] = []
+        var hasApproval = false
+        if remembers(client), let record {
+            approved += record.scope.tokens
+            hasApproval = true
+        }
+        for grant in grants where isLive(grant, now: now) && grant.clientID == client.clientID && grant.resource == request.resource {
+            approved += grant.scope.tokens
+            hasApproval = true
+        }
+        guard hasApproval else { return [] }
+        return Set(request.scope.tokens(notIn: Scope(validatedTokens: approved)))
+    }
+
+    /// Whether `grant` still stands: not revoked, within its absolute and idle lifetimes
+    /// (SECURITY.md §5).
+    static func isLive(_ grant: Grant, now: Date) -> Bool {
+        grant.revokedAt == nil && now < grant.expiresAt && now < grant.idleExpiresAt
     }
 }

@@ -1,12 +1,18 @@
 import Mustache
 
 /// Renders the interactive pages. Templates are parsed once at start-up.
+/// Every page carries the operator's branding (``PageBranding``).
 struct PageRenderer: Sendable {
     private let library: MustacheLibrary
+    /// The operator's name and logo, shown on every page.
+    let branding: PageBranding
 
-    init() throws {
+    init(branding: PageBranding = PageBranding()) throws {
+        self.branding = branding
         var library = MustacheLibrary()
         try library.register(Templates.style, named: "style")
+        try library.register(Templates.brand, named: "brand")
+        try library.register(Templates.home, named: "home")
         try library.register(Templates.login, named: "login")
         try library.register(Templates.consent, named: "consent")
         try library.register(Templates.error, named: "error")
@@ -14,12 +20,20 @@ struct PageRenderer: Sendable {
         self.library = library
     }
 
+    /// Renders `template` with `context` plus the branding.
+    private func render(_ context: [String: Any], _ template: String) -> String {
+        var context = context
+        context["brandName"] = branding.name
+        if let logo = branding.logo { context["brandLogo"] = logo }
+        return library.render(context, withTemplate: template) ?? ""
+    }
+
     func login(clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
                metadataHost: String?) -> String {
         var context: [String: Any] = ["clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified]
         if let errorMessage { context["errorMessage"] = errorMessage }
         if let metadataHost { context["metadataHost"] = metadataHost }
-        return library.render(context, withTemplate: "login") ?? ""
+        return render(context, "login")
     }
 
     struct ConsentPage {
@@ -33,18 +47,24 @@ struct PageRenderer: Sendable {
         var metadataHost: String?
         var action: String
         var csrfToken: String
+        /// `GET /logout` for this request: "Not you?" signs out and returns to sign-in.
+        var logoutURL: String
     }
 
     func consent(_ page: ConsentPage) -> String {
         var context: [String: Any] = [
             "clientName": page.clientName, "clientID": page.clientID, "username": page.username,
             "redirectHost": page.redirectHost,
-            "scopes": page.scopes.map { ["name": $0.name, "isNew": $0.isNew] as [String: Any] }, "hasScopes": !page.scopes.isEmpty,
-            "isUnverified": page.isUnverified, "action": page.action, "csrfToken": page.csrfToken,
+            "scopes": page.scopes.map { scope in
+                var entry: [String: Any] = ["name": scope.name, "isNew": scope.isNew]
+                if let description = branding.scopeDescriptions[scope.name] { entry["description"] = description }
+                return entry
+            }, "hasScopes": !page.scopes.isEmpty,
+            "isUnverified": page.isUnverified, "action": page.action, "csrfToken": page.csrfToken, "logoutURL": page.logoutURL,
         ]
         if let resource = page.resource { context["resource"] = resource }
         if let host = page.metadataHost { context["metadataHost"] = host }
-        return library.render(context, withTemplate: "consent") ?? ""
+        return render(context, "consent")
     }
 
     /// The error page; with `continueURL`, an interstitial that names where the error would go.
@@ -54,13 +74,19 @@ struct PageRenderer: Sendable {
             context["continueURL"] = continueURL
             context["continueHost"] = continueHost
         }
-        return library.render(context, withTemplate: "error") ?? ""
+        return render(context, "error")
     }
 
     /// The sign-out page: a form while signed in (`csrfToken`), a confirmation afterwards.
-    func signedOut(title: String, action: String, csrfToken: String?) -> String {
+    func signedOut(title: String, action: String, csrfToken: String?, lead: String? = nil) -> String {
         var context: [String: Any] = ["title": title, "action": action]
         if let csrfToken { context["csrfToken"] = csrfToken }
-        return library.render(context, withTemplate: "signedOut") ?? ""
+        if let lead { context["lead"] = lead }
+        return render(context, "signedOut")
+    }
+
+    /// The page at `GET /`: the brand, the issuer, and links to the metadata and the JWKS.
+    func home(issuer: String, metadataPath: String, jwksPath: String) -> String {
+        render(["issuer": issuer, "metadataPath": metadataPath, "jwksPath": jwksPath], "home")
     }
 }
