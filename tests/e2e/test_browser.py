@@ -276,7 +276,7 @@ def test_execute_script_is_not_subject_to_the_page_csp(branded_server):
         driver.execute_script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = true';"
                               "document.body.appendChild(s);")
         assert driver.execute_script("return window.inlineRan === true") is False
-        csp = httpx.get(driver.current_url).headers["content-security-policy"]
+        csp = httpx.get(driver.current_url, timeout=TIMEOUT).headers["content-security-policy"]
         assert csp == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; img-src data:"
     finally:
         driver.quit()
@@ -292,7 +292,7 @@ def test_pages_meet_contrast_and_fit_a_phone(branded_server, scheme):
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         driver.get(authorize_url(base, "long-name-app"))
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "username"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.NAME, "username"))
         assert driver.find_element(By.CSS_SELECTOR, "header.brand").text == "Acme Notes"
         assert driver.execute_script("const i = document.querySelector('header.brand img'); return i.complete && i.naturalWidth") == 28, \
             "the CSP admits the data: logo"
@@ -302,7 +302,7 @@ def test_pages_meet_contrast_and_fit_a_phone(branded_server, scheme):
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
         assert driver.find_element(By.CSS_SELECTOR, "header.brand").text == "Acme Notes"
         assert "Read your notes" in driver.find_element(By.CSS_SELECTOR, "ul.scopes").text
         assert len(driver.find_elements(By.TAG_NAME, "form")) == 1
@@ -310,10 +310,10 @@ def test_pages_meet_contrast_and_fit_a_phone(branded_server, scheme):
         driver.save_screenshot(str(ARTIFACTS / f"consent-{PHONE_WIDTH}-{scheme}.png"))
 
         driver.find_element(By.PARTIAL_LINK_TEXT, "Not you?").click()
-        WebDriverWait(driver, 10).until(lambda d: "/logout" in d.current_url)
+        WebDriverWait(driver, TIMEOUT).until(lambda d: "/logout" in d.current_url)
         check_page(driver, "sign-out", scheme)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.NAME, "username"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.NAME, "username"))
         assert "/login?tx=" in driver.current_url
 
         driver.get(authorize_url(base, "web-app", redirect_uri="https://evil.example/cb"))
@@ -326,7 +326,7 @@ def test_pages_meet_contrast_and_fit_a_phone(branded_server, scheme):
         check_page(driver, "home", scheme)
     finally:
         driver.quit()
-    icon = httpx.get(base + "/favicon.ico")
+    icon = httpx.get(base + "/favicon.ico", timeout=TIMEOUT)
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
 
 

@@ -9,7 +9,7 @@ import urllib.parse as up
 
 import httpx
 
-from conftest import PixyServer, free_port, login_session, pixy_binary, query_of, run_cli
+from conftest import TIMEOUT, PixyServer, free_port, login_session, pixy_binary, query_of, run_cli
 
 
 def test_a_failed_first_start_does_not_lose_the_admin_password(data_dir):
@@ -139,10 +139,10 @@ def test_pkce_listener_ignores_other_paths_and_foreign_state(data_dir):
             assert line, pkce.stderr.read()
             lines.append(line)
         state = up.parse_qs(up.urlparse(next(l.strip() for l in lines if "/authorize?" in l)).query)["state"][0]
-        assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico").status_code == 404
-        assert httpx.get(f"{redirect}?code=forged&state=not-yours").status_code == 400
+        assert httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=TIMEOUT).status_code == 404
+        assert httpx.get(f"{redirect}?code=forged&state=not-yours", timeout=TIMEOUT).status_code == 400
         assert pkce.poll() is None, "still waiting for the real redirect"
-        assert httpx.get(f"{redirect}?code=the-real-code&state={state}").status_code == 200
+        assert httpx.get(f"{redirect}?code=the-real-code&state={state}", timeout=TIMEOUT).status_code == 200
         out, _ = pkce.communicate(timeout=60)
         assert "code=the-real-code" in out and "forged" not in out
     finally:

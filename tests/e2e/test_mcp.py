@@ -613,10 +613,10 @@ def test_fastmcp_server_protected_by_pixy(data_dir, tmp_path):
     pixy = PixyServer(data_dir).start()
     server = FastMCPServer(tmp_path, issuer=pixy.base).start()
     try:
-        bare = httpx.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        bare = httpx.post(server.url, json=INITIALIZE, headers=MCP_HEADERS, timeout=TIMEOUT)
         assert bare.status_code == 401
         assert f'resource_metadata="{server.base}/.well-known/oauth-protected-resource/mcp"' in bare.headers["www-authenticate"]
-        prm = httpx.get(f"{server.base}/.well-known/oauth-protected-resource/mcp").json()
+        prm = httpx.get(f"{server.base}/.well-known/oauth-protected-resource/mcp", timeout=TIMEOUT).json()
         assert prm["resource"] == server.url and prm["authorization_servers"] == [pixy.base]
         assert prm["scopes_supported"] == ["read", "write"]
 
