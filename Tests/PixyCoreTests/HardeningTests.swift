@@ -335,3 +335,102 @@ struct ClientBookkeepingTests {
         #expect(try await fixture.core.store.client(withID: "dcr-pruned") == nil)
     }
 }
+
+/// A token-status store that holds the first redemption right after it wrote its "used" marker,
+/// until the test lets it go: a replay can then be sent into exactly that moment.
+final class PausingTokenStatus: TokenStatusStore, @unchecked Sendable {
+    let base: InMemoryStore
+    let marked = Gate()
+    let resume = Gate()
+    private let paused = Mutex(false)
+    init(base: InMemoryStore) { self.base = base }
+    func revokeToken(id tokenID: String, expiresAt: Date) async throws { try await base.revokeToken(id: tokenID, expiresAt: expiresAt) }
+    func isTokenRevoked(id tokenID: String) async throws -> Bool { try await base.isTokenRevoked(id: tokenID) }
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try await base.usedCodeMarker(codeHash: codeHash) }
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
+        try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl)
+        let first = paused.withLock { wasPaused in defer { wasPaused = true }; return !wasPaused }
+        guard first else { return }
+        marked.open()
+        await resume.wait()
+    }
+}
+
+@Suite("RFC 6749 §4.1.2: a replay racing the redemption still revokes what the code produced")
+struct ReplayRaceTests {
+    @Test("A replay that arrives after the code was marked used, before the grant exists, revokes the grant and the access token")
+    func replayBeforeGrantExists() async throws {
+        let fixture = try await RefreshFixture()
+        let pausing = PausingTokenStatus(base: fixture.store)
+        let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: pausing,
+                                     grants: fixture.store, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
+        let code = try await fixture.tokens.issueCode(["client_id": "refresher", "scope": "read"])
+        let form = TokenFixture.form(code: code, clientID: "refresher")
+        async let winner = Result { try await endpoint.handle(form, basic: nil) }
+        await pausing.marked.wait()
+        do {
+            _ = try await endpoint.handle(form, basic: nil)
+            Issue.record("the replay succeeded")
+        } catch {
+            #expect(error.error.code == .invalidGrant)
+        }
+        pausing.resume.open()
+        let tokens = try await winner.get()
+        #expect(try await fixture.isRevoked(tokens.accessToken), "the winner's access token is revoked")
+        #expect(await fixture.refresh(try #require(tokens.refreshToken)).errorCode == .invalidGrant, "and its family")
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// A grant store that holds the first redemption right after it created its grant.
+final class PausingGrants: GrantStore, @unchecked Sendable {
+    let base: InMemoryStore
+    let created = Gate()
+    let resume = Gate()
+    private let paused = Mutex(false)
+    init(base: InMemoryStore) { self.base = base }
+    func createGrant(_ grant: Grant) async throws {
+        try await base.createGrant(grant)
+        let first = paused.withLock { wasPaused in defer { wasPaused = true }; return !wasPaused }
+        guard first else { return }
+        created.open()
+        await resume.wait()
+    }
+    func grant(withID id: String) async throws -> Grant? { try await base.grant(withID: id) }
+    func updateGrant<R: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<R>) async throws -> R? {
+        try await base.updateGrant(refreshTokenHash: refreshTokenHash, body)
+    }
+    func updateGrant<R: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<R>) async throws -> R? {
+        try await base.updateGrant(id: id, body)
+    }
+    func grants(of owner: GrantOwner) async throws -> [Grant] { try await base.grants(of: owner) }
+}
+
+extension ReplayRaceTests {
+    @Test("A replay that arrives while the grant is being created finds the code already marked used and revokes what it produced")
+    func replayWhileGrantIsCreated() async throws {
+        let fixture = try await RefreshFixture()
+        let pausing = PausingGrants(base: fixture.store)
+        let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: fixture.store,
+                                     grants: pausing, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
+        let code = try await fixture.tokens.issueCode(["client_id": "refresher", "scope": "read"])
+        let form = TokenFixture.form(code: code, clientID: "refresher")
+        async let winner = Result { try await endpoint.handle(form, basic: nil) }
+        await pausing.created.wait()
+        do {
+            _ = try await endpoint.handle(form, basic: nil)
+            Issue.record("the replay succeeded")
+        } catch {
+            #expect(error.error.code == .invalidGrant)
+        }
+        pausing.resume.open()
+        let tokens = try await winner.get()
+        #expect(try await fixture.isRevoked(tokens.accessToken), "the winner's access token is revoked")
+        #expect(await fixture.refresh(try #require(tokens.refreshToken)).errorCode == .invalidGrant, "and its family")
+    }
+}

@@ -140,31 +140,39 @@ public struct TokenEndpoint: Sendable {
             }
         }
 
-        guard try await users.user(withID: record.subject) != nil else {
-            throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "user no longer exists")
-        }
-        var refreshToken: String?
-        var grantID: String?
-        if policy.issuesRefreshToken(to: client, scope: record.scope) {
-            let token = SecureRandom.token()
-            let grant = Grant(
-                id: SecureRandom.token(byteCount: 16), clientID: client.clientID, subject: record.subject, scope: record.scope,
-                resource: record.resource, authTime: record.authTime, createdAt: now,
-                expiresAt: now.addingTimeInterval(policy.refreshTokenLifetime.timeInterval),
-                idleExpiresAt: now.addingTimeInterval(policy.refreshTokenIdleLifetime.timeInterval),
-                currentTokenHash: SecretHash.sha256Hex(token))
-            try await grants.createGrant(grant)
-            refreshToken = token
-            grantID = grant.id
-        }
+        // The "used" marker goes down first, naming the token and grant ids about to be issued, so a
+        // replay racing this redemption finds it and revokes them: revoking an id works before
+        // the token exists, and a grant revoked before it was created is revoked on creation.
+        let issuesRefreshToken = policy.issuesRefreshToken(to: client, scope: record.scope)
+        let grantID = issuesRefreshToken ? SecureRandom.token(byteCount: 16) : nil
         let claims = accessTokenClaims(subject: record.subject, resource: record.resource, clientID: client.clientID,
                                        scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
-        let accessToken = try await tokens.issueAccessToken(claims)
         try await tokenStatus.markCodeUsed(
             codeHash: codeHash,
             UsedCodeMarker(clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
                            tokensExpireAt: claims.expiresAt, grantID: grantID),
             ttl: policy.accessTokenLifetime)
+        guard try await users.user(withID: record.subject) != nil else {
+            throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "user no longer exists")
+        }
+        var refreshToken: String?
+        if let grantID {
+            let token = SecureRandom.token()
+            var grant = Grant(
+                id: grantID, clientID: client.clientID, subject: record.subject, scope: record.scope,
+                resource: record.resource, authTime: record.authTime, createdAt: now,
+                expiresAt: now.addingTimeInterval(policy.refreshTokenLifetime.timeInterval),
+                idleExpiresAt: now.addingTimeInterval(policy.refreshTokenIdleLifetime.timeInterval),
+                currentTokenHash: SecretHash.sha256Hex(token))
+            if try await tokenStatus.isTokenRevoked(id: GrantRevocation.tokenStatusID(ofGrant: grantID)) { grant.revokedAt = now }
+            try await grants.createGrant(grant)
+            // A replay may have revoked the grant between the check and the creation: look once more.
+            if grant.revokedAt == nil, try await tokenStatus.isTokenRevoked(id: GrantRevocation.tokenStatusID(ofGrant: grantID)) {
+                try await revokeGrant(id: grantID, now: now)
+            }
+            refreshToken = token
+        }
+        let accessToken = try await tokens.issueAccessToken(claims)
         return response(accessToken: accessToken, scope: record.scope, refreshToken: refreshToken)
     }
 
@@ -279,16 +287,18 @@ public enum GrantRevocation {
     /// base64url and never contains `:`, so it cannot collide with one.
     public static func tokenStatusID(ofGrant grantID: String) -> String { "grant:" + grantID }
 
-    /// Marks the grant revoked and its live access tokens revoked.
+    /// Marks the grant's access tokens revoked, then the grant itself. The marker comes first: a
+    /// redemption creating this grant at the same moment checks the marker after creating it, so
+    /// either it sees the marker or this update sees the grant (``TokenEndpoint``).
     public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
                               now: Date) async throws {
+        try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
         _ = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Void> in
             guard grant.revokedAt == nil else { return .keep(()) }
             grant.revokedAt = now
             grant.sealedCurrentToken = nil
             return .save((), newTokenHash: nil)
         }
-        try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
     }
 
     /// Revokes every access token issued from `grantID` that may still be alive.
