@@ -50,6 +50,8 @@ public struct Configuration: Sendable {
     public var authorizationsPerMinute = 60.0
     /// Reverse proxies trusted to name the client in `X-Forwarded-For` (CIDR ranges).
     public var trustedProxies: [String] = []
+    /// How long a signed-in browser session lasts (default 8 hours).
+    public var sessionLifetime: Duration = .seconds(8 * 3600)
     /// Timeouts and caps on connections (``ConnectionLimits``).
     public var connectionLimits = ConnectionLimits()
     /// How long after a rotation the previous refresh token may still be retried (default 60 s).
@@ -172,6 +174,9 @@ public struct Configuration: Sendable {
               (connectionLimits.maximumConnections ?? 1) >= 1 else {
             throw Invalid(description: "connection timeouts must be at least 1 second and the connection cap at least 1")
         }
+        guard sessionLifetime >= .seconds(60), sessionLifetime <= .seconds(30 * 86400) else {
+            throw Invalid(description: "the session lifetime must be between 60 seconds and 30 days")
+        }
         guard refreshTokenRetryWindow >= .zero, refreshTokenRetryWindow <= .seconds(3600) else {
             throw Invalid(description: "the refresh retry window must be between 0 and 3600 seconds")
         }
@@ -209,6 +214,7 @@ public struct Configuration: Sendable {
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
         policy.defaultScope = effectiveDefaultScope
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
+        policy.sessionLifetime = sessionLifetime
         return policy
     }
 

@@ -98,7 +98,7 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment.")
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
@@ -132,6 +132,8 @@ struct Serve: AsyncParsableCommand {
     var authorizeBurst: Int?
     @Option(name: .customLong("authorizations-per-minute"), help: "Authorization requests one address regains per minute (default 60).")
     var authorizationsPerMinute: Double?
+    @Option(name: .customLong("session-lifetime"), help: "Seconds a browser stays signed in (default 28800 = 8 hours).")
+    var sessionLifetime: Int?
     @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default 60; 0 turns retries off).")
     var refreshRetryWindow: Int?
     @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for per-address limits and logs (repeat).")
@@ -212,6 +214,9 @@ struct Serve: AsyncParsableCommand {
         if let rate = authorizationsPerMinute ?? environmentValue("AUTHORIZATIONS_PER_MINUTE").flatMap(Double.init) {
             guard rate > 0 else { throw ValidationError("--authorizations-per-minute must be positive") }
             configuration.authorizationsPerMinute = rate
+        }
+        if let seconds = try sessionLifetime ?? environmentValue("SESSION_LIFETIME").map(Self.integer) {
+            configuration.sessionLifetime = .seconds(seconds)
         }
         if let seconds = try refreshRetryWindow ?? environmentValue("REFRESH_RETRY_WINDOW").map(Self.integer) {
             configuration.refreshTokenRetryWindow = .seconds(seconds)

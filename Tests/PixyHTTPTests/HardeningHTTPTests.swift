@@ -334,3 +334,22 @@ struct SourceAddressTests {
         }
     }
 }
+
+@Suite("Session lifetime")
+struct SessionLifetimeTests {
+    @Test("--session-lifetime sets how long a signed-in browser stays signed in (cookie and store)")
+    func configuredLifetime() async throws {
+        var harness = try await TestHarness.make()
+        harness.configuration.sessionLifetime = .seconds(120)
+        let clock = harness.clock
+        try await harness.application().test(.router) { client in
+            let browser = Browser()
+            let page = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
+            let signedIn = try await browser.logIn(client, on: page)
+            #expect(signedIn.headers[.setCookie]?.contains("Max-Age=120;") == true)
+            clock.advance(by: .seconds(121))
+            let later = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
+            #expect(later.headers[.location]?.hasPrefix("/login") == true, "the session ended")
+        }
+    }
+}
