@@ -364,17 +364,23 @@ struct ReplayRaceTests {
         let pausing = PausingTokenStatus(base: fixture.store)
         let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: pausing,
                                      grants: fixture.store, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
+        try await Self.replay(into: endpoint, fixture: fixture, heldAt: pausing.marked, release: pausing.resume)
+    }
+
+    /// Redeems a code, sends a replay while the redemption is held at `heldAt`, then releases it
+    /// and checks that what the code produced is revoked.
+    static func replay(into endpoint: TokenEndpoint, fixture: RefreshFixture, heldAt: Gate, release: Gate) async throws {
         let code = try await fixture.tokens.issueCode(["client_id": "refresher", "scope": "read"])
         let form = TokenFixture.form(code: code, clientID: "refresher")
         async let winner = Result { try await endpoint.handle(form, basic: nil) }
-        await pausing.marked.wait()
+        await heldAt.wait()
         do {
             _ = try await endpoint.handle(form, basic: nil)
             Issue.record("the replay succeeded")
         } catch {
             #expect(error.error.code == .invalidGrant)
         }
-        pausing.resume.open()
+        release.open()
         let tokens = try await winner.get()
         #expect(try await fixture.isRevoked(tokens.accessToken), "the winner's access token is revoked")
         #expect(await fixture.refresh(try #require(tokens.refreshToken)).errorCode == .invalidGrant, "and its family")
@@ -418,19 +424,6 @@ extension ReplayRaceTests {
         let pausing = PausingGrants(base: fixture.store)
         let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: fixture.store,
                                      grants: pausing, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
-        let code = try await fixture.tokens.issueCode(["client_id": "refresher", "scope": "read"])
-        let form = TokenFixture.form(code: code, clientID: "refresher")
-        async let winner = Result { try await endpoint.handle(form, basic: nil) }
-        await pausing.created.wait()
-        do {
-            _ = try await endpoint.handle(form, basic: nil)
-            Issue.record("the replay succeeded")
-        } catch {
-            #expect(error.error.code == .invalidGrant)
-        }
-        pausing.resume.open()
-        let tokens = try await winner.get()
-        #expect(try await fixture.isRevoked(tokens.accessToken), "the winner's access token is revoked")
-        #expect(await fixture.refresh(try #require(tokens.refreshToken)).errorCode == .invalidGrant, "and its family")
+        try await Self.replay(into: endpoint, fixture: fixture, heldAt: pausing.created, release: pausing.resume)
     }
 }
