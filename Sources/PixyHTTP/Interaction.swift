@@ -91,10 +91,9 @@ extension AuthorizationServer {
                 return Responses.redirect(to: location)
             }
 
-            // Interaction needed: keep the request server-side, bound to this browser's session,
-            // and count it against the session's cap on requests waiting at once. Storing state
-            // for whoever asks is what the per-source limit guards (a signed-in user's immediate
-            // code above is not counted).
+            // Interaction needed: keep the request server-side, bound to this browser's session.
+            // Storing state for whoever asks is what the per-source limit and, before sign-in, the
+            // per-session cap guard (a signed-in user's requests are attributable and not capped).
             let limit = try await environment.authorizationLimiter.take(context.sourceKey)
             guard limit.isAllowed else {
                 context.logger.notice("authorize rate-limited", metadata: ["source": "\(context.sourceKey)"])
@@ -106,22 +105,20 @@ extension AuthorizationServer {
             var response: Response
             let sessionKey: String
             var setCookie: String?
-            if let existing, (existing.session.pendingAuthorizations ?? 0) < policy.maximumPendingAuthorizationsPerSession {
+            if let existing, user != nil {
+                sessionKey = existing.key
+            } else if let existing, existing.session.userID == nil,
+                      (existing.session.pendingAuthorizations ?? 0) < policy.maximumPendingAuthorizationsPerSession {
+                // Nobody signed in: count the request, and let the session live as long as this
+                // newest interaction.
                 sessionKey = existing.key
                 var session = existing.session
                 session.pendingAuthorizations = (session.pendingAuthorizations ?? 0) + 1
-                let remaining = session.expiresAt.timeIntervalSince(environment.clock.now())
-                if user == nil {
-                    // Nobody signed in: the session lives as long as this newest interaction.
-                    session.expiresAt = environment.clock.now().addingTimeInterval(policy.interactionLifetime.timeInterval)
-                    try await interactions.saveSession(session, key: existing.key, ttl: policy.interactionLifetime)
-                    setCookie = self.setCookie(RequestReading.cookie(request, named: cookie.name) ?? "", for: session)
-                } else {
-                    try await interactions.saveSession(session, key: existing.key, ttl: .seconds(max(1, remaining)))
-                }
+                session.expiresAt = environment.clock.now().addingTimeInterval(policy.interactionLifetime.timeInterval)
+                try await interactions.saveSession(session, key: existing.key, ttl: policy.interactionLifetime)
+                setCookie = self.setCookie(RequestReading.cookie(request, named: cookie.name) ?? "", for: session)
             } else {
-                // No session, or one with too many requests waiting: start afresh (a signed-in
-                // user over the cap signs in again, which a real person never reaches).
+                // No usable session, or one with too many requests waiting: start afresh.
                 if let existing, existing.session.userID == nil { try await interactions.deleteSession(key: existing.key) }
                 let fresh = try await startSession(user: nil, authTime: nil, pendingAuthorizations: 1)
                 sessionKey = fresh.key
