@@ -386,7 +386,7 @@ extension AuthorizationServer {
 
     /// `POST /logout`: ends the browser session (the grants the user approved stay). With the `tx`
     /// of a request waiting in this session, the request moves to a fresh signed-out session and
-    /// the browser goes back to the login page for it (a new session: no fixation, SECURITY.md §8).
+    /// the browser goes back to the login page for it (a new session: no fixation, docs/threat-model.md).
     func submitLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
         guard let (key, session) = try await currentSession(request) else {
             return Responses.html(pages.signedOut(title: "You are signed out", action: paths.logout, csrfToken: nil))

@@ -268,7 +268,7 @@ def authorize_url(base: str, client_id: str, redirect_uri: str = "http://127.0.0
 
 def test_execute_script_is_not_subject_to_the_page_csp(branded_server):
     """The checks below inject axe with `execute_script` (run through the debugger); the page's
-    own CSP still refuses inline scripts (SECURITY.md §8), which this proves alongside."""
+    own CSP still refuses inline scripts (docs/threat-model.md), which this proves alongside."""
     driver = phone_driver("light")
     try:
         driver.get(authorize_url(branded_server.base, "long-name-app"))

@@ -141,7 +141,7 @@ def test_twenty_parallel_redemptions_over_both_processes_give_one_token_response
         assert statuses == [200] + [400] * 19, statuses
         assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
         winner = next(r for r in responses if r.status_code == 200).json()
-        # A replay with the right verifier revokes what the code produced (SECURITY.md §3). Only a
+        # A replay with the right verifier revokes what the code produced (docs/threat-model.md). Only a
         # replay that arrives after the winning redemption has finished can find what to revoke:
         # under load, all 19 racing requests may arrive while the winner is still issuing its
         # tokens (between consuming the code and leaving the used-code marker). So one more

@@ -8,7 +8,7 @@
 // - `values`, `single` and `repeatedNames` agree with `pairs`;
 // - an accepted authorization request names the fixed client, a registered redirect URI, an
 //   S256 challenge and a supported scope (RFC 6749 §4.1.1, RFC 7636 §4.3); an error sent to a
-//   redirect URI only ever goes to a registered one (SECURITY.md §1.3).
+//   redirect URI only ever goes to a registered one (docs/threat-model.md).
 import Foundation
 import FuzzSupport
 import PixyCore

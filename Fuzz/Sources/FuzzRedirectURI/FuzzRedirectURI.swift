@@ -10,7 +10,7 @@
 // - `LoopbackURI` only accepts `http://` + a loopback host + an optional port ≤ 65535 + the rest;
 // - matching is reflexive and symmetric, `match(in:)` agrees with `matches`, and a URI that
 //   matches an accepted registered URI is itself printable ASCII without fragment or userinfo
-//   (SECURITY.md §1.2: only the loopback port may differ).
+//   (docs/threat-model.md: only the loopback port may differ).
 import FuzzSupport
 import PixyCore
 

@@ -78,7 +78,7 @@ public enum ConsentPolicy {
     }
 
     /// Whether `grant` still stands: not revoked, within its absolute and idle lifetimes
-    /// (SECURITY.md §5).
+    /// (docs/threat-model.md).
     static func isLive(_ grant: Grant, now: Date) -> Bool {
         grant.revokedAt == nil && now < grant.expiresAt && now < grant.idleExpiresAt
     }

@@ -27,7 +27,7 @@ public struct PageBranding: Sendable, Equatable {
     /// See ``maximumNameLength``.
     public static let maximumDataLogoLength = 64 * 1024
 
-    /// The page policy without a logo (SECURITY.md §8): nothing may load but inline styles, no
+    /// The page policy without a logo (docs/threat-model.md): nothing may load but inline styles, no
     /// script, no framing, no `<base>`.
     static let strictPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 
