@@ -113,7 +113,7 @@ public func fuzzForm(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let encoded = FormParameters.percentEncode(text)
     require(encoded.utf8.allSatisfy(isEncodedByte), "percentEncode left a reserved character")
     let hasControl = text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
-    let decoded = FormParameters.percentDecode(Array(encoded.utf8))
-    require(hasControl ? decoded == nil : decoded == text, "percentDecode(percentEncode(x)) != x, or a control character got through")
+    let roundTrip = FormParameters.percentDecode(Array(encoded.utf8))
+    require(hasControl ? roundTrip == nil : roundTrip == text, "percentDecode(percentEncode(x)) != x, or a control character got through")
     return 0
 }
