@@ -156,7 +156,7 @@ public struct Configuration: Sendable {
             throw Invalid(description: "access token lifetime must be between 5 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
-        guard effectiveDefaultScope.isSubset(of: scopes) else {
+        guard policy.defaultScope.isSubset(of: scopes) else {
             throw Invalid(description: "the default scope must be among the supported scopes")
         }
         guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
@@ -210,9 +210,9 @@ public struct Configuration: Sendable {
     /// The policy PixyCore decides with.
     public var policy: ServerPolicy {
         var policy = ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
-                                  refreshTokenLifetime: refreshTokenLifetime, refreshTokenIdleLifetime: refreshTokenIdleLifetime)
+                                  defaultScope: defaultScope, refreshTokenLifetime: refreshTokenLifetime,
+                                  refreshTokenIdleLifetime: refreshTokenIdleLifetime)
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
-        policy.defaultScope = effectiveDefaultScope
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         policy.sessionLifetime = sessionLifetime
         return policy
@@ -221,11 +221,6 @@ public struct Configuration: Sendable {
     /// What the pages show of the operator (``PageBranding``).
     var branding: PageBranding {
         PageBranding(name: brandName, logo: brandLogo, scopeDescriptions: scopeDescriptions)
-    }
-
-    /// The default scope in force: as configured, or the first supported scope.
-    public var effectiveDefaultScope: Scope {
-        defaultScope ?? scopes.tokens.first.map { Scope(validatedTokens: [$0]) } ?? .empty
     }
 
     /// The store for humans and logs: `sqlite`, `memory`, or the Redis URL without its password.
