@@ -5,57 +5,6 @@ public import Hummingbird
 import Logging
 import NIOCore
 
-/// Everything the HTTP layer needs, built once by PixyServer.
-public struct AuthorizationServerEnvironment: Sendable {
-    /// The stores.
-    public var stores: PixyStores
-    /// OAuth settings.
-    public var policy: ServerPolicy
-    /// The clock.
-    public var clock: any WallClock
-    /// Signs access tokens.
-    public var tokenIssuer: any AccessTokenIssuing
-    /// Verifies this server's access tokens (for /revoke and /introspect).
-    public var tokenVerifier: any AccessTokenVerifying
-    /// The JWK Set served at `jwks_uri`, read on each request (it changes when keys rotate).
-    public var jwksJSON: @Sendable () -> String
-    /// Password hashing for the login page.
-    public var passwords: any PasswordHashing
-    /// Failed-login limits.
-    public var loginThrottle: LoginThrottle
-    /// Per-source limit on registrations that create a new client.
-    public var registrationLimiter: RateLimiter
-    /// Per-source limit on `GET /authorize`, which stores a pending request for anyone who asks.
-    public var authorizationLimiter: RateLimiter
-    /// Caps password checks (bcrypt) in flight, overall and per account.
-    public var passwordWork: WorkLimiter
-    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
-    public var trustedProxies: [AddressRange] = []
-    /// The operator's name, logo and scope descriptions on the pages (default: "Pixy", no logo).
-    public var branding = PageBranding()
-
-    /// Bundles the environment. Without `authorizationLimiter` and `passwordWork`, the defaults:
-    /// a burst of 60 authorization requests per source, then one a second; two password checks per
-    /// core in flight, two per account.
-    public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-                tokenVerifier: any AccessTokenVerifying, jwksJSON: @escaping @Sendable () -> String, passwords: any PasswordHashing, loginThrottle: LoginThrottle,
-                registrationLimiter: RateLimiter, authorizationLimiter: RateLimiter? = nil, passwordWork: WorkLimiter? = nil) {
-        self.authorizationLimiter = authorizationLimiter
-            ?? RateLimiter(clock: clock, burst: 60, refillPerSecond: 1, buckets: stores.tokenBuckets)
-        self.passwordWork = passwordWork
-            ?? WorkLimiter(maximumInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount, maximumInFlightPerKey: 2)
-        self.stores = stores
-        self.policy = policy
-        self.clock = clock
-        self.tokenIssuer = tokenIssuer
-        self.tokenVerifier = tokenVerifier
-        self.jwksJSON = jwksJSON
-        self.passwords = passwords
-        self.loginThrottle = loginThrottle
-        self.registrationLimiter = registrationLimiter
-    }
-}
-
 /// Paths below the issuer, and what each kind of path gets from the header middleware.
 struct EndpointPaths: Sendable {
     /// The issuer's path ("" for an issuer without one), with no trailing slash.
@@ -96,9 +45,9 @@ struct EndpointPaths: Sendable {
         return paths
     }
 
-    /// Pages a browser renders: framing denied, nothing cached, no referrer (SECURITY.md §8).
+    /// Pages a browser renders: framing denied, nothing cached, no referrer (docs/security.md §8).
     var interactive: Set<String> { [authorize, login, consent, logout] }
-    /// Endpoints browser-based MCP clients call cross-origin (SECURITY.md §10). Never the pages.
+    /// Endpoints browser-based MCP clients call cross-origin (docs/security.md §10). Never the pages.
     /// Introspection is for resource servers, server to server: no CORS.
     var crossOrigin: Set<String> { Set([token, register, revoke, jwks] + metadata) }
 }
@@ -129,54 +78,46 @@ struct SessionCookie: Sendable {
     var expired: String { setCookie("", maxAge: 0) }
 }
 
-/// Registers every authorization server route on a router.
+/// The HTTP face of an ``OAuthServer``: routes, header policy, cookies and pages. It decodes
+/// requests into PixyCore's typed requests and renders the outcomes; every OAuth decision is
+/// made by the ``OAuthServer`` (docs/architecture.md).
 public struct AuthorizationServer: Sendable {
-    let environment: AuthorizationServerEnvironment
+    let oauth: OAuthServer
     let paths: EndpointPaths
     let pages: PageRenderer
     let cookie: SessionCookie
-    let validator: AuthorizationRequestValidator
-    let codeIssuer: AuthorizationCodeIssuer
-    let tokenEndpoint: TokenEndpoint
-    let revocation: TokenRevocation
-    let introspection: TokenIntrospection
-    let registrar: ClientRegistrar
     let metadataJSON: String
-    /// A bcrypt hash of a random password, checked when the username is unknown so that an
-    /// unknown user costs as much time as a wrong password (no user enumeration by timing).
-    let decoyPasswordHash: String
+    /// The JWK Set served at `jwks_uri`, read on each request (it changes when keys rotate).
+    let jwksJSON: @Sendable () -> String
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    let trustedProxies: [AddressRange]
+    let branding: PageBranding
 
     /// Builds the routes' shared state once.
-    public init(environment: AuthorizationServerEnvironment) async throws {
-        self.environment = environment
-        let policy = environment.policy
+    ///
+    /// - Parameters:
+    ///   - jwksJSON: the JWK Set, read on each request.
+    ///   - trustedProxies: reverse proxies whose `X-Forwarded-For` names the client.
+    ///   - branding: the operator's name, logo and scope descriptions on the pages.
+    public init(oauth: OAuthServer, jwksJSON: @escaping @Sendable () -> String, trustedProxies: [AddressRange] = [],
+                branding: PageBranding = PageBranding()) throws {
+        self.oauth = oauth
+        self.jwksJSON = jwksJSON
+        self.trustedProxies = trustedProxies
+        self.branding = branding
+        let policy = oauth.policy
         paths = EndpointPaths(issuer: policy.issuer)
-        pages = try PageRenderer(branding: environment.branding)
+        pages = try PageRenderer(branding: branding)
         cookie = SessionCookie(basePath: paths.base, isSecure: policy.issuer.hasPrefix("https://"))
-        validator = AuthorizationRequestValidator(clients: environment.stores.clients, policy: policy)
-        codeIssuer = AuthorizationCodeIssuer(codes: environment.stores.codes, policy: policy, clock: environment.clock)
-        tokenEndpoint = TokenEndpoint(clients: environment.stores.clients, codes: environment.stores.codes,
-                                      tokens: environment.tokenIssuer, tokenStatus: environment.stores.tokenStatus,
-                                      grants: environment.stores.grants, users: environment.stores.users, policy: policy,
-                                      clock: environment.clock)
-        revocation = TokenRevocation(clients: environment.stores.clients, verifier: environment.tokenVerifier,
-                                     tokenStatus: environment.stores.tokenStatus, grants: environment.stores.grants,
-                                     policy: policy, clock: environment.clock)
-        introspection = TokenIntrospection(clients: environment.stores.clients, users: environment.stores.users,
-                                           verifier: environment.tokenVerifier, tokenStatus: environment.stores.tokenStatus,
-                                           clock: environment.clock)
-        registrar = ClientRegistrar(clients: environment.stores.clients, policy: policy, clock: environment.clock)
-        let metadata = try Responses.jsonEncoder.encode(ServerMetadata(policy: policy))
-        metadataJSON = String(decoding: metadata, as: UTF8.self)
-        decoyPasswordHash = try await environment.passwords.hash(SecureRandom.token())
+        metadataJSON = String(decoding: try Responses.jsonEncoder.encode(oauth.metadata), as: UTF8.self)
     }
 
     /// Adds middleware and routes to `router`.
     public func register(on router: Router<PixyRequestContext>) {
-        if !environment.trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: environment.trustedProxies)) }
+        if !trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: trustedProxies)) }
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin,
-                                                      contentSecurityPolicy: environment.branding.contentSecurityPolicy))
+                                                      contentSecurityPolicy: branding.contentSecurityPolicy))
 
         router.get(RouterPath(paths.authorize)) { request, context in await self.page(context) { try await self.authorize(request, context: context) } }
         router.get(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.showLogin(request, context: context) } }
@@ -193,7 +134,7 @@ public struct AuthorizationServer: Sendable {
         }
         router.post(RouterPath(paths.register)) { request, context in await self.registerClient(request, context: context) }
         router.get(RouterPath(paths.register)) { _, _ in self.methodNotAllowed(allow: "POST") }
-        router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.environment.jwksJSON()) }
+        router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.jwksJSON()) }
         for path in paths.metadata {
             router.get(RouterPath(path)) { _, _ in Responses.publicJSON(self.metadataJSON) }
         }
@@ -207,7 +148,7 @@ public struct AuthorizationServer: Sendable {
 
     /// `GET /` below the issuer: names the server and links its metadata (RFC 8414 §3) and JWKS.
     func home() -> Response {
-        Responses.html(pages.home(issuer: environment.policy.issuer, metadataPath: paths.metadata[0], jwksPath: paths.jwks))
+        Responses.html(pages.home(issuer: oauth.policy.issuer, metadataPath: paths.metadata[0], jwksPath: paths.jwks))
     }
 
     /// `GET /favicon.ico`: a static SVG icon, cacheable for a year, that runs nothing if opened.
@@ -219,30 +160,31 @@ public struct AuthorizationServer: Sendable {
     }
 
     func methodNotAllowed(allow: String) -> Response {
-        var response = Responses.oauthError(.invalidRequest("This endpoint accepts \(allow) only."), realm: environment.policy.issuer)
+        var response = Responses.oauthError(.invalidRequest("This endpoint accepts \(allow) only."), realm: oauth.policy.issuer)
         response.status = .methodNotAllowed
         response.headers[.allow] = allow
         return response
     }
 
-    /// The error page for failures that must not be redirected (SECURITY.md §1.3).
-    func errorPage(_ error: OAuthError, status: HTTPResponse.Status = .badRequest, continueURL: String? = nil) -> Response {
-        let host = continueURL.map(Self.host(of:))
+    /// The error page for failures that must not be redirected (docs/security.md §1.3), with the
+    /// status of ``Responses/status(for:)``.
+    func errorPage(_ error: OAuthError, continueURL: String? = nil) -> Response {
+        let host = continueURL.map(RedirectDisplay.host(of:))
         var response = Responses.html(pages.error(code: error.code.rawValue, description: error.description,
                                                   continueURL: continueURL, continueHost: host),
-                                      status: error.isTemporary ? .serviceUnavailable : status)
-        if error.isTemporary { response.headers[.retryAfter] = "1" }
+                                      status: Responses.status(for: error))
+        if let retryAfter = Responses.retryAfter(for: error) { response.headers[.retryAfter] = retryAfter }
         return response
     }
 
     /// Runs a page handler; a failure it did not handle itself (the store is unreachable) becomes
-    /// an error page, 503 when temporary, never a redirect (SECURITY.md §10: fail closed).
+    /// an error page, 503 when temporary, never a redirect (docs/security.md §10: fail closed).
     func page(_ context: PixyRequestContext, _ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
         } catch {
             context.logger.error("page failed", metadata: ["error": "\(error)"])
-            return errorPage(.storageFailure(error, while: "page"), status: .internalServerError)
+            return errorPage(.storageFailure(error, while: "page"))
         }
     }
 }

@@ -5,58 +5,75 @@ import Logging
 import NIOCore
 import PixyCore
 
-/// `POST /token` and `POST /register`.
+/// `POST /token`, `/revoke`, `/introspect` and `/register`: decode, ask ``OAuthServer``, render.
 extension AuthorizationServer {
-    /// The shape every client-authenticated form endpoint shares (RFC 6749 §2.3, §3.2): decode
-    /// Basic credentials and the form, run `handle`, and render an RFC 6749 §5.2 error on failure.
-    func formEndpoint(
-        _ request: Request, context: PixyRequestContext, name: String,
-        _ handle: (FormParameters, (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> Response
-    ) async -> Response {
-        let realm = environment.policy.issuer
+    /// Decodes a client-authenticated form request (RFC 6749 §2.3, §3.2): Basic credentials, the
+    /// form, and repeated parameters, each checked once here. `nil` credentials and an error when
+    /// the request cannot be decoded.
+    func decode<Body: ClientAuthenticatedBody>(_ request: Request, as body: Body.Type) async -> Result<ClientAuthenticated<Body>, DecodingFailure> {
         let basic: (clientID: String, secret: String)?
         switch RequestReading.basicCredentials(request) {
         case .none: basic = nil
         case .success(let credentials): basic = credentials
-        case .failure(let error): return Responses.oauthError(error, usedBasic: true, realm: realm)
-        }
-        let form: FormParameters
-        do { form = try await RequestReading.form(request) } catch {
-            return Responses.oauthError(error, usedBasic: basic != nil, realm: realm)
+        case .failure(let error): return .failure(DecodingFailure(error: error, usedBasic: true))
         }
         do {
-            return try await handle(form, basic)
+            let form = try await RequestReading.form(request)
+            return .success(try ClientAuthenticated<Body>(form: form, basic: basic))
         } catch {
-            if let detail = error.error.detail {
-                context.logger.info("\(name) request refused", metadata: ["error": "\(error.error.code)", "detail": "\(detail)"])
+            return .failure(DecodingFailure(error: error, usedBasic: basic != nil))
+        }
+    }
+
+    /// A request that could not be decoded, and whether it tried Basic (for `WWW-Authenticate`).
+    struct DecodingFailure: Error {
+        let error: OAuthError
+        let usedBasic: Bool
+    }
+
+    /// The shape every client-authenticated form endpoint shares: decode, run `handle`, and render
+    /// an RFC 6749 §5.2 error on failure.
+    func formEndpoint<Body: ClientAuthenticatedBody, Value>(
+        _ request: Request, context: PixyRequestContext, name: String, as body: Body.Type,
+        _ handle: (ClientAuthenticated<Body>) async -> Result<Value, OAuthError>, render: (Value) -> Response
+    ) async -> Response {
+        let realm = oauth.policy.issuer
+        switch await decode(request, as: body) {
+        case .failure(let failure):
+            return Responses.oauthError(failure.error, usedBasic: failure.usedBasic, realm: realm)
+        case .success(let decoded):
+            switch await handle(decoded) {
+            case .success(let value):
+                return render(value)
+            case .failure(let error):
+                if let reason = error.logReason {
+                    context.logger.info("\(name) request refused", metadata: ["error": "\(error.code)", "detail": "\(reason)"])
+                }
+                return Responses.oauthError(error, usedBasic: decoded.credentials.usedBasic, realm: realm)
             }
-            return Responses.oauthError(error.error, usedBasic: error.usedBasic, realm: realm)
         }
     }
 
     func token(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "token") { form, basic throws(ClientAuthenticator.Failure) in
-            Responses.noStoreJSON(try await tokenEndpoint.handle(form, basic: basic))
-        }
+        await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
     }
 
     /// RFC 7009 §2.2: 200 whether or not there was anything to revoke.
     func revoke(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "revocation") { form, basic throws(ClientAuthenticator.Failure) in
-            let outcome = try await revocation.handle(form, basic: basic)
+        await formEndpoint(request, context: context, name: "revocation", as: RevocationRequest.self, oauth.revoke) { outcome in
             context.logger.info("revocation", metadata: ["outcome": "\(outcome)"])
             return Response(status: .ok, headers: [.cacheControl: "no-store", .pragma: "no-cache"])
         }
     }
 
     func introspect(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "introspection") { form, basic throws(ClientAuthenticator.Failure) in
-            Responses.noStoreJSON(try await introspection.handle(form, basic: basic))
+        await formEndpoint(request, context: context, name: "introspection", as: IntrospectionRequest.self, oauth.introspect) {
+            Responses.noStoreJSON($0)
         }
     }
 
     func registerClient(_ request: Request, context: PixyRequestContext) async -> Response {
-        let realm = environment.policy.issuer
+        let realm = oauth.policy.issuer
         guard RequestReading.hasContentType(request, "application/json") else {
             return Responses.oauthError(.invalidRequest("The request body must be application/json."), realm: realm)
         }
@@ -68,28 +85,9 @@ extension AuthorizationServer {
         do { metadata = try JSONDecoder().decode(ClientMetadataRequest.self, from: Data(body.readableBytesView)) } catch {
             return Responses.oauthError(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."), realm: realm)
         }
-        let limiter = environment.registrationLimiter
-        let source = context.sourceKey
-        do {
-            let registration = try await registrar.register(metadata) {
-                let decision = try await limiter.take(source)
-                guard decision.isAllowed else { throw RegistrationLimitExceeded(retryAfter: decision.retryAfter) }
-            }
-            context.logger.info(registration.isNew ? "client registered" : "identical registration: existing client returned",
-                                metadata: ["client_id": "\(registration.response.clientID)"])
-            return Responses.noStoreJSON(registration.response, status: .created)
-        } catch let error as OAuthError {
-            return Responses.oauthError(error, realm: realm)
-        } catch let limit as RegistrationLimitExceeded {
-            context.logger.notice("registration rate limit reached", metadata: ["source": "\(context.sourceKey)"])
-            var response = Responses.oauthError(OAuthError(.temporarilyUnavailable, "Too many registrations from this address; try again later."),
-                                                realm: realm)
-            response.status = .tooManyRequests
-            response.headers[.retryAfter] = String(limit.retryAfter)
-            return response
-        } catch {
-            context.logger.error("registration failed", metadata: ["error": "\(error)"])
-            return Responses.oauthError(.storageFailure(error, while: "registration"), realm: realm)
+        switch await oauth.register(metadata, caller: context.caller) {
+        case .success(let registration): return Responses.noStoreJSON(registration.response, status: .created)
+        case .failure(let error): return Responses.oauthError(error, realm: realm)
         }
     }
 }

@@ -13,7 +13,7 @@ enum Responses {
     }()
 
     /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`: token and registration
-    /// responses carry credentials (RFC 6749 §5.1, RFC 7591 §3.2.1; SECURITY.md §4).
+    /// responses carry credentials (RFC 6749 §5.1, RFC 7591 §3.2.1; docs/security.md §4).
     static func noStoreJSON(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
         return Response(
@@ -30,31 +30,44 @@ enum Responses {
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// An RFC 6749 §5.2 error: JSON `error` and `error_description`, no-store; 401 for
-    /// `invalid_client` (with `WWW-Authenticate` when the client used Basic), 5xx for server
-    /// errors, 400 otherwise. Never echoes a secret, code or token: descriptions are fixed text.
+    /// An RFC 6749 §5.2 error: JSON `error` and `error_description`, no-store, the status of
+    /// ``status(for:)`` (with `WWW-Authenticate` for `invalid_client` when the client used Basic).
+    /// Never echoes a secret, code or token: descriptions are fixed text.
     static func oauthError(_ error: OAuthError, usedBasic: Bool = false, realm: String) -> Response {
         var body = ["error": error.code.rawValue]
         body["error_description"] = error.description
-        var response = noStoreJSON(body, status: error.isTemporary ? .serviceUnavailable : status(for: error.code))
-        if error.isTemporary { response.headers[.retryAfter] = "1" }
+        var response = noStoreJSON(body, status: status(for: error))
+        if let retryAfter = retryAfter(for: error) { response.headers[.retryAfter] = retryAfter }
         if error.code == .invalidClient, usedBasic {
             response.headers[.wwwAuthenticate] = "Basic realm=\"\(realm)\", charset=\"UTF-8\""
         }
         return response
     }
 
-    static func status(for code: OAuthError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .invalidClient: return .unauthorized
-        case .serverError: return .internalServerError
-        case .temporarilyUnavailable: return .serviceUnavailable
-        default: return .badRequest
+    /// The one place an error's HTTP status is decided, from its condition: 429 for a reached
+    /// limit, 503 when a store is unreachable, 500 when the server failed; a refused request is
+    /// 401 for `invalid_client` (RFC 6749 §5.2) and 400 otherwise.
+    static func status(for error: OAuthError) -> HTTPResponse.Status {
+        switch error.condition {
+        case .rateLimited: .tooManyRequests
+        case .unavailable: .serviceUnavailable
+        case .failed: .internalServerError
+        case .refused: error.code == .invalidClient ? .unauthorized : .badRequest
+        }
+    }
+
+    /// `Retry-After` for an error the client may retry: the limit's wait, or a second for an
+    /// unreachable store.
+    static func retryAfter(for error: OAuthError) -> String? {
+        switch error.condition {
+        case .rateLimited(let seconds): String(seconds)
+        case .unavailable: "1"
+        case .refused, .failed: nil
         }
     }
 
     /// A redirect. `303 See Other` after a POST (never 307, which would re-post the password;
-    /// SECURITY.md §8), `302 Found` for `GET /authorize` (RFC 6749 §4.1.2).
+    /// docs/security.md §8), `302 Found` for `GET /authorize` (RFC 6749 §4.1.2).
     static func redirect(to location: String, status: HTTPResponse.Status = .found) -> Response {
         Response(status: status, headers: [.location: location, .cacheControl: "no-store"])
     }
@@ -70,7 +83,7 @@ enum Responses {
 enum RequestReading {
     /// Largest form body accepted at the token endpoint and on the pages.
     static let maximumFormBody = 64 * 1024
-    /// Largest JSON body accepted at the registration endpoint (SECURITY.md §7).
+    /// Largest JSON body accepted at the registration endpoint (docs/security.md §7).
     static let maximumRegistrationBody = 16 * 1024
 
     /// The query string's parameters, or `nil` if an escape is malformed.

@@ -1,4 +1,5 @@
 public import Hummingbird
+import PixyCore
 public import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,9 @@ public struct PixyRequestContext: RequestContext, RemoteAddressRequestContext {
     /// belongs to (one customer usually holds a whole /64, so counting each /128 apart would give
     /// one attacker 2^64 budgets).
     var sourceKey: String { SourceAddress.limitKey(clientAddress ?? remoteAddress?.ipAddress) }
+
+    /// The request's sender as ``OAuthServer`` sees it: its per-source key and the logger.
+    var caller: Caller { Caller(source: sourceKey, logger: logger) }
 }
 
 /// How per-source limits name a peer.

@@ -69,3 +69,23 @@ final class IssuedClaims: @unchecked Sendable {
     func append(_ claims: AccessTokenClaims) { lock.withLock { storage.append(claims) } }
     var all: [AccessTokenClaims] { lock.withLock { storage } }
 }
+
+/// The tests drive the endpoints with a form and Basic credentials, decoded the way PixyHTTP
+/// decodes them (``ClientAuthenticated/init(form:basic:)``).
+extension TokenEndpoint {
+    func handle(_ form: FormParameters, basic: (clientID: String, secret: String)?) async throws(OAuthError) -> TokenResponse {
+        try await handle(ClientAuthenticated(form: form, basic: basic))
+    }
+}
+
+extension TokenRevocation {
+    func handle(_ form: FormParameters, basic: (clientID: String, secret: String)?) async throws(OAuthError) -> Outcome {
+        try await handle(ClientAuthenticated(form: form, basic: basic))
+    }
+}
+
+extension TokenIntrospection {
+    func handle(_ form: FormParameters, basic: (clientID: String, secret: String)?) async throws(OAuthError) -> IntrospectionResponse {
+        try await handle(ClientAuthenticated(form: form, basic: basic))
+    }
+}

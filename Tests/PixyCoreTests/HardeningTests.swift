@@ -314,7 +314,7 @@ struct IntrospectionAccessTests {
                 _ = try await introspection.handle(FormParameters([("token", tokens.accessToken)]), basic: (id, "pw"))
                 Issue.record("\(id) could introspect")
             } catch {
-                #expect(error.error.code == .unauthorizedClient)
+                #expect(error.code == .unauthorizedClient)
             }
         }
         #expect(try await introspection.handle(FormParameters([("token", tokens.accessToken)]), basic: ("marked", "pw")).active)
@@ -378,7 +378,7 @@ struct ReplayRaceTests {
             _ = try await endpoint.handle(form, basic: nil)
             Issue.record("the replay succeeded")
         } catch {
-            #expect(error.error.code == .invalidGrant)
+            #expect(error.code == .invalidGrant)
         }
         release.open()
         let tokens = try await winner.get()

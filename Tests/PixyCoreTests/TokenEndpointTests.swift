@@ -51,7 +51,7 @@ struct TokenFixture {
     }
 
     func redeem(_ form: FormParameters, basic: (clientID: String, secret: String)? = nil) async -> Result<TokenResponse, OAuthError> {
-        do { return .success(try await endpoint.handle(form, basic: basic)) } catch { return .failure(error.error) }
+        do { return .success(try await endpoint.handle(form, basic: basic)) } catch { return .failure(error) }
     }
 }
 
@@ -227,10 +227,10 @@ struct TokenEndpointTests {
 
 @Suite("SECURITY §4: client authentication at /token")
 struct ClientAuthenticationTests {
-    func authenticate(_ credentials: ClientAuthenticator.Credentials) async throws -> Result<ClientID, OAuthError> {
+    func authenticate(_ credentials: ClientCredentials) async throws -> Result<ClientID, OAuthError> {
         let fixture = try await CoreFixture()
         do { return .success(try await ClientAuthenticator(clients: fixture.store).authenticate(credentials).clientID) } catch {
-            return .failure(error.error)
+            return .failure(error)
         }
     }
 
@@ -248,16 +248,16 @@ struct ClientAuthenticationTests {
     }
 
     @Test("invalid_client: unknown client, wrong secret, public client with a secret, confidential without, wrong method", arguments: [
-        ClientAuthenticator.Credentials(formClientID: "nobody"),
-        ClientAuthenticator.Credentials(basic: ("secret-basic", "wrong")),
-        ClientAuthenticator.Credentials(basic: ("secret-basic", "s3cre")),
-        ClientAuthenticator.Credentials(formClientID: "app", formClientSecret: "anything"),
-        ClientAuthenticator.Credentials(basic: ("app", "anything")),
-        ClientAuthenticator.Credentials(formClientID: "secret-basic"),
-        ClientAuthenticator.Credentials(formClientID: "secret-basic", formClientSecret: "s3cret"),
-        ClientAuthenticator.Credentials(),
+        ClientCredentials(formClientID: "nobody"),
+        ClientCredentials(basic: ("secret-basic", "wrong")),
+        ClientCredentials(basic: ("secret-basic", "s3cre")),
+        ClientCredentials(formClientID: "app", formClientSecret: "anything"),
+        ClientCredentials(basic: ("app", "anything")),
+        ClientCredentials(formClientID: "secret-basic"),
+        ClientCredentials(formClientID: "secret-basic", formClientSecret: "s3cret"),
+        ClientCredentials(),
     ])
-    func invalidClient(credentials: ClientAuthenticator.Credentials) async throws {
+    func invalidClient(credentials: ClientCredentials) async throws {
         #expect(try await authenticate(credentials).errorCode == .invalidClient)
     }
 

@@ -64,13 +64,13 @@ struct StatusFixture {
     func revoke(_ token: String?, clientID: String = "app") async -> Result<TokenRevocation.Outcome, OAuthError> {
         var pairs = [("client_id", clientID)]
         if let token { pairs.append(("token", token)) }
-        do { return .success(try await revocation.handle(FormParameters(pairs), basic: nil)) } catch { return .failure(error.error) }
+        do { return .success(try await revocation.handle(FormParameters(pairs), basic: nil)) } catch { return .failure(error) }
     }
 
     func introspect(_ token: String, basic: (String, String)? = ("secret-basic", "s3cret"), clientID: String? = nil) async -> Result<IntrospectionResponse, OAuthError> {
         var pairs = [("token", token)]
         if let clientID { pairs.append(("client_id", clientID)) }
-        do { return .success(try await introspection.handle(FormParameters(pairs), basic: basic.map { ($0.0, $0.1) })) } catch { return .failure(error.error) }
+        do { return .success(try await introspection.handle(FormParameters(pairs), basic: basic.map { ($0.0, $0.1) })) } catch { return .failure(error) }
     }
 }
 

@@ -32,7 +32,7 @@ public struct TokenResponse: Sendable, Codable, Equatable {
     }
 }
 
-/// `POST /token`: authenticates the client, then runs the grant (SECURITY.md §4).
+/// `POST /token`: authenticates the client, then runs the grant (docs/security.md §4).
 public struct TokenEndpoint: Sendable {
     private let authenticator: ClientAuthenticator
     private let clients: any ClientStore
@@ -59,28 +59,19 @@ public struct TokenEndpoint: Sendable {
         self.clock = clock
     }
 
-    /// Handles a token request: `parameters` is the decoded form body, `basic` the decoded
-    /// `Authorization: Basic` credentials if the client sent any.
-    public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> TokenResponse {
-        let usedBasic = basic != nil
-        func fail(_ error: OAuthError) -> ClientAuthenticator.Failure {
-            ClientAuthenticator.Failure(error: error, usedBasic: usedBasic)
-        }
-        do { try parameters.rejectRepeats() } catch { throw fail(error) }
+    /// Handles a token request: authenticates the client, then runs the grant it names.
+    public func handle(_ request: ClientAuthenticated<TokenRequest>) async throws(OAuthError) -> TokenResponse {
+        let client = try await authenticator.authenticate(request.credentials)
+        let parameters = request.body
 
-        let credentials = ClientAuthenticator.Credentials(
-            basic: basic, formClientID: parameters.values("client_id").first,
-            formClientSecret: parameters.values("client_secret").first)
-        let client = try await authenticator.authenticate(credentials)
-
-        guard let grantType = parameters.values("grant_type").first else {
-            throw fail(.invalidRequest("The grant_type parameter is missing."))
+        guard let grantType = parameters.grantType else {
+            throw .invalidRequest("The grant_type parameter is missing.")
         }
         guard let grant = GrantType(rawValue: grantType) else {
-            throw fail(OAuthError(.unsupportedGrantType, "The grant_type is not supported."))
+            throw OAuthError(.unsupportedGrantType, "The grant_type is not supported.")
         }
         guard client.grantTypes.contains(grant) else {
-            throw fail(OAuthError(.unauthorizedClient, "This client may not use this grant type."))
+            throw OAuthError(.unauthorizedClient, "This client may not use this grant type.")
         }
         do {
             let response: TokenResponse
@@ -91,25 +82,25 @@ public struct TokenEndpoint: Sendable {
             await noteUse(of: client)
             return response
         } catch let error as OAuthError {
-            throw fail(error)
+            throw error
         } catch {
-            throw fail(.storageFailure(error, while: "token request"))
+            throw .storageFailure(error, while: "token request")
         }
     }
 
     /// RFC 6749 §4.1.3 with RFC 7636 §4.5–4.6, in this order:
     /// 1. request shape (code present, verifier well-formed) — `invalid_request`, nothing consumed;
-    /// 2. consume the code atomically; from here on it is gone whatever happens (SECURITY.md §3);
+    /// 2. consume the code atomically; from here on it is gone whatever happens (docs/security.md §3);
     /// 3. expiry, client, redirect URI, issuer, verifier, resource — each `invalid_grant`
     ///    (or `invalid_target`);
     /// 4. leave a "used" marker, so that a later replay by the legitimate client (right client,
-    ///    right verifier) revokes the tokens this code produced (RFC 6749 §4.1.2; SECURITY.md §3).
-    func redeemCode(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
-        guard let code = parameters.values("code").first else {
+    ///    right verifier) revokes the tokens this code produced (RFC 6749 §4.1.2; docs/security.md §3).
+    func redeemCode(_ parameters: TokenRequest, client: Client) async throws -> TokenResponse {
+        guard let code = parameters.code else {
             throw OAuthError.invalidRequest("The code parameter is missing.")
         }
-        let verifier = try PKCEPolicy.verifier(parameters.values("code_verifier").first)
-        let requestedResource = parameters.values("resource").first
+        let verifier = try PKCEPolicy.verifier(parameters.codeVerifier)
+        let requestedResource = parameters.resource
 
         let codeHash = SecretHash.sha256Hex(code)
         guard let record = try await codes.consumeCode(codeHash: codeHash) else {
@@ -123,8 +114,8 @@ public struct TokenEndpoint: Sendable {
         guard record.clientID == client.clientID else {
             throw OAuthError.invalidGrant("The authorization code was issued to another client.", detail: "client mismatch")
         }
-        if let redirectURI = parameters.values("redirect_uri").first {
-            // SECURITY.md §4: when sent, it must equal the one used at /authorize, byte for byte.
+        if let redirectURI = parameters.redirectURI {
+            // docs/security.md §4: when sent, it must equal the one used at /authorize, byte for byte.
             guard redirectURI.utf8.elementsEqual(record.redirectURI.utf8) else {
                 throw OAuthError.invalidGrant("The redirect_uri does not match the authorization request.")
             }
@@ -190,17 +181,17 @@ public struct TokenEndpoint: Sendable {
                       scope: scope.isEmpty ? nil : scope.description, refreshToken: refreshToken)
     }
 
-    /// RFC 6749 §6 with the family rules of SECURITY.md §5, decided in one atomic store update.
-    func refresh(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
-        guard let presented = parameters.values("refresh_token").first else {
+    /// RFC 6749 §6 with the family rules of docs/security.md §5, decided in one atomic store update.
+    func refresh(_ parameters: TokenRequest, client: Client) async throws -> TokenResponse {
+        guard let presented = parameters.refreshToken else {
             throw OAuthError.invalidRequest("The refresh_token parameter is missing.")
         }
         var requestedScope: Scope?
-        if let value = parameters.values("scope").first {
+        if let value = parameters.scope {
             guard let scope = Scope(parsing: value) else { throw OAuthError.invalidScope("The scope parameter is malformed.") }
             requestedScope = scope
         }
-        let requestedResource = parameters.values("resource").first
+        let requestedResource = parameters.resource
         let now = clock.now()
         let presentation = RefreshTokenFamily.Presentation(
             token: presented, scope: requestedScope, resource: requestedResource, replacement: SecureRandom.token(),

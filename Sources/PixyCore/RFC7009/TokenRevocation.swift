@@ -1,5 +1,25 @@
 public import Foundation
-/// `POST /revoke` (RFC 7009; SECURITY.md §9).
+
+/// The parameters of a revocation request (RFC 7009 §2.1), read once from the form.
+public struct RevocationRequest: ClientAuthenticatedBody, Equatable {
+    /// `token`: the access or refresh token to revoke.
+    public var token: String?
+    /// `token_type_hint`: optional and only a hint (RFC 7009 §2.1), so Pixy does not need it.
+    public var tokenTypeHint: String?
+
+    /// Creates a request.
+    public init(token: String?, tokenTypeHint: String? = nil) {
+        self.token = token
+        self.tokenTypeHint = tokenTypeHint
+    }
+
+    /// Reads the revocation request's parameters from the form.
+    public init(form: FormParameters) {
+        self.init(token: form.values("token").first, tokenTypeHint: form.values("token_type_hint").first)
+    }
+}
+
+/// `POST /revoke` (RFC 7009; docs/security.md §9).
 public struct TokenRevocation: Sendable {
     private let authenticator: ClientAuthenticator
     private let verifier: any AccessTokenVerifying
@@ -33,14 +53,10 @@ public struct TokenRevocation: Sendable {
     /// §2.1), then revokes `token` if it is one of this client's live access tokens, or any
     /// refresh token of one of its families (which revokes the family and its access tokens).
     /// `token_type_hint` is optional and only a hint (RFC 7009 §2.1), so it is not needed here.
-    public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> Outcome {
-        let usedBasic = basic != nil
-        func fail(_ error: OAuthError) -> ClientAuthenticator.Failure { .init(error: error, usedBasic: usedBasic) }
-        do { try parameters.rejectRepeats() } catch { throw fail(error) }
-        let client = try await authenticator.authenticate(.init(
-            basic: basic, formClientID: parameters.values("client_id").first, formClientSecret: parameters.values("client_secret").first))
-        guard let token = parameters.values("token").first else {
-            throw fail(.invalidRequest("The token parameter is missing."))
+    public func handle(_ request: ClientAuthenticated<RevocationRequest>) async throws(OAuthError) -> Outcome {
+        let client = try await authenticator.authenticate(request.credentials)
+        guard let token = request.body.token else {
+            throw .invalidRequest("The token parameter is missing.")
         }
         let now = clock.now()
         do {
@@ -52,7 +68,7 @@ public struct TokenRevocation: Sendable {
             try await tokenStatus.revokeToken(id: claims.tokenID, expiresAt: claims.expiresAt)
             return .revoked
         } catch {
-            throw fail(.storageFailure(error, while: "revocation"))
+            throw .storageFailure(error, while: "revocation")
         }
     }
 

@@ -32,7 +32,19 @@ public struct IntrospectionResponse: Sendable, Encodable, Equatable {
     }
 }
 
-/// `POST /introspect` (RFC 7662; SECURITY.md §9).
+/// The parameters of an introspection request (RFC 7662 §2.1), read once from the form.
+public struct IntrospectionRequest: ClientAuthenticatedBody, Equatable {
+    /// `token`: the token to look at.
+    public var token: String?
+
+    /// Creates a request.
+    public init(token: String?) { self.token = token }
+
+    /// Reads the introspection request's parameters from the form.
+    public init(form: FormParameters) { self.init(token: form.values("token").first) }
+}
+
+/// `POST /introspect` (RFC 7662; docs/security.md §9).
 public struct TokenIntrospection: Sendable {
     private let authenticator: ClientAuthenticator
     private let verifier: any AccessTokenVerifying
@@ -55,21 +67,17 @@ public struct TokenIntrospection: Sendable {
     /// The caller must authenticate as a client the operator marked as a resource server
     /// (RFC 7662 §2.1, §4: the endpoint must not answer just anyone). Unknown, foreign, expired and
     /// revoked tokens are all inactive, and so are tokens of a user or client that was removed.
-    public func handle(_ parameters: FormParameters, basic: (clientID: String, secret: String)?) async throws(ClientAuthenticator.Failure) -> IntrospectionResponse {
-        let usedBasic = basic != nil
-        func fail(_ error: OAuthError) -> ClientAuthenticator.Failure { .init(error: error, usedBasic: usedBasic) }
-        do { try parameters.rejectRepeats() } catch { throw fail(error) }
-        let client = try await authenticator.authenticate(.init(
-            basic: basic, formClientID: parameters.values("client_id").first, formClientSecret: parameters.values("client_secret").first))
+    public func handle(_ request: ClientAuthenticated<IntrospectionRequest>) async throws(OAuthError) -> IntrospectionResponse {
+        let client = try await authenticator.authenticate(request.credentials)
         guard !client.isPublic else {
-            throw fail(.invalidClient("Introspection requires a confidential client.", detail: "public client at /introspect"))
+            throw .invalidClient("Introspection requires a confidential client.", detail: "public client at /introspect")
         }
         guard client.mayIntrospect else {
-            throw fail(OAuthError(.unauthorizedClient, "This client is not registered as a resource server.",
-                                  detail: "client not marked as a resource server at /introspect"))
+            throw OAuthError(.unauthorizedClient, "This client is not registered as a resource server.",
+                             detail: "client not marked as a resource server at /introspect")
         }
-        guard let token = parameters.values("token").first else {
-            throw fail(.invalidRequest("The token parameter is missing."))
+        guard let token = request.body.token else {
+            throw .invalidRequest("The token parameter is missing.")
         }
         guard let claims = await verifier.verifiedClaims(of: token), claims.expiresAt > clock.now() else { return .inactive }
         do {
@@ -78,7 +86,7 @@ public struct TokenIntrospection: Sendable {
             if try await users.user(withID: claims.subject) == nil { return .inactive }
             if try await clients.client(withID: claims.clientID) == nil { return .inactive }
         } catch {
-            throw fail(.storageFailure(error, while: "token status lookup"))
+            throw .storageFailure(error, while: "token status lookup")
         }
         return IntrospectionResponse(active: true, claims: claims)
     }

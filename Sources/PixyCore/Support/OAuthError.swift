@@ -1,8 +1,10 @@
 /// An OAuth error: a stable code (RFC 6749 §4.1.2.1 and §5.2 and the extensions), a description
 /// that may be shown to the client, and a detail that only goes to logs.
 ///
-/// Equality is on `code` only, so tests and callers match on what the client sees. PixyHTTP alone
-/// turns these into status codes, JSON bodies, redirects or error pages.
+/// Equality is on `code` only, so tests and callers match on what the client sees. The error is
+/// immutable and says everything a transport needs: its ``condition`` decides the HTTP status in
+/// one place (PixyHTTP's `Responses.status(for:)`), and a failure caused by another error keeps it
+/// as ``underlying`` for the log.
 public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The value of the `error` parameter.
     public let code: Code
@@ -10,15 +12,53 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public let description: String
     /// Log-only context; never sent to the client.
     public let detail: String?
-    /// Whether the failure is temporary (the store is unreachable): HTTP answers 503 with
-    /// `Retry-After`, and an authorization redirect says `temporarily_unavailable`.
-    public var isTemporary = false
+    /// Why the request could not be served, beyond the code: decides the transport's status.
+    public let condition: Condition
+    /// The failure that caused this one (a store error), for the log; never sent to the client.
+    public let underlying: (any Error)?
 
-    /// Creates an error.
-    public init(_ code: Code, _ description: String, detail: String? = nil) {
+    /// Creates an error. Without a `condition`, the code decides it: `server_error` is
+    /// ``Condition/failed``, `temporarily_unavailable` ``Condition/unavailable``, anything else
+    /// ``Condition/refused``.
+    public init(_ code: Code, _ description: String, detail: String? = nil, condition: Condition? = nil,
+                underlying: (any Error)? = nil) {
         self.code = code
         self.description = description
         self.detail = detail
+        self.underlying = underlying
+        self.condition = condition ?? (code == .serverError ? .failed : code == .temporarilyUnavailable ? .unavailable : .refused)
+    }
+
+    /// Whether the failure is temporary (the store is unreachable, or a limit was reached): the
+    /// client may retry, and an authorization redirect says `temporarily_unavailable`.
+    public var isTemporary: Bool {
+        switch condition {
+        case .unavailable, .rateLimited: true
+        case .refused, .failed: false
+        }
+    }
+
+    /// What the log says about the failure: the detail, then the underlying error. Never sent to
+    /// the client.
+    public var logReason: String? {
+        switch (detail, underlying) {
+        case (let detail?, let underlying?): "\(detail): \(underlying)"
+        case (let detail?, nil): detail
+        case (nil, let underlying?): "\(underlying)"
+        case (nil, nil): nil
+        }
+    }
+
+    /// What kind of failure an error is, independent of its wire code.
+    public enum Condition: Sendable, Equatable {
+        /// The request is wrong or not allowed (RFC 6749 §5.2: 400, or 401 for `invalid_client`).
+        case refused
+        /// A store could not be reached: retry shortly (503 with `Retry-After: 1`).
+        case unavailable
+        /// A per-source limit was reached: retry after `retryAfter` seconds (429).
+        case rateLimited(retryAfter: Int)
+        /// The server failed (500); nothing was decided in the client's favour.
+        case failed
     }
 
     public static func == (lhs: OAuthError, rhs: OAuthError) -> Bool { lhs.code == rhs.code }
@@ -88,11 +128,11 @@ extension OAuthError {
         OAuthError(.serverError, "The authorization server encountered an unexpected condition.", detail: detail)
     }
 
-    /// `server_error` for a failure while doing `what`; temporary when the store could not be
-    /// reached at all (SECURITY.md §10: fail closed, recover by itself).
+    /// `server_error` for a failure while doing `what`, keeping `error` as the cause; temporary
+    /// when the store could not be reached at all (docs/security.md §10: fail closed, recover by itself).
     public static func storageFailure(_ error: any Error, while what: String) -> OAuthError {
-        var failure = serverError(detail: "\(what) failed: \(error)")
-        failure.isTemporary = (error as? StorageError)?.isUnavailable ?? false
-        return failure
+        let isUnavailable = (error as? StorageError)?.isUnavailable ?? false
+        return OAuthError(.serverError, "The authorization server encountered an unexpected condition.",
+                          detail: "\(what) failed", condition: isUnavailable ? .unavailable : .failed, underlying: error)
     }
 }
