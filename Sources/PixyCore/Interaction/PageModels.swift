@@ -16,6 +16,17 @@ public struct LoginPage: Sendable, Equatable {
     public var isUnverified: Bool
     /// For a Client ID Metadata Document client, the host that published the document.
     public var metadataHost: String?
+
+    /// Creates the page's model.
+    public init(clientName: String, transactionID: String, csrfToken: String, problem: LoginProblem?, isUnverified: Bool,
+                metadataHost: String?) {
+        self.clientName = clientName
+        self.transactionID = transactionID
+        self.csrfToken = csrfToken
+        self.problem = problem
+        self.isUnverified = isUnverified
+        self.metadataHost = metadataHost
+    }
 }
 
 /// What the consent page shows (the transport renders it).
@@ -26,6 +37,12 @@ public struct ConsentPage: Sendable, Equatable {
         public var name: String
         /// Whether this request adds it to what the user already approved.
         public var isNew: Bool
+
+        /// Creates a line.
+        public init(name: String, isNew: Bool) {
+            self.name = name
+            self.isNew = isNew
+        }
     }
 
     /// The application asking.
@@ -48,6 +65,21 @@ public struct ConsentPage: Sendable, Equatable {
     public var transactionID: String
     /// The session's CSRF token, for the form.
     public var csrfToken: String
+
+    /// Creates the page's model.
+    public init(clientName: String, clientID: String, username: String, redirectHost: String, scopes: [ScopeLine],
+                resource: String?, isUnverified: Bool, metadataHost: String?, transactionID: String, csrfToken: String) {
+        self.clientName = clientName
+        self.clientID = clientID
+        self.username = username
+        self.redirectHost = redirectHost
+        self.scopes = scopes
+        self.resource = resource
+        self.isUnverified = isUnverified
+        self.metadataHost = metadataHost
+        self.transactionID = transactionID
+        self.csrfToken = csrfToken
+    }
 }
 
 /// What the sign-out page shows.
