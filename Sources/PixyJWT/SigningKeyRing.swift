@@ -111,10 +111,8 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     /// Verifies signature, `typ`, `kid` and (when configured) `iss`. The `kid` must name one of
     /// this ring's keys; a token without one, or with another, is refused before any signature check.
     public func verifiedClaims(of token: String) async -> AccessTokenClaims? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
-              let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)),
-              header["typ"] == "at+jwt", header["alg"] == "ES256", let kid = header["kid"], keyIDs.contains(kid),
+        guard let header = JOSEHeader(compactToken: token),
+              header.type == "at+jwt", header.algorithm == "ES256", let kid = header.keyID, keyIDs.contains(kid),
               let payload = try? await keys.verify(token, as: AccessTokenPayload.self),
               let claims = payload.claims
         else { return nil }

@@ -121,17 +121,13 @@ public actor AccessTokenVerifier {
     }
 
     private func verifyJWT(_ token: String) async throws(TokenRejection) -> VerifiedAccessToken {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Base64URL.decode(String(parts[0])),
-              let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
-            throw TokenRejection("not a JWT")
-        }
+        guard let header = JOSEHeader(compactToken: token) else { throw TokenRejection("not a JWT") }
         // RFC 9068 §4: the typ header distinguishes access tokens from ID tokens and others.
-        guard (header["typ"] as? String)?.lowercased() == "at+jwt" || (header["typ"] as? String)?.lowercased() == "application/at+jwt" else {
+        guard header.type?.lowercased() == "at+jwt" || header.type?.lowercased() == "application/at+jwt" else {
             throw TokenRejection("typ is not at+jwt")
         }
-        guard header["alg"] as? String == "ES256" else { throw TokenRejection("alg is not ES256") }
-        guard let kid = header["kid"] as? String else { throw TokenRejection("no kid") }
+        guard header.algorithm == "ES256" else { throw TokenRejection("alg is not ES256") }
+        guard let kid = header.keyID else { throw TokenRejection("no kid") }
         var keys = try await keySet()
         if !keyIDs.contains(kid) {
             keys = try await keySet(refetchingFor: kid)

@@ -41,21 +41,21 @@ public struct Configuration: Sendable {
     /// A PEM file of CA certificates trusted for metadata fetches in addition to the system's.
     public var metadataDocumentTrustedCAFile: String?
     /// New-client registrations one source may make at once (identical re-registrations are free).
-    public var registrationBurst = 30
+    public var registrationBurst = OAuthServer.Limits.Defaults.registrationBurst
     /// New-client registrations one source regains per minute.
-    public var registrationsPerMinute = 10.0
+    public var registrationsPerMinute = OAuthServer.Limits.Defaults.registrationsPerMinute
     /// Authorization requests (`GET /authorize`) one source may make at once.
-    public var authorizationBurst = 60
+    public var authorizationBurst = OAuthServer.Limits.Defaults.authorizationBurst
     /// Authorization requests one source regains per minute.
-    public var authorizationsPerMinute = 60.0
+    public var authorizationsPerMinute = OAuthServer.Limits.Defaults.authorizationsPerMinute
     /// Reverse proxies trusted to name the client in `X-Forwarded-For` (CIDR ranges).
     public var trustedProxies: [String] = []
     /// How long a signed-in browser session lasts (default 8 hours).
-    public var sessionLifetime: Duration = .seconds(8 * 3600)
+    public var sessionLifetime: Duration = ServerPolicy.Defaults.sessionLifetime
     /// Timeouts and caps on connections (``ConnectionLimits``).
     public var connectionLimits = ConnectionLimits()
     /// How long after a rotation the previous refresh token may still be retried (default 60 s).
-    public var refreshTokenRetryWindow: Duration = .seconds(60)
+    public var refreshTokenRetryWindow: Duration = ServerPolicy.Defaults.refreshTokenRetryWindow
 
     /// The operator's name at the top of every page (default "Pixy").
     public var brandName = "Pixy"
@@ -106,10 +106,11 @@ public struct Configuration: Sendable {
 
     /// A configuration with the documented defaults.
     public init(issuer: String = "http://127.0.0.1:8080", host: String = "127.0.0.1", port: Int = 8080,
-                dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite, codeLifetime: Duration = .seconds(60),
-                accessTokenLifetime: Duration = .seconds(900), scopes: Scope = Scope(validatedTokens: ["read", "write"]),
-                passwordHashCost: UInt8 = 12, refreshTokenLifetime: Duration = .seconds(90 * 86400),
-                refreshTokenIdleLifetime: Duration = .seconds(30 * 86400)) {
+                dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite,
+                codeLifetime: Duration = ServerPolicy.Defaults.codeLifetime,
+                accessTokenLifetime: Duration = ServerPolicy.Defaults.accessTokenLifetime, scopes: Scope = ServerPolicy.Defaults.scopes,
+                passwordHashCost: UInt8 = 12, refreshTokenLifetime: Duration = ServerPolicy.Defaults.refreshTokenLifetime,
+                refreshTokenIdleLifetime: Duration = ServerPolicy.Defaults.refreshTokenIdleLifetime) {
         self.issuer = issuer
         self.host = host
         self.port = port

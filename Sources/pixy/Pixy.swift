@@ -104,11 +104,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (default 8080).") var port: Int?
     @OptionGroup var storeOptions: StoreOptions
-    @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default 60).") var codeTTL: Int?
-    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default 900).") var accessTokenTTL: Int?
-    @Option(name: .customLong("refresh-token-ttl"), help: "Absolute refresh-token lifetime in seconds (default 7776000 = 90 days).")
+    @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default \(ServerPolicy.Defaults.codeLifetime.components.seconds)).") var codeTTL: Int?
+    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default \(ServerPolicy.Defaults.accessTokenLifetime.components.seconds)).") var accessTokenTTL: Int?
+    @Option(name: .customLong("refresh-token-ttl"), help: "Absolute refresh-token lifetime in seconds (default \(ServerPolicy.Defaults.refreshTokenLifetime.components.seconds) = 90 days).")
     var refreshTokenTTL: Int?
-    @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default 2592000 = 30 days).")
+    @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default \(ServerPolicy.Defaults.refreshTokenIdleLifetime.components.seconds) = 30 days).")
     var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
     @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none and the client registered none (default: the first of --scopes; \"\" refuses such requests with invalid_scope).") var defaultScope: String?
@@ -124,17 +124,17 @@ struct Serve: AsyncParsableCommand {
     var tlsKey: String?
     @Option(name: .customLong("seed-data-dir"), help: "With --store memory: start with the users, clients and signing keys of the SQLite store in this directory (demos, benchmarks).")
     var seedDataDirectory: String?
-    @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default 30).")
+    @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default \(OAuthServer.Limits.Defaults.registrationBurst)).")
     var registrationBurst: Int?
-    @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default 10).")
+    @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.registrationsPerMinute))).")
     var registrationsPerMinute: Double?
-    @Option(name: .customLong("authorize-burst"), help: "Authorization requests one address may make at once (default 60).")
+    @Option(name: .customLong("authorize-burst"), help: "Authorization requests one address may make at once (default \(OAuthServer.Limits.Defaults.authorizationBurst)).")
     var authorizeBurst: Int?
-    @Option(name: .customLong("authorizations-per-minute"), help: "Authorization requests one address regains per minute (default 60).")
+    @Option(name: .customLong("authorizations-per-minute"), help: "Authorization requests one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.authorizationsPerMinute))).")
     var authorizationsPerMinute: Double?
-    @Option(name: .customLong("session-lifetime"), help: "Seconds a browser stays signed in (default 28800 = 8 hours).")
+    @Option(name: .customLong("session-lifetime"), help: "Seconds a browser stays signed in (default \(ServerPolicy.Defaults.sessionLifetime.components.seconds) = 8 hours).")
     var sessionLifetime: Int?
-    @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default 60; 0 turns retries off).")
+    @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default \(ServerPolicy.Defaults.refreshTokenRetryWindow.components.seconds); 0 turns retries off).")
     var refreshRetryWindow: Int?
     @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for per-address limits and logs (repeat).")
     var trustedProxies: [String] = []

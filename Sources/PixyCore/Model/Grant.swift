@@ -1,7 +1,7 @@
 public import struct Foundation.Date
 
 /// A grant: what a user allowed a client, and the refresh-token family that keeps it alive
-/// (SECURITY.md §5). Durable. Refresh tokens themselves are never stored, only their hashes,
+/// (docs/security.md §5). Durable. Refresh tokens themselves are never stored, only their hashes,
 /// plus the current token sealed under a key that only the previous token's holder can derive.
 public struct Grant: Sendable, Codable, Equatable {
     /// Random id.
@@ -39,6 +39,13 @@ public struct Grant: Sendable, Codable, Equatable {
     /// When a refresh last used the family (shown by `pixy grants list`).
     public var lastUsedAt: Date?
 
+    /// Ends the family: marks it revoked and forgets the sealed current token, so no retry can
+    /// recover it. Every way a family ends (revocation, reuse, offboarding) goes through here.
+    public mutating func revoke(at now: Date) {
+        revokedAt = now
+        sealedCurrentToken = nil
+    }
+
     // The grant's access tokens are not listed here: each carries the grant's id, and revoking the
     // grant leaves one marker that outlives them (``GrantRevocation``), so the record's size and
     // a refresh's cost stay the same however often the family refreshes (docs/threat-model.md).
@@ -70,7 +77,7 @@ public protocol GrantStore: Sendable {
     /// The grant with `id`.
     func grant(withID id: String) async throws -> Grant?
     /// Runs `body` on the grant that `refreshTokenHash` was ever issued for, as one atomic step:
-    /// no other update of the grant interleaves (SECURITY.md §5: concurrent refreshes never fork
+    /// no other update of the grant interleaves (docs/security.md §5: concurrent refreshes never fork
     /// a family). When `body` returns `.save`, the grant is written and `newTokenHash` (if any) is
     /// indexed to it; with `.keep` nothing changes. `nil` when the hash is unknown.
     ///
@@ -108,6 +115,6 @@ public enum GrantOwner: Sendable, Equatable {
 public enum GrantUpdate<Result: Sendable>: Sendable {
     /// Write the grant; index `newTokenHash` to it when given.
     case save(Result, newTokenHash: String?)
-    /// Change nothing (a failed refresh changes nothing, SECURITY.md §5).
+    /// Change nothing (a failed refresh changes nothing, docs/security.md §5).
     case keep(Result)
 }

@@ -286,8 +286,7 @@ public enum GrantRevocation {
         try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
         _ = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Void> in
             guard grant.revokedAt == nil else { return .keep(()) }
-            grant.revokedAt = now
-            grant.sealedCurrentToken = nil
+            grant.revoke(at: now)
             return .save((), newTokenHash: nil)
         }
     }

@@ -76,8 +76,7 @@ public struct TokenRevocation: Sendable {
         let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<(Outcome, String)> in
             guard grant.clientID == clientID else { return .keep((.foreign, grant.id)) }
             guard grant.revokedAt == nil, grant.expiresAt > now else { return .keep((.unknown, grant.id)) }
-            grant.revokedAt = now
-            grant.sealedCurrentToken = nil
+            grant.revoke(at: now)
             return .save((.revoked, grant.id), newTokenHash: nil)
         }
         guard let (outcome, grantID) = result else { return .unknown }

@@ -67,8 +67,7 @@ public enum RefreshTokenFamily {
         let retryIsOver = grant.rotatedAt.map { now.timeIntervalSince($0) > retryWindow.timeInterval } ?? false
         guard isCurrent || (isPrevious && !retryIsOver) else {
             // RFC 9700 §4.14.2: an older generation came back, so someone holds a stolen token.
-            grant.revokedAt = now
-            grant.sealedCurrentToken = nil
+            grant.revoke(at: now)
             return .save(.reuseDetected, newTokenHash: nil)
         }
         // RFC 6749 §6: the scope may narrow, never widen; RFC 8707: the resource stays in the grant.

@@ -41,14 +41,29 @@ public struct OAuthServer: Sendable {
         /// Caps password checks (bcrypt) in flight, overall and per account.
         public var passwordWork: WorkLimiter
 
+        /// The default limits; PixyServer's `Configuration` and the command line start from these.
+        public enum Defaults {
+            /// New-client registrations one source may make at once.
+            public static let registrationBurst = 30
+            /// New-client registrations one source regains per minute.
+            public static let registrationsPerMinute = 10.0
+            /// Authorization requests that store state, one source at once.
+            public static let authorizationBurst = 60
+            /// Authorization requests one source regains per minute.
+            public static let authorizationsPerMinute = 60.0
+        }
+
         /// Bundles the limits. Without `authorization` and `passwordWork`, the defaults: a burst of
-        /// 60 authorization requests per source, then one a second; two password checks per core
-        /// in flight, two per account.
+        /// ``Defaults/authorizationBurst`` authorization requests per source, then
+        /// ``Defaults/authorizationsPerMinute``; two password checks per core in flight, two per
+        /// account.
         public init(loginThrottle: LoginThrottle, registration: RateLimiter, authorization: RateLimiter? = nil,
                     passwordWork: WorkLimiter? = nil, clock: any WallClock, buckets: (any TokenBucketStoring)? = nil) {
             self.loginThrottle = loginThrottle
             self.registration = registration
-            self.authorization = authorization ?? RateLimiter(clock: clock, burst: 60, refillPerSecond: 1, buckets: buckets)
+            self.authorization = authorization
+                ?? RateLimiter(clock: clock, burst: Defaults.authorizationBurst,
+                               refillPerSecond: Defaults.authorizationsPerMinute / 60, buckets: buckets)
             self.passwordWork = passwordWork
                 ?? WorkLimiter(maximumInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount, maximumInFlightPerKey: 2)
         }
