@@ -1,6 +1,6 @@
 """Fixtures for live tests: the real `pixy` binary on a free loopback port and a fresh data dir.
 
-Nothing here skips: a missing binary, browser or shared/ folder is a failure, because in CI
+Nothing here skips: a missing binary or browser is a failure, because in CI
 (CI=true) a skipped test is a failed promise.
 """
 import os
@@ -28,12 +28,6 @@ STOP_TIMEOUT = 60     # a server process ending after SIGTERM (graceful shutdown
 def pixy_binary() -> Path:
     path = Path(os.environ.get("PIXY_BIN", REPO / ".build" / "debug" / "pixy"))
     assert path.exists(), f"pixy binary not found at {path}: run `swift build` first (scripts/test does)"
-    return path
-
-
-def shared_dir() -> Path:
-    path = Path(os.environ.get("PIXY_SHARED", REPO.parent / "shared"))
-    assert (path / "bench" / "peers" / "probe.py").exists(), f"shared/ not found at {path}"
     return path
 
 
@@ -141,7 +135,7 @@ def server(seeded: Path):
     running = PixyServer(seeded).start()
     yield running
     running.stop()
-    # No secret ever reaches the log (issue 2 §5).
+    # No secret ever reaches the log (docs/security.md §10).
     assert PASSWORD not in running.output()
 
 

@@ -99,7 +99,7 @@ def test_browser_login_consent_and_token(server, loopback_listener, javascript):
         WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=decision][value=approve]"))
         main = driver.find_element(By.TAG_NAME, "main").text
         assert "Example <Web> App" in main            # name shown, escaped in HTML
-        assert f"127.0.0.1:{loopback_listener}" in main  # the redirect host (SECURITY.md §7)
+        assert f"127.0.0.1:{loopback_listener}" in main  # the redirect host (docs/security.md §7)
         assert "read" in main and "https://mcp.example.com/mcp" in main
         driver.save_screenshot(str(ARTIFACTS / f"consent-{suffix}.png"))
         driver.find_element(By.CSS_SELECTOR, "button[name=decision][value=approve]").click()
@@ -161,7 +161,7 @@ def test_browser_deny(server, loopback_listener):
 
 
 def test_browser_error_page_for_unregistered_redirect(server):
-    """SECURITY.md §1.3: an unregistered redirect URI shows an error page and never navigates away."""
+    """docs/security.md §1.3: an unregistered redirect URI shows an error page and never navigates away."""
     _, challenge = pkce_pair()
     query = up.urlencode({"response_type": "code", "client_id": "web-app", "redirect_uri": "https://evil.example/cb",
                           "code_challenge": challenge, "code_challenge_method": "S256"})

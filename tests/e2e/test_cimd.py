@@ -1,5 +1,5 @@
 """Live: Client ID Metadata Documents fetched by the real binary over HTTPS from a loopback test
-server with a test CA that Pixy is configured to trust (issue 3 §8)."""
+server with a test CA that Pixy is configured to trust (--cimd-ca-file; docs/security.md §7)."""
 import base64
 import datetime
 import hashlib

@@ -1,4 +1,4 @@
-"""Live: real MCP clients against the example MCP server protected by Pixy (issue 5).
+"""Live: real MCP clients against the example MCP server protected by Pixy (docs/mcp.md).
 
 Processes: `pixy serve` (SQLite or Redis) and `pixy-example-mcp`. Clients: the Python `mcp` SDK's
 OAuthClientProvider (dynamic registration, and its CIMD mode), scripted ChatGPT- and Claude-style

@@ -1,11 +1,13 @@
-"""Live: the shared, neutral correctness probe (../shared/bench/peers/probe.py) against `pixy serve`.
+"""Live: the neutral correctness probe (tests/probe/probe.py) against `pixy serve`.
 All four negatives must be answered as the standard says, and a failed verifier burns the code."""
 import json
 import subprocess
 import sys
 import urllib.parse as up
 
-from conftest import login_session, shared_dir
+from conftest import REPO, TIMEOUT, login_session
+
+PROBE = REPO / "tests" / "probe" / "probe.py"
 
 
 def test_probe_all_negatives_as_the_standard_says(server, tmp_path):
@@ -14,17 +16,18 @@ def test_probe_all_negatives_as_the_standard_says(server, tmp_path):
     client, _ = login_session(server.base, query)
     cookie = f"pixy_session={client.cookies['pixy_session']}"  # http issuer: no __Host- prefix
     out = tmp_path / "probe.json"
-    result = subprocess.run([sys.executable, str(shared_dir() / "bench" / "peers" / "probe.py"), "--name", "pixy",
+    result = subprocess.run([sys.executable, str(PROBE), "--name", "pixy",
                              "--authorize", f"{server.base}/authorize", "--token", f"{server.base}/token",
                              "--client-id", "bench-client", "--redirect-uri", "http://127.0.0.1:9999/cb",
-                             "--cookie", cookie, "--json", str(out)], capture_output=True, text=True, timeout=300)
+                             "--cookie", cookie, "--json", str(out), "--timeout", str(TIMEOUT)],
+                            capture_output=True, text=True, timeout=300)
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads(out.read_text())
     assert record["happy"] is True
     assert record["happy_authorize"]["state_ok"] is True
     assert record["n1_wrong_verifier"]["expected"] is True
-    assert record["n1_wrong_verifier"]["code_still_usable_after"] is False, "SECURITY §3: a failed attempt burns the code"
+    assert record["n1_wrong_verifier"]["code_still_usable_after"] is False, "docs/security.md §3: a failed attempt burns the code"
     assert record["n2_replay"]["expected"] is True
     assert record["n3_missing_challenge"]["expected"] is True and record["n3_missing_challenge"]["code"] is None
     assert record["n4_plain"]["expected"] is True and record["n4_plain"]["code"] is None

@@ -1,4 +1,4 @@
-"""Live: several `pixy serve` processes sharing one real Redis (issue 4).
+"""Live: several `pixy serve` processes sharing one real Redis (docs/operations.md, "Redis").
 
 Each test starts its own redis-server (AOF, appendfsync always, noeviction) and two pixy processes
 with the same issuer, as behind one load balancer. Nothing here skips.
@@ -306,7 +306,7 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
 
         for index, token in enumerate(latest):
             # The token a worker last received works on B: if A rotated without answering, the
-            # previous token still yields that same newest one (SECURITY.md §5), so nothing forks.
+            # previous token still yields that same newest one (docs/security.md §5), so nothing forks.
             response = refresh(pair.b.base, token)
             assert response.status_code == 200, f"family {index} after {refreshes[index]} refreshes: {response.text}"
         listed = run_cli(data_dir, "clients", "list", store=redis.url)
@@ -315,7 +315,7 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
 
 
 def test_failed_logins_are_counted_across_processes(pair):
-    """SECURITY.md §8 with replicas: five wrong passwords spread over A and B lock the account on
+    """docs/security.md §8 with replicas: five wrong passwords spread over A and B lock the account on
     both, instead of five per process."""
     query = up.urlencode({"response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
                           "code_challenge": s256(secrets.token_urlsafe(48)), "code_challenge_method": "S256"})
@@ -336,7 +336,7 @@ def test_failed_logins_are_counted_across_processes(pair):
 
 
 def test_the_registration_limit_is_shared_across_processes(redis, data_dir):
-    """SECURITY.md §7 with replicas: a burst of 4 registrations per address holds for both
+    """docs/security.md §7 with replicas: a burst of 4 registrations per address holds for both
     processes together, not 4 each."""
     seed(redis, data_dir)
     # Refill as good as never (one registration per 1000 minutes), so that however slowly these six

@@ -1,4 +1,4 @@
-"""Live: /introspect and /revoke on the real binary, and the code-replay defence (SECURITY.md §3, §9)."""
+"""Live: /introspect and /revoke on the real binary, and the code-replay defence (docs/security.md §3, §9)."""
 import base64
 import hashlib
 import re
