@@ -2,7 +2,7 @@ public import PixyCore
 import HummingbirdBcrypt
 import NIOPosix
 
-/// bcrypt (SECURITY.md §8) on NIO's blocking thread pool: a cost-12 hash takes ~250 ms of CPU,
+/// bcrypt (docs/security.md §8) on NIO's blocking thread pool: a cost-12 hash takes ~250 ms of CPU,
 /// which must never run on an event loop or Swift's cooperative pool.
 public struct BcryptPasswordHasher: PasswordHashing {
     /// The bcrypt cost factor (log2 rounds).

@@ -103,7 +103,7 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         let isCrossOrigin = crossOrigin.contains(path)
-        // Preflight for browser MCP clients (SECURITY.md §10); never for /authorize or the pages.
+        // Preflight for browser MCP clients (docs/security.md §10); never for /authorize or the pages.
         if request.method == .options, isCrossOrigin {
             return Response(status: .noContent, headers: [
                 .accessControlAllowOrigin: "*",
@@ -118,7 +118,7 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
         // `//consent`, an error page): the router may match spellings the set does not list.
         let isHTML = response.headers[.contentType]?.lowercased().hasPrefix("text/html") ?? false
         if isHTML || interactive.contains(Self.normalized(path)) {
-            // SECURITY.md §8: no framing (clickjacking on consent), no caching, no referrer leaking codes.
+            // docs/security.md §8: no framing (clickjacking on consent), no caching, no referrer leaking codes.
             response.headers[.xFrameOptions] = "DENY"
             response.headers[.contentSecurityPolicy] = contentSecurityPolicy
             response.headers[.referrerPolicy] = "no-referrer"

@@ -5,7 +5,7 @@ public import PixyModel
 public import Foundation
 
 /// The server's ES256 signing keys: loaded (or created on first start) once, kept in memory, and
-/// used for every token, so no request ever loads or parses a key (issue 2 §8).
+/// used for every token, so no request ever loads or parses a key.
 ///
 /// The newest unretired key signs; every key is published in the JWKS so that tokens signed
 /// before a rotation still verify. A token whose `kid` is unknown never falls back to another key.
@@ -61,7 +61,7 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
                          "kid": record.kid, "use": "sig", "alg": "ES256"])
         }
         // jwt-kit (5.8) verifies a token whose kid it does not know with its *default* key. Pixy
-        // never wants that fallback (ARCHITECTURE.md): no default, and kids are checked first.
+        // never wants that fallback (docs/security.md §6): no default, and kids are checked first.
         await collection.clearDefault()
         let current = records.filter { $0.retiredAt == nil }.max { $0.createdAt < $1.createdAt }!
         let encoder = JSONEncoder()

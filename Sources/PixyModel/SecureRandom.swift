@@ -9,7 +9,7 @@ import Darwin
 /// Cryptographically secure random bytes from the operating system.
 ///
 /// One `getentropy(3)` call fills up to 256 bytes; that is ~3.6× cheaper than drawing 8 bytes at a
-/// time through `SystemRandomNumberGenerator` (MEASURED-COSTS.md), and codes, verifiers and session
+/// time through `SystemRandomNumberGenerator` (measured when this was written), and codes, verifiers and session
 /// ids are minted on hot paths.
 public enum SecureRandom {
     /// Returns `count` bytes from the kernel CSPRNG. Traps if the kernel cannot supply them:

@@ -2,7 +2,7 @@ public import Logging
 import Synchronization
 
 /// Collects every log line (message and metadata) so tests can prove that no code, token,
-/// secret or password is ever logged (issue 2 §5).
+/// secret or password is ever logged (docs/security.md §10).
 public final class LogCapture: Sendable {
     private let lines = Mutex<[String]>([])
 

@@ -27,7 +27,7 @@ func expectRedirectError(_ fixture: CoreFixture, _ parameters: FormParameters, _
     }
 }
 
-@Suite("SECURITY §1: order of checks at /authorize")
+@Suite("docs/security.md §1: order of checks at /authorize")
 struct AuthorizationOrderTests {
     @Test("§1.1: a missing, unknown or repeated client_id is an error page")
     func unknownClientIsPage() async throws {
@@ -141,7 +141,7 @@ struct AuthorizationOrderTests {
     }
 }
 
-@Suite("SECURITY §2: PKCE at /authorize")
+@Suite("docs/security.md §2: PKCE at /authorize")
 struct PKCEAuthorizationTests {
     @Test("§2: code_challenge is required for every client")
     func challengeRequired() async throws {
@@ -217,7 +217,7 @@ struct ScopeAndResourceTests {
         }
     }
 
-    @Test("SECURITY §6 / RFC 8707 §2: relative or fragment resources are invalid_target", arguments: [
+    @Test("docs/security.md §6 / RFC 8707 §2: relative or fragment resources are invalid_target", arguments: [
         "/mcp", "mcp.example.com", "https://mcp.example.com/mcp#x", "https://user@mcp.example.com/", "urn:x", "https://",
         "https://mcp.example.com/a b",
     ])

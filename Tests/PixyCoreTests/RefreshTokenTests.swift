@@ -45,7 +45,7 @@ struct RefreshFixture {
     }
 }
 
-@Suite("SECURITY §5: refresh tokens and their families")
+@Suite("docs/security.md §5: refresh tokens and their families")
 struct RefreshTokenTests {
     @Test("§5: a client with the refresh_token grant gets a refresh token; one without does not")
     func issuedOnlyToRefreshClients() async throws {

@@ -4,7 +4,7 @@ import PixyModel
 import PixyTesting
 import Testing
 
-@Suite("SECURITY §7: dynamic client registration (RFC 7591)")
+@Suite("docs/security.md §7: dynamic client registration (RFC 7591)")
 struct RegistrationTests {
     func registrar() async throws -> (ClientRegistrar, CoreFixture) {
         let fixture = try await CoreFixture()
@@ -131,7 +131,7 @@ struct RegistrationTests {
         #expect(ClientPruning.stale(used, unusedFor: .seconds(30 * 86400), now: now).map(\.clientID) == ["dynamic-old"])
     }
 
-    @Test("SECURITY §7: the rate limiter allows a burst, then refills over time")
+    @Test("docs/security.md §7: the rate limiter allows a burst, then refills over time")
     func rateLimiter() async throws {
         let clock = ManualClock()
         let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1)
@@ -150,7 +150,7 @@ struct RegistrationTests {
     }
 }
 
-@Suite("SECURITY §6: metadata and iss")
+@Suite("docs/security.md §6: metadata and iss")
 struct MetadataTests {
     @Test("§6 / RFC 8414 §2: metadata names every endpoint and S256 only")
     func metadataFields() throws {
@@ -204,7 +204,7 @@ struct WireDecodingTests {
         #expect(Scope(parsing: "mcp:tools files/read") != nil)
     }
 
-    @Test("SECURITY §8: failed logins are limited per user and per source; success resets the user")
+    @Test("docs/security.md §8: failed logins are limited per user and per source; success resets the user")
     func loginThrottle() async throws {
         let clock = ManualClock()
         let throttle = LoginThrottle(clock: clock, maximumFailures: 3, window: .seconds(60))

@@ -60,7 +60,7 @@ extension Result where Failure == OAuthError {
     var isSuccess: Bool { if case .success = self { true } else { false } }
 }
 
-@Suite("SECURITY §2-§4: redeeming a code at /token")
+@Suite("docs/security.md §2-§4: redeeming a code at /token")
 struct TokenEndpointTests {
     @Test("RFC 7636 §4.6: the right verifier yields a token whose claims carry the grant")
     func happyPath() async throws {
@@ -225,7 +225,7 @@ struct TokenEndpointTests {
     }
 }
 
-@Suite("SECURITY §4: client authentication at /token")
+@Suite("docs/security.md §4: client authentication at /token")
 struct ClientAuthenticationTests {
     func authenticate(_ credentials: ClientCredentials) async throws -> Result<ClientID, OAuthError> {
         let fixture = try await CoreFixture()

@@ -4,7 +4,7 @@ import PixyModel
 import PixyTesting
 import Testing
 
-@Suite("SECURITY §3 decision: code replay defence")
+@Suite("docs/security.md §3 decision: code replay defence")
 struct CodeReplayTests {
     @Test("§3: a replay with the right client and verifier revokes the tokens issued from the code")
     func replayByLegitimateClientRevokes() async throws {
@@ -74,7 +74,7 @@ struct StatusFixture {
     }
 }
 
-@Suite("SECURITY §9: revocation (RFC 7009) and introspection (RFC 7662)")
+@Suite("docs/security.md §9: revocation (RFC 7009) and introspection (RFC 7662)")
 struct RevocationAndIntrospectionTests {
     @Test("RFC 7009 §2: a client revokes its own token; introspection then says inactive")
     func revokeOwn() async throws {

@@ -74,7 +74,7 @@ final class BreakableStore: PixyStorageBackend {
     }
 }
 
-@Suite("SECURITY §10: fail closed")
+@Suite("docs/security.md §10: fail closed")
 struct FailClosedTests {
     @Test("§10: with the store unreachable, /authorize shows an error page and /token answers server_error; nothing is issued")
     func storeOutage() async throws {

@@ -30,7 +30,7 @@ struct FlowTests {
             let browser = Browser()
             let (query, pkce) = TestHarness.authorizeQuery(scope: "read write", extra: [("resource", "https://mcp.example.com/mcp")])
             let redirect = try await browser.authorize(client, query: query)
-            #expect(redirect.status == .seeOther, "SECURITY §8: 303 after POST, never 307")
+            #expect(redirect.status == .seeOther, "docs/security.md §8: 303 after POST, never 307")
             let location = try #require(redirect.headers[.location])
             #expect(location.hasPrefix(TestHarness.redirectURI + "?"))
             #expect(!location.contains("#"), "nothing in the fragment")
@@ -119,7 +119,7 @@ struct FlowTests {
         }
     }
 
-    @Test("SECURITY §3: a code expires after its lifetime (manual clock, no sleep)")
+    @Test("docs/security.md §3: a code expires after its lifetime (manual clock, no sleep)")
     func codeExpiry() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in

@@ -8,7 +8,7 @@ import PixyModel
 import PixyTesting
 import Testing
 
-@Suite("SECURITY §5 over HTTP: refresh")
+@Suite("docs/security.md §5 over HTTP: refresh")
 struct RefreshHTTPTests {
     @Test("§5: a client registered with refresh_token gets one, refreshes with rotation, and reuse kills the family")
     func refreshOverHTTP() async throws {

@@ -13,7 +13,7 @@ let pragma = HTTPField.Name("Pragma")!
 let xFrameOptions = HTTPField.Name("X-Frame-Options")!
 let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 
-@Suite("SECURITY §1-§2 over HTTP")
+@Suite("docs/security.md §1-§2 over HTTP")
 struct AuthorizeHTTPTests {
     @Test("§1.3: an unknown client or unregistered redirect gets an error page: 400, no Location")
     func errorPageNoRedirect() async throws {
@@ -75,14 +75,14 @@ struct AuthorizeHTTPTests {
             let wrong = try await tokenRequest(client, base + [("code_verifier", CodeVerifier.generate().value)])
             #expect(wrong.status == .badRequest)
             #expect(try json(wrong)["error"] as? String == "invalid_grant")
-            #expect(!wrong.text.contains(code), "SECURITY §4: errors never echo the code")
+            #expect(!wrong.text.contains(code), "docs/security.md §4: errors never echo the code")
             let right = try await tokenRequest(client, base + [("code_verifier", pkce.verifier.value)])
             #expect(try json(right)["error"] as? String == "invalid_grant")
         }
     }
 }
 
-@Suite("SECURITY §4: the token endpoint over HTTP")
+@Suite("docs/security.md §4: the token endpoint over HTTP")
 struct TokenHTTPTests {
     @Test("§4: POST only, form-encoded only; errors are JSON with no-store")
     func postFormOnly() async throws {
@@ -147,7 +147,7 @@ struct TokenHTTPTests {
     }
 }
 
-@Suite("SECURITY §6-§7 over HTTP: metadata and registration")
+@Suite("docs/security.md §6-§7 over HTTP: metadata and registration")
 struct MetadataAndRegistrationHTTPTests {
     @Test("§6: metadata at both well-known paths; the issuer comes from configuration, never from Host")
     func metadataPaths() async throws {
@@ -261,7 +261,7 @@ struct MetadataAndRegistrationHTTPTests {
     }
 }
 
-@Suite("SECURITY §8: login and consent pages")
+@Suite("docs/security.md §8: login and consent pages")
 struct PageSecurityTests {
     @Test("§8: pages deny framing, caching and referrers; no CORS on /authorize or the pages")
     func pageHeaders() async throws {
@@ -391,7 +391,7 @@ struct PageSecurityTests {
         }
     }
 
-    @Test("Issue 2 §5: nothing secret is ever logged (code, token, verifier, password, secrets, cookies)")
+    @Test("docs/security.md §10: nothing secret is ever logged (code, token, verifier, password, secrets, cookies)")
     func nothingSecretInLogs() async throws {
         let harness = try await TestHarness.make()
         let secrets: [String] = try await harness.application().test(.router) { client in
@@ -419,7 +419,7 @@ struct PageSecurityTests {
     }
 }
 
-@Suite("SECURITY §7 over HTTP: registration rate limits")
+@Suite("docs/security.md §7 over HTTP: registration rate limits")
 struct RegistrationRateLimitTests {
     @Test("§7: a source creating many clients gets 429 with Retry-After; identical re-registrations still work")
     func rateLimited() async throws {

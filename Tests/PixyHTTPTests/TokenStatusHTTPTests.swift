@@ -27,7 +27,7 @@ func introspect(_ client: some TestClientProtocol, _ token: String) async throws
                              body: ByteBuffer(string: FormParameters.encode([("token", token)])))
 }
 
-@Suite("SECURITY §9 over HTTP: /revoke and /introspect")
+@Suite("docs/security.md §9 over HTTP: /revoke and /introspect")
 struct TokenStatusHTTPTests {
     @Test("§9: introspect active → revoke (200, no-store) → introspect exactly {\"active\":false}")
     func revokeThenIntrospect() async throws {

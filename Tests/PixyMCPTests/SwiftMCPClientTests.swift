@@ -17,7 +17,7 @@ import Testing
 /// in its own mount namespace (`unshare -m`) where that bundle is replaced by one that also holds
 /// this test's throwaway CA; nothing outside that process trusts it. `--map-root-user` makes
 /// this work without root where unprivileged user namespaces are allowed (Debian's default).
-@Suite("Swift MCP SDK client end to end (issue 5)", .serialized)
+@Suite("Swift MCP SDK client end to end (docs/mcp.md)", .serialized)
 struct SwiftMCPClientTests {
     @Test("MCP auth with the Swift SDK: 401 → PRM → AS metadata → registration → PKCE with resource → tools → expiry → refresh → step-up")
     func swiftSDKClient() async throws {

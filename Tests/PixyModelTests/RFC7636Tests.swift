@@ -78,7 +78,7 @@ struct RFC7636Tests {
         }
     }
 
-    @Test("SECURITY §2: a challenge is exactly 43 canonical base64url characters",
+    @Test("docs/security.md §2: a challenge is exactly 43 canonical base64url characters",
           arguments: [
             ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", true),
             ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c", false),     // 42
@@ -138,7 +138,7 @@ struct PrimitiveTests {
         #expect(Base64URL.decode("ab=") == nil)
     }
 
-    @Test("SECURITY §3: random tokens carry 256 bits and do not repeat")
+    @Test("docs/security.md §3: random tokens carry 256 bits and do not repeat")
     func secureRandomTokens() {
         let tokens = (0..<1000).map { _ in SecureRandom.token() }
         #expect(Set(tokens).count == 1000)

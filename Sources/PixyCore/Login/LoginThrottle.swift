@@ -79,7 +79,7 @@ public final class InMemoryFailureCounters: FailureCounting {
     }
 }
 
-/// Limits failed password attempts (SECURITY.md §8) per username and per source address, so
+/// Limits failed password attempts (docs/security.md §8) per username and per source address, so
 /// neither one account nor one attacker can try passwords quickly. Successful logins reset the
 /// username's counter. The counts live in a ``FailureCounting``: process memory, or the shared
 /// Redis when several Pixy processes serve one issuer.

@@ -1,4 +1,4 @@
-/// Hashes and checks user passwords. The implementation (bcrypt, SECURITY.md §8) runs the slow
+/// Hashes and checks user passwords. The implementation (bcrypt, docs/security.md §8) runs the slow
 /// work off the event loop; PixyCore only needs the two operations.
 public protocol PasswordHashing: Sendable {
     /// A new salted hash of `password`.

@@ -6,7 +6,7 @@ public struct Client: Sendable, Codable, Equatable {
     public var clientID: ClientID
     /// A human-readable name, shown HTML-escaped on the consent page.
     public var clientName: String?
-    /// The registered redirect URIs, matched byte for byte (SECURITY.md §1.2).
+    /// The registered redirect URIs, matched byte for byte (docs/security.md §1.2).
     public var redirectURIs: [String]
     /// How the client authenticates at the token endpoint.
     public var tokenEndpointAuthMethod: ClientAuthenticationMethod

@@ -1,7 +1,7 @@
 public import struct Foundation.Date
 public import PixyModel
 
-/// What an authorization code stands for (SECURITY.md §3): stored under `auth:code:<sha256>`,
+/// What an authorization code stands for (docs/security.md §3): stored under `auth:code:<sha256>`,
 /// bound to client, redirect URI, challenge, scope, resource, user and issuer, carrying its own
 /// absolute expiry so the server checks it even if the store's TTL did not fire.
 public struct AuthorizationCodeRecord: Sendable, Codable, Equatable {
@@ -9,7 +9,7 @@ public struct AuthorizationCodeRecord: Sendable, Codable, Equatable {
     public var clientID: ClientID
     /// The redirect URI used at /authorize (exact string).
     public var redirectURI: String
-    /// The S256 challenge; never optional, so a code without PKCE cannot exist (SECURITY.md §2).
+    /// The S256 challenge; never optional, so a code without PKCE cannot exist (docs/security.md §2).
     public var codeChallenge: CodeChallenge
     /// The granted scope.
     public var scope: Scope
@@ -99,7 +99,7 @@ public struct SigningKeyRecord: Sendable, Codable, Equatable {
 /// A browser session: who is logged in (if anyone) and the CSRF token bound to this browser.
 /// Stored under the SHA-256 of the cookie value.
 public struct BrowserSession: Sendable, Codable, Equatable {
-    /// The CSRF token every POST from this browser must carry (SECURITY.md §8).
+    /// The CSRF token every POST from this browser must carry (docs/security.md §8).
     public var csrfToken: String
     /// The logged-in user's id, if any.
     public var userID: String?
@@ -122,7 +122,7 @@ public struct BrowserSession: Sendable, Codable, Equatable {
 }
 
 /// An authorization request that passed validation and waits for login and consent. Kept
-/// server-side, so tampering with hidden form fields changes nothing (SECURITY.md §8).
+/// server-side, so tampering with hidden form fields changes nothing (docs/security.md §8).
 public struct PendingAuthorization: Sendable, Codable, Equatable {
     /// The validated request.
     public var request: AuthorizationRequest

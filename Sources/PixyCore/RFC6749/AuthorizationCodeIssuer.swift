@@ -16,7 +16,7 @@ public struct AuthorizationCodeIssuer: Sendable {
 
     /// Stores a new code for `request` and `subject` and returns the redirect URL carrying it.
     ///
-    /// The code is 256 bits from the CSPRNG (SECURITY.md §3 asks ≥ 128); only its SHA-256 is
+    /// The code is 256 bits from the CSPRNG (docs/security.md §3 asks ≥ 128); only its SHA-256 is
     /// stored, under `auth:code:<hash>`, with the configured TTL and an absolute expiry.
     public func issueCode(for request: AuthorizationRequest, subject: String, authTime: Date) async throws -> (code: String, redirect: String) {
         let code = SecureRandom.token(byteCount: 32)

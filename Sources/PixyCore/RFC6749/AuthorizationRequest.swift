@@ -1,6 +1,6 @@
 public import PixyModel
 
-/// An authorization request that passed every check of SECURITY.md §1 and §2.
+/// An authorization request that passed every check of docs/security.md §1 and §2.
 public struct AuthorizationRequest: Sendable, Codable, Equatable {
     /// The client.
     public var clientID: ClientID
@@ -46,7 +46,7 @@ public struct AuthorizationRequest: Sendable, Codable, Equatable {
 
 /// Why an authorization request failed, and whether the failure may be sent to the client.
 ///
-/// SECURITY.md §1.3: until the client and its redirect URI are validated, an error is shown on
+/// docs/security.md §1.3: until the client and its redirect URI are validated, an error is shown on
 /// a page and never redirected; afterwards it goes to the redirect URI with `state` and `iss`.
 public struct AuthorizationRequestError: Error, Sendable {
     /// The OAuth error.
@@ -82,7 +82,7 @@ public enum ErrorRedirectPolicy {
     }
 }
 
-/// Validates `GET /authorize` in the order SECURITY.md §1 fixes.
+/// Validates `GET /authorize` in the order docs/security.md §1 fixes.
 public struct AuthorizationRequestValidator: Sendable {
     private let clients: any ClientStore
     private let policy: ServerPolicy
@@ -173,7 +173,7 @@ public struct AuthorizationRequestValidator: Sendable {
             throw fail(.invalidRequest("Request objects are not supported."))
         }
 
-        // SECURITY.md §2 / RFC 7636 §4.4.1: PKCE with S256 for every client.
+        // docs/security.md §2 / RFC 7636 §4.4.1: PKCE with S256 for every client.
         let challenge: CodeChallenge
         do {
             challenge = try PKCEPolicy.challenge(

@@ -3,7 +3,7 @@ import Foundation
 public import PixyModel
 
 /// Client metadata as sent to `POST /register` (RFC 7591 §2). Unknown fields are ignored;
-/// server-assigned fields (`client_id`, `client_secret`, …) are not even decoded (SECURITY.md §7).
+/// server-assigned fields (`client_id`, `client_secret`, …) are not even decoded (docs/security.md §7).
 public struct ClientMetadataRequest: Sendable, Decodable {
     /// `redirect_uris`.
     public var redirectURIs: [String]?
@@ -98,7 +98,7 @@ public struct ClientRegistrationResponse: Sendable, Encodable, Equatable {
     }
 }
 
-/// A source has created too many clients lately (SECURITY.md §7 rate limits).
+/// A source has created too many clients lately (docs/security.md §7 rate limits).
 public struct RegistrationLimitExceeded: Error, Sendable {
     /// Seconds until the source may register again (`Retry-After`).
     public var retryAfter: Int
@@ -117,7 +117,7 @@ public enum ClientPruning {
     }
 }
 
-/// `POST /register` logic (RFC 7591 §3; SECURITY.md §7).
+/// `POST /register` logic (RFC 7591 §3; docs/security.md §7).
 public struct ClientRegistrar: Sendable {
     private let clients: any ClientStore
     private let policy: ServerPolicy

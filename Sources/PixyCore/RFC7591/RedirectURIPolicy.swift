@@ -1,4 +1,4 @@
-/// Which redirect URIs a client may register (SECURITY.md §7, RFC 8252 §7, OAuth 2.1 §2.3.1).
+/// Which redirect URIs a client may register (docs/security.md §7, RFC 8252 §7, OAuth 2.1 §2.3.1).
 public enum RedirectURIPolicy {
     /// Longer URIs are refused: real redirect URIs are short, and long ones hide tricks.
     public static let maximumLength = 2000

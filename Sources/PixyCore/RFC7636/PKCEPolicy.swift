@@ -1,6 +1,6 @@
 public import PixyModel
 
-/// RFC 7636 rules as Pixy applies them (SECURITY.md §2): S256 only, required for every client.
+/// RFC 7636 rules as Pixy applies them (docs/security.md §2): S256 only, required for every client.
 public enum PKCEPolicy {
     /// The challenge of an authorization request.
     ///
@@ -24,8 +24,9 @@ public enum PKCEPolicy {
         return challenge
     }
 
-    /// The verifier of a token request. Decision (SECURITY.md §2): a missing or malformed
-    /// verifier is `invalid_request`; a well-formed wrong one is `invalid_grant` (see ``verify``).
+    /// The verifier of a token request. Decision (docs/security.md §2): a missing verifier is
+    /// `invalid_grant`, a malformed one `invalid_request`, and a well-formed wrong one
+    /// `invalid_grant` (see ``verify(_:against:)``).
     public static func verifier(_ value: String?) throws(OAuthError) -> CodeVerifier {
         guard let value else {
             // A token request without the verifier is a grant that cannot be proven: invalid_grant,

@@ -1,4 +1,4 @@
-/// Redirect URI comparison (SECURITY.md §1.2): byte for byte, with the one exception RFC 8252
+/// Redirect URI comparison (docs/security.md §1.2): byte for byte, with the one exception RFC 8252
 /// §7.3 makes for loopback interface redirects, whose port the native app picks at run time.
 public enum RedirectURIMatcher {
     /// Whether `requested` matches `registered`.

@@ -18,7 +18,7 @@ public struct ServerMetadata: Sendable, Encodable, Equatable {
     public var responseModesSupported = ["query"]
     public var grantTypesSupported: [String]
     public var tokenEndpointAuthMethodsSupported = ClientAuthenticationMethod.allCases.map(\.rawValue)
-    /// MCP clients refuse metadata without this (SECURITY.md §6).
+    /// MCP clients refuse metadata without this (docs/security.md §6).
     public var codeChallengeMethodsSupported = ["S256"]
     /// RFC 9207 §3.
     public var authorizationResponseIssParameterSupported = true

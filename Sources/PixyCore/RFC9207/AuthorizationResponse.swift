@@ -2,7 +2,7 @@
 /// client, always with `iss` (RFC 9207 §2) so the client can detect mix-up attacks.
 public enum AuthorizationResponse {
     /// `redirectURI` with `code`, `state` and `iss` appended to its query. An existing query is
-    /// kept (RFC 6749 §3.1.2); nothing ever goes in the fragment (SECURITY.md §8).
+    /// kept (RFC 6749 §3.1.2); nothing ever goes in the fragment (docs/security.md §8).
     public static func success(redirectURI: String, code: String, state: String?, issuer: String) -> String {
         var pairs = [("code", code)]
         if let state { pairs.append(("state", state)) }

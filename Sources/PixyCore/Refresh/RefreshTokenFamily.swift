@@ -3,7 +3,7 @@ public import PixyModel
 import Crypto
 import Foundation
 
-/// The pure rules of a refresh-token family (SECURITY.md §5), applied inside one atomic store
+/// The pure rules of a refresh-token family (docs/security.md §5), applied inside one atomic store
 /// update. No I/O, no clock: `now` is passed in.
 public enum RefreshTokenFamily {
     /// What presenting a refresh token does to its family.

@@ -1,7 +1,7 @@
 public import PixyModel
 import Crypto
 
-/// Only hashes of codes, session ids and client secrets are stored (ARCHITECTURE.md): a leaked
+/// Only hashes of codes, session ids and client secrets are stored (docs/security.md §10): a leaked
 /// database or Redis dump then yields no usable credential.
 public enum SecretHash {
     /// Lower-case hex SHA-256 of the UTF-8 bytes of `value`.

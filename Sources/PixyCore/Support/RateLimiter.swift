@@ -56,7 +56,7 @@ public final class InMemoryTokenBuckets: TokenBucketStoring {
 
 /// A token bucket per key (e.g. per source address), on the injected clock.
 ///
-/// Used for `/register` (SECURITY.md §7). Registrations that return an existing client are not
+/// Used for `/register` (docs/security.md §7). Registrations that return an existing client are not
 /// counted (see ``ClientRegistrar``), so many users behind one egress address running the same
 /// MCP client are not punished; only a source minting many distinct clients is slowed.
 public final class RateLimiter: Sendable {

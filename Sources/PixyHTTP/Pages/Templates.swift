@@ -1,6 +1,6 @@
 /// The login, consent and error pages as mustache templates. Kept in Swift so the binary carries
 /// them (no resource bundle to lose). `{{x}}` HTML-escapes; no triple-mustache is used anywhere,
-/// so no client-supplied text is ever rendered raw (SECURITY.md §7).
+/// so no client-supplied text is ever rendered raw (docs/security.md §7).
 enum Templates {
     /// Colours are custom properties, one set per colour scheme; every text colour meets WCAG 2.x
     /// contrast 4.5:1 on the background it is used on (proved by `PageContrastTests`). Long names,

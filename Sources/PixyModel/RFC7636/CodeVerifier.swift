@@ -11,7 +11,7 @@ public struct CodeVerifier: Sendable, Hashable {
     public static let minimumLength = 43
     /// The longest verifier RFC 7636 §4.1 allows.
     public static let maximumLength = 128
-    /// The length the spec we were given uses for freshly generated verifiers.
+    /// The length Pixy uses for freshly generated verifiers (RFC 7636 §4.1 allows 43–128).
     public static let defaultLength = 64
 
     /// Creates a verifier from a wire value, or `nil` when it breaks RFC 7636 §4.1.
@@ -42,7 +42,7 @@ public struct CodeVerifier: Sendable, Hashable {
 
     /// The characters a generated verifier is drawn from.
     public enum Alphabet: Sendable, CaseIterable {
-        /// `[A-Za-z0-9]`, as the spec we were given writes `random_string(length=64, alphanumeric)`.
+        /// `[A-Za-z0-9]`: 64 alphanumeric characters, a subset of RFC 7636 §4.1's unreserved set.
         case alphanumeric
         /// The full unreserved set RFC 7636 §4.1 allows, `[A-Za-z0-9-._~]`.
         case unreserved
