@@ -126,13 +126,13 @@ public struct AuthorizationServer: Sendable {
         router.post(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.submitConsent(request, context: context) } }
         router.get(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.showLogout(request, context: context) } }
         router.post(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.submitLogout(request, context: context) } }
-        router.post(RouterPath(paths.token)) { request, context in await self.token(request, context: context) }
-        router.post(RouterPath(paths.revoke)) { request, context in await self.revoke(request, context: context) }
-        router.post(RouterPath(paths.introspect)) { request, context in await self.introspect(request, context: context) }
+        router.post(RouterPath(paths.token)) { request, context in try await self.token(request, context: context) }
+        router.post(RouterPath(paths.revoke)) { request, context in try await self.revoke(request, context: context) }
+        router.post(RouterPath(paths.introspect)) { request, context in try await self.introspect(request, context: context) }
         for path in [paths.token, paths.revoke, paths.introspect] {
             router.get(RouterPath(path)) { _, _ in self.methodNotAllowed(allow: "POST") }
         }
-        router.post(RouterPath(paths.register)) { request, context in await self.registerClient(request, context: context) }
+        router.post(RouterPath(paths.register)) { request, context in try await self.registerClient(request, context: context) }
         router.get(RouterPath(paths.register)) { _, _ in self.methodNotAllowed(allow: "POST") }
         router.get(RouterPath(paths.jwks)) { _, _ in Responses.publicJSON(self.jwksJSON()) }
         for path in paths.metadata {

@@ -31,63 +31,64 @@ extension AuthorizationServer {
         let usedBasic: Bool
     }
 
-    /// The shape every client-authenticated form endpoint shares: decode, run `handle`, and render
-    /// an RFC 6749 §5.2 error on failure.
+    /// The shape every client-authenticated form endpoint shares: decode, run `handle`, and
+    /// throw an RFC 6749 §5.2 error (``OAuthErrorResponse``) on failure.
     func formEndpoint<Body: ClientAuthenticatedBody, Value>(
         _ request: Request, context: PixyRequestContext, name: String, as body: Body.Type,
         _ handle: (ClientAuthenticated<Body>) async -> Result<Value, OAuthError>, render: (Value) -> Response
-    ) async -> Response {
+    ) async throws(OAuthErrorResponse) -> Response {
         let realm = oauth.policy.issuer
+        let decoded: ClientAuthenticated<Body>
         switch await decode(request, as: body) {
-        case .failure(let failure):
-            return Responses.oauthError(failure.error, usedBasic: failure.usedBasic, realm: realm)
-        case .success(let decoded):
-            switch await handle(decoded) {
-            case .success(let value):
-                return render(value)
-            case .failure(let error):
-                if let reason = error.logReason {
-                    context.logger.info("\(name) request refused", metadata: ["error": "\(error.code)", "detail": "\(reason)"])
-                }
-                return Responses.oauthError(error, usedBasic: decoded.credentials.usedBasic, realm: realm)
+        case .failure(let failure): throw OAuthErrorResponse(error: failure.error, usedBasic: failure.usedBasic, realm: realm)
+        case .success(let value): decoded = value
+        }
+        switch await handle(decoded) {
+        case .success(let value):
+            return render(value)
+        case .failure(let error):
+            if let reason = error.logReason {
+                context.logger.info("\(name) request refused", metadata: ["error": "\(error.code)", "detail": "\(reason)"])
             }
+            throw OAuthErrorResponse(error: error, usedBasic: decoded.credentials.usedBasic, realm: realm)
         }
     }
 
-    func token(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
+    func token(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
     }
 
     /// RFC 7009 §2.2: 200 whether or not there was anything to revoke.
-    func revoke(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "revocation", as: RevocationRequest.self, oauth.revoke) { outcome in
+    func revoke(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        try await formEndpoint(request, context: context, name: "revocation", as: RevocationRequest.self, oauth.revoke) { outcome in
             context.logger.info("revocation", metadata: ["outcome": "\(outcome)"])
             return Response(status: .ok, headers: [.cacheControl: "no-store", .pragma: "no-cache"])
         }
     }
 
-    func introspect(_ request: Request, context: PixyRequestContext) async -> Response {
-        await formEndpoint(request, context: context, name: "introspection", as: IntrospectionRequest.self, oauth.introspect) {
+    func introspect(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        try await formEndpoint(request, context: context, name: "introspection", as: IntrospectionRequest.self, oauth.introspect) {
             Responses.noStoreJSON($0)
         }
     }
 
-    func registerClient(_ request: Request, context: PixyRequestContext) async -> Response {
+    func registerClient(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let realm = oauth.policy.issuer
+        func refuse(_ error: OAuthError) -> OAuthErrorResponse { OAuthErrorResponse(error: error, usedBasic: false, realm: realm) }
         guard RequestReading.hasContentType(request, "application/json") else {
-            return Responses.oauthError(.invalidRequest("The request body must be application/json."), realm: realm)
+            throw refuse(.invalidRequest("The request body must be application/json."))
         }
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: RequestReading.maximumRegistrationBody) } catch {
-            return Responses.oauthError(OAuthError(.invalidClientMetadata, "The registration request is too large."), realm: realm)
+            throw refuse(OAuthError(.invalidClientMetadata, "The registration request is too large."))
         }
         let metadata: ClientMetadataRequest
         do { metadata = try JSONDecoder().decode(ClientMetadataRequest.self, from: Data(body.readableBytesView)) } catch {
-            return Responses.oauthError(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."), realm: realm)
+            throw refuse(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."))
         }
         switch await oauth.register(metadata, caller: context.caller) {
         case .success(let registration): return Responses.noStoreJSON(registration.response, status: .created)
-        case .failure(let error): return Responses.oauthError(error, realm: realm)
+        case .failure(let error): throw refuse(error)
         }
     }
 }
@@ -112,7 +113,13 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
                 .accessControlMaxAge: "600",
             ])
         }
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as OAuthErrorResponse {
+            // An OAuth error is a response like any other: it gets the same headers (CORS, nosniff).
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.xContentTypeOptions] = "nosniff"
         // Every HTML response gets the page policy, whatever path reached it (`/consent/`,
         // `//consent`, an error page): the router may match spellings the set does not list.

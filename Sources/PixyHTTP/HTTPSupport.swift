@@ -79,6 +79,24 @@ enum Responses {
     }
 }
 
+/// An OAuth error on its way to the client, thrown by a handler and rendered by Hummingbird
+/// (and seen by the middleware on its way out): RFC 6749 §5.2 JSON with the status of
+/// ``Responses/status(for:)``.
+struct OAuthErrorResponse: HTTPResponseError {
+    /// The error.
+    let error: OAuthError
+    /// Whether the client tried HTTP Basic (`WWW-Authenticate` on `invalid_client`).
+    let usedBasic: Bool
+    /// The realm named in `WWW-Authenticate`: the issuer.
+    let realm: String
+
+    var status: HTTPResponse.Status { Responses.status(for: error) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Responses.oauthError(error, usedBasic: usedBasic, realm: realm)
+    }
+}
+
 /// Reading requests.
 enum RequestReading {
     /// Largest form body accepted at the token endpoint and on the pages.

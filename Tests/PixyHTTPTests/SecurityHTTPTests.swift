@@ -101,6 +101,18 @@ struct TokenHTTPTests {
         }
     }
 
+    @Test("docs/security.md §4, §8: an error from /token carries the same headers as a success (CORS for browser clients, nosniff, no-store)")
+    func errorsKeepHeaders() async throws {
+        let harness = try await TestHarness.make()
+        try await harness.application().test(.router) { client in
+            let refused = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", "x"), ("client_id", "nobody")])
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.accessControlAllowOrigin] == "*")
+            #expect(refused.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            #expect(refused.headers[.cacheControl] == "no-store")
+        }
+    }
+
     @Test("§4: client_secret_basic is form-urlencoded then base64, so : % + in id and secret work")
     func basicWithSpecialCharacters() async throws {
         let harness = try await TestHarness.make()
