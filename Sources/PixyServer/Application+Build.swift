@@ -4,6 +4,7 @@ import PixyHTTP
 import PixyJWT
 import PixySQLite
 import PixyRedis
+import PixyRESP
 import PixyCIMD
 import PixyModel
 public import Logging

@@ -4,6 +4,7 @@ import PixyJWT
 import PixyModel
 import PixySQLite
 import PixyRedis
+import PixyRESP
 import PixyTesting
 import Testing
 
