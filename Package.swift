@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PixyResource", targets: ["PixyResource"]),
         .library(name: "PixyTesting", targets: ["PixyTesting"]),
         .library(name: "PixyHTTP", targets: ["PixyHTTP"]),
+        .library(name: "PixyRESP", targets: ["PixyRESP"]),
         .library(name: "PixyRedis", targets: ["PixyRedis"]),
     ],
     dependencies: [
@@ -86,14 +87,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "PixyRedis",
+            name: "PixyRESP",
             dependencies: [
-                "PixyCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyRedis",
+            dependencies: [
+                "PixyRESP", "PixyCore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -131,7 +138,7 @@ let package = Package(
         .target(
             name: "PixyServer",
             dependencies: [
-                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyCore", "PixyModel", "PixyCIMD",
+                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyRESP", "PixyCore", "PixyModel", "PixyCIMD",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -200,13 +207,24 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyStorageTests",
-            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyJWT", "PixyServer", "PixyTesting",
+            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyRESP", "PixyJWT", "PixyServer", "PixyTesting",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PixyRESPTests",
+            dependencies: [
+                "PixyRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PixyRedisTests",
-            dependencies: ["PixyRedis", "PixyTesting", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["PixyRedis", "PixyRESP", "PixyCore", "PixyModel", "PixyJWT", "PixyServer", "PixyTesting",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -52,7 +52,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzRESP",
-            dependencies: ["FuzzSupport", .product(name: "PixyRedis", package: "pixy"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["FuzzSupport", .product(name: "PixyRESP", package: "pixy"), .product(name: "NIOCore", package: "swift-nio")]
         ),
     ]
 )

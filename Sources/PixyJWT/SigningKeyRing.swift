@@ -56,7 +56,7 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         for record in records {
             let key = try ES256PrivateKey(pem: record.privateKeyPEM)
             await collection.add(ecdsa: key, kid: JWKIdentifier(string: record.kid))
-            guard let parameters = key.parameters else { throw StorageError("signing key \(record.kid) has no public parameters") }
+            guard let parameters = key.parameters else { throw StorageError.corruptRecord("signing key \(record.kid) has no public parameters") }
             jwks.append(["kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y,
                          "kid": record.kid, "use": "sig", "alg": "ES256"])
         }
@@ -89,7 +89,7 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     /// key itself and can never name a different key.
     public static func makeKey(createdAt: Date) throws -> SigningKeyRecord {
         let key = ES256PrivateKey()
-        guard let parameters = key.parameters else { throw StorageError("new key has no public parameters") }
+        guard let parameters = key.parameters else { throw StorageError.failed("new key has no public parameters") }
         return SigningKeyRecord(kid: thumbprint(x: parameters.x, y: parameters.y), algorithm: "ES256",
                                 privateKeyPEM: key.pemRepresentation, createdAt: createdAt)
     }

@@ -11,7 +11,7 @@ public enum Bootstrap {
                         passwordHash: try await passwords.hash(password), createdAt: clock.now())
         do {
             try await users.save(user)
-        } catch let error as StorageError where error.description == StorageError.duplicateUsername.description {
+        } catch let error as StorageError where error.code == .duplicateUsername {
             // Another process sharing the store created it first; its password was printed there.
             return nil
         }

@@ -1,5 +1,5 @@
 public import PixyCore
-import PixyRedis
+import PixyRESP
 import PixyHTTP
 import Foundation
 

@@ -1,6 +1,7 @@
 public import PixyCore
 import PixySQLite
 import PixyRedis
+import PixyRESP
 public import Logging
 import Foundation
 public import ServiceLifecycle

@@ -17,7 +17,7 @@ final class BreakableStore: PixyStorageBackend {
     /// Breaks sessions and pending authorizations only: a failure after /authorize validated the client.
     let interactionsBroken = Atomic<Bool>(false)
     let error: StorageError
-    init(_ base: InMemoryStore, error: StorageError = StorageError("store unreachable")) {
+    init(_ base: InMemoryStore, error: StorageError = .failed("store unreachable")) {
         self.base = base
         self.error = error
     }

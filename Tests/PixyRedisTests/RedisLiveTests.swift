@@ -1,9 +1,9 @@
 import Foundation
-import PixyRedis
+import PixyRESP
 import PixyTesting
 import Testing
 
-@Suite("PixyRedis against a real redis-server", .serialized)
+@Suite("PixyRESP against a real redis-server", .serialized)
 struct RedisLiveTests {
     @Test("Commands, replies and error replies on one connection")
     func basics() async throws {
@@ -15,7 +15,8 @@ struct RedisLiveTests {
         #expect(try await connection.send(["SET", "auth:code:h", "other", "EX", "60", "NX"]).isNull, "NX: never overwrite")
         #expect(try await connection.send(["GETDEL", "auth:code:h"]).string == #"{"client_id":"app"}"#)
         #expect(try await connection.send(["GETDEL", "auth:code:h"]).isNull, "consumed exactly once")
-        await #expect(throws: PixyRedis.RedisError.self) { try await connection.send(["NOSUCHCOMMAND"]) }
+        let reply = await #expect(throws: PixyRESP.RedisError.self) { try await connection.send(["NOSUCHCOMMAND"]) }
+        #expect(reply?.code == .serverError && reply?.replyCode == "ERR", "an error reply, with Redis' own error code")
         #expect(try await connection.send(["PING"]) == .simpleString("PONG"), "an error reply leaves the connection usable")
     }
 
@@ -66,12 +67,14 @@ struct RedisLiveTests {
         let other = try await RedisConnection.connect(try #require(RedisConfiguration(url: "redis://:s3cret%20pass@127.0.0.1:\(server.port)/0")))
         defer { other.close() }
         #expect(try await other.send(["GET", "k"]).isNull, "databases are separate")
-        await #expect(throws: PixyRedis.RedisError.self) {
+        let wrongPassword = await #expect(throws: PixyRESP.RedisError.self) {
             _ = try await RedisConnection.connect(try #require(RedisConfiguration(url: "redis://:wrong@127.0.0.1:\(server.port)")))
         }
+        #expect(wrongPassword?.code == .serverError && wrongPassword?.replyCode == "WRONGPASS")
         let unauthenticated = try await RedisConnection.connect(try #require(RedisConfiguration(url: "redis://127.0.0.1:\(server.port)")))
         defer { unauthenticated.close() }
-        await #expect(throws: PixyRedis.RedisError.self) { try await unauthenticated.send(["GET", "k"]) }
+        let refused = await #expect(throws: PixyRESP.RedisError.self) { try await unauthenticated.send(["GET", "k"]) }
+        #expect(refused?.replyCode == "NOAUTH")
     }
 
     @Test("When Redis goes away commands fail; when it returns, the pool recovers by itself")
@@ -97,7 +100,7 @@ struct RedisLiveTests {
                 _ = try await backingOff.send(["PING"])
                 Issue.record("a command succeeded while Redis was down")
             } catch {
-                #expect("\(error)".contains("retrying shortly"), "failed fast, without a connect attempt: \(error)")
+                #expect((error as? PixyRESP.RedisError)?.code == .backingOff, "failed fast, without a connect attempt: \(error)")
             }
         }
         backingOff.close()
@@ -167,7 +170,7 @@ struct RedisLiveTests {
         // BLPOP would answer (nil) after 60 s: a failure well before that is the command timeout,
         // however busy the machine. The upper bound only tells the two apart.
         let start = ContinuousClock.now
-        await #expect(throws: PixyRedis.RedisError.self) { try await connection.send(["BLPOP", "never-filled", "60"]) }
+        await #expect(throws: PixyRESP.RedisError.timedOut("command timed out")) { try await connection.send(["BLPOP", "never-filled", "60"]) }
         let elapsed = ContinuousClock.now - start
         #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(45), "\(elapsed)")
         // The close completes on the event loop: wait for it (bounded only against a hang).

@@ -4,6 +4,7 @@ import PixyJWT
 import PixyModel
 import PixySQLite
 import PixyRedis
+import PixyRESP
 import PixyTesting
 import Testing
 
@@ -84,7 +85,7 @@ struct StorageConformanceTests {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "dup", ttl: .seconds(60))
-        await #expect(throws: (any Error).self) {
+        await #expect(throws: StorageError.duplicateKey) {
             try await store.storeCode(sampleCode(clock: clock, client: "evil"), codeHash: "dup", ttl: .seconds(60))
         }
         #expect(try await store.consumeCode(codeHash: "dup")?.clientID == "app")
@@ -130,7 +131,7 @@ struct StorageConformanceTests {
         try await store.save(alice)
         #expect(try await store.user(named: "alice") == alice)
         #expect(try await store.user(withID: "u1") == alice)
-        await #expect(throws: (any Error).self) {
+        await #expect(throws: StorageError.duplicateUsername) {
             try await store.save(User(id: "u2", username: "alice", passwordHash: "x", createdAt: clock.now()))
         }
         #expect(try await store.allUsers().count == 1)
@@ -231,7 +232,7 @@ struct GrantConformanceTests {
         }
         let unknown = try await store.updateGrant(refreshTokenHash: "nope") { grant -> GrantUpdate<String> in .keep(grant.id) }
         #expect(unknown == nil)
-        await #expect(throws: (any Error).self) { try await store.createGrant(grant) }
+        await #expect(throws: StorageError.duplicateKey) { try await store.createGrant(grant) }
     }
 
     @Test("§5: .keep changes nothing", arguments: Backend.allCases)

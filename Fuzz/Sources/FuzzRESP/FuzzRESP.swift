@@ -1,9 +1,9 @@
-// Fuzz target: the RESP2 decoder (Sources/PixyRedis/RESP.swift), which reads whatever the Redis
+// Fuzz target: the RESP2 decoder (Sources/PixyRESP/RESP.swift), which reads whatever the Redis
 // connection delivers.
 //
 // Invariants:
 // - decoding never crashes; it returns a value, asks for more bytes (leaving the buffer
-//   untouched) or throws ProtocolError;
+//   untouched) or throws RedisError with code protocolViolation;
 // - a decoded value, encoded again, decodes to the same value and consumes exactly that encoding;
 // - every strict prefix of that encoding asks for more bytes and leaves the buffer untouched;
 // - a command encoded by `RESP.encodeCommand` decodes to the array of its arguments' bytes;
@@ -11,7 +11,7 @@
 //   the stack; libFuzzer's default 4 KiB inputs reach about 1000 levels).
 import FuzzSupport
 import NIOCore
-import PixyRedis
+import PixyRESP
 
 /// The RESP2 wire form of a value (the inverse of the decoder, written independently of it).
 func encode(_ value: RESPValue, into buffer: inout ByteBuffer) {
@@ -75,10 +75,10 @@ public func fuzzRESP(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         let value: RESPValue?
         do {
             value = try RESP.decode(from: &buffer)
-        } catch is RESP.ProtocolError {
+        } catch let error as RedisError where error.code == .protocolViolation {
             break
         } catch {
-            require(false, "decode threw something other than ProtocolError: \(error)")
+            require(false, "decode threw something other than a protocol violation: \(error)")
             break
         }
         guard let value else {

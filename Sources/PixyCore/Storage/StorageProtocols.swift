@@ -23,11 +23,11 @@ public protocol AuthorizationCodeStore: Sendable {
     /// Stores `record` under `auth:code:<codeHash>` for `ttl`. Fails if the key exists.
     func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws
     /// Removes and returns the record in one atomic step, or `nil` if it is absent or its TTL
-    /// ran out. Of N concurrent calls for one hash, at most one gets the record (SECURITY.md §3).
+    /// ran out. Of N concurrent calls for one hash, at most one gets the record (docs/security.md §3).
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord?
 }
 
-/// What a successfully redeemed code leaves behind for a while (SECURITY.md §3 decision):
+/// What a successfully redeemed code leaves behind for a while (docs/security.md §3 decision):
 /// enough to recognise a replay by the legitimate client and revoke what the code produced.
 public struct UsedCodeMarker: Sendable, Codable, Equatable {
     /// The client the code was issued to.
@@ -109,7 +109,7 @@ public protocol InteractionStore: Sendable {
     func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws
     /// The pending authorization, if present and not expired.
     func pendingAuthorization(key: String) async throws -> PendingAuthorization?
-    /// Removes and returns it atomically, so an approval can be used once (SECURITY.md §8).
+    /// Removes and returns it atomically, so an approval can be used once (docs/security.md §8).
     func consumePendingAuthorization(key: String) async throws -> PendingAuthorization?
 }
 
@@ -163,7 +163,7 @@ public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & Use
     & TokenStatusStore & GrantStore & ConsentStore
 
 /// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
-/// presented as another (a session id as a code) is simply unknown (SECURITY.md §3).
+/// presented as another (a session id as a code) is simply unknown (docs/security.md §3).
 public enum StorageKey {
     /// `auth:code:<sha256 hex of the code>`, as in the spec we were given.
     public static func authorizationCode(hash: String) -> String { "auth:code:\(hash)" }
@@ -182,28 +182,4 @@ public enum StorageKey {
     }
     /// `auth:revoked:<jti>`.
     public static func revokedToken(id: String) -> String { "auth:revoked:\(id)" }
-}
-
-/// A storage failure. Pixy fails closed on it (SECURITY.md §10).
-public struct StorageError: Error, Sendable, CustomStringConvertible {
-    /// What failed, for logs.
-    public let description: String
-    /// Whether the store could not be reached at all (a network store's outage), as opposed to
-    /// refusing an operation: endpoints then answer 503 and the client may retry.
-    public let isUnavailable: Bool
-    /// Creates a storage error.
-    public init(_ description: String, isUnavailable: Bool = false) {
-        self.description = description
-        self.isUnavailable = isUnavailable
-    }
-
-    /// The store cannot be reached right now.
-    public static func unavailable(_ description: String) -> StorageError {
-        StorageError(description, isUnavailable: true)
-    }
-
-    /// An insert found the key taken (e.g. a colliding code hash).
-    public static let duplicateKey = StorageError("duplicate key")
-    /// A username is already taken by another user.
-    public static let duplicateUsername = StorageError("username already exists")
 }

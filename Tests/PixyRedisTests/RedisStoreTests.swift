@@ -4,13 +4,14 @@ import PixyCore
 import PixyJWT
 import PixyModel
 import PixyRedis
+import PixyRESP
 import PixyServer
 import PixyTesting
 import Testing
 
 /// What only the Redis store has to prove: its key layout, sharing one Redis, surviving Redis
 /// restarts, failing closed, and refusing an unsafe Redis. The shared promises are in
-/// StorageConformanceTests, run on Redis too.
+/// Tests/PixyStorageTests/StorageConformanceTests.swift, run on Redis too.
 @Suite("Redis store", .serialized)
 struct RedisStoreTests {
     @Test("Spec layout: a code is stored as auth:code:<sha256> with a TTL no longer than its lifetime, under the global prefix")
@@ -84,10 +85,11 @@ struct RedisStoreTests {
                 _ = try await store.consumeCode(codeHash: "live")
                 Issue.record("a call succeeded during the outage (attempt \(attempt))")
             } catch let error as StorageError {
-                #expect(error.isUnavailable, "\(error)")
+                #expect(error.code == .unavailable && error.isUnavailable, "\(error)")
             }
         }
-        await #expect(throws: StorageError.self) { try await store.save(client) }
+        let refused = await #expect(throws: StorageError.self) { try await store.save(client) }
+        #expect(refused?.code == .unavailable)
 
         try server.start()
         var client_: Client?
@@ -130,7 +132,7 @@ struct RedisStoreTests {
         #expect(try await redisStore(clock: clock, prefix: prefix).allSigningKeys().count == 1)
     }
 
-    @Test("SECURITY.md: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about")
+    @Test("docs/security.md: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about")
     func evictionPolicyChecked() async throws {
         let server = try RedisServer(extraArguments: ["--maxmemory-policy", "allkeys-lru"])
         var configuration = Configuration()

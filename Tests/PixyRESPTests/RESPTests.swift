@@ -1,5 +1,5 @@
 import NIOCore
-import PixyRedis
+import PixyRESP
 import Testing
 
 @Suite("RESP codec")
@@ -38,15 +38,18 @@ struct RESPTests {
 
     @Test("Malformed replies are protocol errors", arguments: ["?x\r\n", ":abc\r\n", "$-2\r\n", "$3\r\nabcXY"])
     func malformed(text: String) {
-        #expect(throws: RESP.ProtocolError.self) { _ = try decode(text) }
+        let error = #expect(throws: RedisError.self) { _ = try decode(text) }
+        #expect(error?.code == .protocolViolation)
     }
 
     @Test("Arrays nest at most RESP.maximumDepth levels; deeper replies are errors, not stack overflows")
     func nesting() throws {
         let limit = RESP.maximumDepth
         #expect(try decode(String(repeating: "*1\r\n", count: limit) + ":1\r\n") != nil)
-        #expect(throws: RESP.ProtocolError.self) { _ = try decode(String(repeating: "*1\r\n", count: limit + 1) + ":1\r\n") }
-        #expect(throws: RESP.ProtocolError.self) { _ = try decode(String(repeating: "*1\r\n", count: 100_000)) }
+        #expect(throws: RedisError.protocolViolation("nested too deeply")) {
+            _ = try decode(String(repeating: "*1\r\n", count: limit + 1) + ":1\r\n")
+        }
+        #expect(throws: RedisError.protocolViolation("nested too deeply")) { _ = try decode(String(repeating: "*1\r\n", count: 100_000)) }
     }
 
     @Test("redis:// URLs", arguments: [

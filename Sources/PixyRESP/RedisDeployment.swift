@@ -1,7 +1,6 @@
-import PixyCore
-
-/// What Pixy needs to know about a Redis before trusting it with durable state (SECURITY.md:
-/// `maxmemory-policy noeviction`; clients and refresh families must survive a restart).
+/// What Pixy needs to know about a Redis before trusting it with durable state
+/// (docs/security.md: `maxmemory-policy noeviction`; clients and refresh families must survive a
+/// restart).
 public struct RedisDeployment: Sendable, Equatable {
     /// `maxmemory_policy` from `INFO memory`.
     public var evictionPolicy: String?
@@ -29,7 +28,7 @@ public struct RedisDeployment: Sendable, Equatable {
     }
 
     /// Reads the fields from `INFO` sections and the `save` rules.
-    static func parse(info: String, snapshotRules: String?) -> RedisDeployment {
+    public static func parse(info: String, snapshotRules: String?) -> RedisDeployment {
         var fields: [Substring: Substring] = [:]
         for line in info.split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -38,21 +37,5 @@ public struct RedisDeployment: Sendable, Equatable {
         return RedisDeployment(evictionPolicy: fields["maxmemory_policy"].map(String.init),
                                isAppendOnly: fields["aof_enabled"] == "1", snapshotRules: snapshotRules,
                                version: fields["redis_version"].map(String.init))
-    }
-}
-
-extension RedisStore {
-    /// Asks Redis how it is configured (`INFO`, `CONFIG GET save`).
-    public func inspectDeployment() async throws -> RedisDeployment {
-        var info = ""
-        for section in ["server", "memory", "persistence"] {
-            guard let text = try await pool.send(["INFO", section]).string else { throw StorageError("redis: INFO reply") }
-            info += text + "\n"
-        }
-        var snapshotRules: String?
-        if case .array(let pair?) = try? await pool.send(["CONFIG", "GET", "save"]), pair.count == 2 {
-            snapshotRules = pair[1].string
-        }
-        return RedisDeployment.parse(info: info, snapshotRules: snapshotRules)
     }
 }

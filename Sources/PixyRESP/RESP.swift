@@ -1,36 +1,5 @@
 public import NIOCore
 
-/// A value of the Redis serialization protocol, RESP2 (https://redis.io/docs/reference/protocol-spec/).
-public enum RESPValue: Sendable, Equatable {
-    /// `+OK`
-    case simpleString(String)
-    /// `-ERR …`
-    case error(String)
-    /// `:42`
-    case integer(Int)
-    /// `$5 hello`; `nil` for the null bulk string `$-1`.
-    case bulkString([UInt8]?)
-    /// `*2 …`; `nil` for the null array `*-1`.
-    case array([RESPValue]?)
-
-    /// The value as text, for simple and bulk strings.
-    public var string: String? {
-        switch self {
-        case .simpleString(let text): return text
-        case .bulkString(let bytes?): return String(decoding: bytes, as: UTF8.self)
-        default: return nil
-        }
-    }
-
-    /// Whether this is a null bulk string or null array.
-    public var isNull: Bool {
-        switch self {
-        case .bulkString(nil), .array(nil): return true
-        default: return false
-        }
-    }
-}
-
 /// RESP encoding and decoding, pure functions over `ByteBuffer`.
 public enum RESP {
     /// Largest bulk string accepted (Redis' own limit is 512 MB; Pixy's values are small).
@@ -50,14 +19,9 @@ public enum RESP {
         }
     }
 
-    /// A malformed reply.
-    public struct ProtocolError: Error, CustomStringConvertible {
-        /// What was wrong.
-        public let description: String
-    }
-
     /// Reads one complete value, or returns `nil` (leaving the buffer untouched) when more bytes
-    /// are needed.
+    /// are needed. A malformed reply throws ``RedisError`` with code
+    /// ``RedisError/Code/protocolViolation``.
     public static func decode(from buffer: inout ByteBuffer) throws -> RESPValue? {
         var copy = buffer
         guard let value = try parse(&copy) else { return nil }
@@ -68,14 +32,14 @@ public enum RESP {
     private static func line(_ buffer: inout ByteBuffer) throws -> String? {
         let view = buffer.readableBytesView
         guard let cr = view.firstIndex(of: UInt8(ascii: "\r")) else {
-            if view.count > 64 * 1024 { throw ProtocolError(description: "line too long") }
+            if view.count > 64 * 1024 { throw RedisError.protocolViolation("line too long") }
             return nil
         }
         let length = cr - view.startIndex
         guard buffer.readableBytes >= length + 2 else { return nil }
         let text = buffer.readString(length: length)!
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\r"), buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\n") else {
-            throw ProtocolError(description: "expected CRLF")
+            throw RedisError.protocolViolation("expected CRLF")
         }
         return text
     }
@@ -87,19 +51,19 @@ public enum RESP {
         case UInt8(ascii: "+"): return .simpleString(text)
         case UInt8(ascii: "-"): return .error(text)
         case UInt8(ascii: ":"):
-            guard let value = Int(text) else { throw ProtocolError(description: "bad integer") }
+            guard let value = Int(text) else { throw RedisError.protocolViolation("bad integer") }
             return .integer(value)
         case UInt8(ascii: "$"):
-            guard let length = Int(text), length >= -1, length <= maximumBulkLength else { throw ProtocolError(description: "bad bulk length") }
+            guard let length = Int(text), length >= -1, length <= maximumBulkLength else { throw RedisError.protocolViolation("bad bulk length") }
             if length == -1 { return .bulkString(nil) }
             guard buffer.readableBytes >= length + 2, let bytes = buffer.readBytes(length: length) else { return nil }
             guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\r"), buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\n") else {
-                throw ProtocolError(description: "expected CRLF after bulk string")
+                throw RedisError.protocolViolation("expected CRLF after bulk string")
             }
             return .bulkString(bytes)
         case UInt8(ascii: "*"):
-            guard let count = Int(text), count >= -1, count <= 1_000_000 else { throw ProtocolError(description: "bad array length") }
-            guard depth < maximumDepth else { throw ProtocolError(description: "arrays nested too deeply") }
+            guard let count = Int(text), count >= -1, count <= 1_000_000 else { throw RedisError.protocolViolation("bad array length") }
+            guard depth < maximumDepth else { throw RedisError.protocolViolation("arrays nested too deeply") }
             if count == -1 { return .array(nil) }
             var elements: [RESPValue] = []
             // Each element takes at least 3 bytes, so the count alone cannot make this allocate much.
@@ -110,20 +74,7 @@ public enum RESP {
             }
             return .array(elements)
         default:
-            throw ProtocolError(description: "unknown type byte \(marker)")
+            throw RedisError.protocolViolation("unknown type byte \(marker)")
         }
-    }
-}
-
-/// Decodes a byte stream into RESP values.
-struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = RESPValue
-
-    mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
-        try RESP.decode(from: &buffer)
-    }
-
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
-        try decode(buffer: &buffer)
     }
 }

@@ -1,0 +1,35 @@
+public import Foundation
+import GRDB
+public import PixyCore
+
+/// AuthorizationCodeStore on SQLite: the `authorization_codes` table.
+extension SQLiteStore: AuthorizationCodeStore {
+    /// Stores a code record under its hash for `ttl`; a live code under the same hash is refused with ``StorageError/duplicateKey``.
+    public func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
+        let text = try encode(record)
+        let now = nowSeconds
+        let expiresAt = expiry(ttl)
+        try await database.write { db in
+            // One statement: insert, or take over the key only if its previous holder has expired.
+            try db.cachedStatement(sql: """
+                INSERT INTO authorization_codes (key, expires_at, record) VALUES (?, ?, ?)
+                ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record
+                WHERE authorization_codes.expires_at <= ?
+                """).execute(arguments: [StorageKey.authorizationCode(hash: codeHash), expiresAt, text, now])
+            guard db.changesCount == 1 else { throw StorageError.duplicateKey }
+            try sweepIfDue(db, now: now)
+        }
+    }
+
+    /// One statement, `DELETE … RETURNING`, inside a write transaction: SQLite serializes
+    /// writers, so of N concurrent consumers exactly one sees the row (never find-then-delete).
+    public func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
+        let now = nowSeconds
+        let row = try await database.write { db in
+            try Row.fetchOne(db.cachedStatement(sql: "DELETE FROM authorization_codes WHERE key = ? RETURNING expires_at, record"),
+                             arguments: [StorageKey.authorizationCode(hash: codeHash)])
+        }
+        guard let row, (row["expires_at"] as Double) > now else { return nil }
+        return try decode(AuthorizationCodeRecord.self, row["record"])
+    }
+}
