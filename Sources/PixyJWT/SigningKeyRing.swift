@@ -111,7 +111,7 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     /// Verifies signature, `typ`, `kid` and (when configured) `iss`. The `kid` must name one of
     /// this ring's keys; a token without one, or with another, is refused before any signature check.
     public func verifiedClaims(of token: String) async -> AccessTokenClaims? {
-        guard let header = JOSEHeader(compactToken: token),
+        guard let header = JOSEHeader(compactToken: token), header.isPlain,
               header.type == "at+jwt", header.algorithm == "ES256", let kid = header.keyID, keyIDs.contains(kid),
               let payload = try? await keys.verify(token, as: AccessTokenPayload.self),
               let claims = payload.claims

@@ -29,7 +29,7 @@ struct InteractionFixture {
                                          isDynamicallyRegistered: true, createdAt: core.clock.now()))
         let limits = OAuthServer.Limits(loginThrottle: LoginThrottle(clock: core.clock),
                                         registration: RateLimiter(clock: core.clock, burst: 10, refillPerSecond: 1),
-                                        clock: core.clock)
+                                        clock: core.clock, buckets: PixyStores(core.store).tokenBuckets)
         server = try await OAuthServer(stores: PixyStores(core.store), policy: policy ?? core.policy, clock: core.clock,
                                        tokenIssuer: RecordingTokenIssuer(), tokenVerifier: RecordingTokenIssuer(),
                                        passwords: PlainPasswords(), limits: limits)

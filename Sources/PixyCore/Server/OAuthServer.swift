@@ -57,8 +57,10 @@ public struct OAuthServer: Sendable {
         /// ``Defaults/authorizationBurst`` authorization requests per source, then
         /// ``Defaults/authorizationsPerMinute``; two password checks per core in flight, two per
         /// account.
+        /// - Parameter buckets: where the default authorization limiter counts; pass the stores'
+        ///   `tokenBuckets`, so processes sharing a store share the count (`nil`: this process only).
         public init(loginThrottle: LoginThrottle, registration: RateLimiter, authorization: RateLimiter? = nil,
-                    passwordWork: WorkLimiter? = nil, clock: any WallClock, buckets: (any TokenBucketStoring)? = nil) {
+                    passwordWork: WorkLimiter? = nil, clock: any WallClock, buckets: (any TokenBucketStoring)?) {
             self.loginThrottle = loginThrottle
             self.registration = registration
             self.authorization = authorization

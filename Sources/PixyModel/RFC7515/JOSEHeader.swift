@@ -10,6 +10,9 @@ public struct JOSEHeader: Sendable, Equatable {
     public var type: String?
     /// `kid` (RFC 7515 §4.1.4).
     public var keyID: String?
+    /// Whether every member is a string and none is `crit` (RFC 7515 §4.1.11). Pixy issues only
+    /// such headers, so its own verifier refuses any other shape before checking a signature.
+    public var isPlain: Bool
 
     /// Reads the header of a token in the compact serialization (RFC 7515 §7.1: three base64url
     /// parts separated by dots). `nil` when the token has another shape or the header is not a
@@ -22,5 +25,6 @@ public struct JOSEHeader: Sendable, Equatable {
         algorithm = object["alg"] as? String
         type = object["typ"] as? String
         keyID = object["kid"] as? String
+        isPlain = object["crit"] == nil && object.values.allSatisfy { $0 is String }
     }
 }
