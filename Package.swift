@@ -212,6 +212,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PixySQLiteTests",
+            dependencies: ["PixySQLite", "PixyJWT", "PixyCore", "PixyModel", "PixyTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyJWTTests",
+            dependencies: ["PixyJWT", "PixySQLite", "PixyCore", "PixyModel", "PixyTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyCIMDTests",
+            dependencies: [
+                "PixyCIMD", "PixyCore", "PixyTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PixyRESPTests",
             dependencies: [
                 "PixyRESP",

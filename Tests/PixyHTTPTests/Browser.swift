@@ -100,11 +100,6 @@ extension TestResponse {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// POSTs a token request.
 func tokenRequest(_ client: some TestClientProtocol, _ form: [(String, String)], authorization: String? = nil,
                   contentType: String = "application/x-www-form-urlencoded") async throws -> TestResponse {

@@ -31,18 +31,7 @@ func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):
     RedisStore(configuration: RedisConfiguration(url: RedisServer.shared.url)!, prefix: prefix, clock: clock)
 }
 
-func temporaryDatabasePath() -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pixy-tests-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory.appendingPathComponent("pixy.sqlite").path
-}
 
-func sampleCode(clock: ManualClock, client: ClientID = "app") -> AuthorizationCodeRecord {
-    AuthorizationCodeRecord(
-        clientID: client, redirectURI: "https://app.example.com/cb", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
-        scope: Scope(validatedTokens: ["read"]), resource: "https://mcp.example.com/", subject: "user-1", issuer: "https://auth.example.com",
-        authTime: clock.now(), expiresAt: clock.now().addingTimeInterval(60))
-}
 
 @Suite("Storage conformance: every backend keeps the same promises")
 struct StorageConformanceTests {
@@ -204,11 +193,6 @@ struct TokenStatusConformanceTests {
     }
 }
 
-func sampleGrant(clock: ManualClock, id: String = "g1", tokenHash: String = "rt-hash-1") -> Grant {
-    Grant(id: id, clientID: "app", subject: "user-1", scope: Scope(validatedTokens: ["read"]), resource: "https://mcp.example.com/",
-          authTime: clock.now(), createdAt: clock.now(), expiresAt: clock.now().addingTimeInterval(1000),
-          idleExpiresAt: clock.now().addingTimeInterval(500), currentTokenHash: tokenHash)
-}
 
 @Suite("Storage conformance: grants and refresh families")
 struct GrantConformanceTests {
@@ -280,65 +264,6 @@ struct ConsentConformanceTests {
         #expect(try await store.consent(userID: "u1", clientID: "c1", resource: nil) == nil)
         #expect(try await store.consent(userID: "u2", clientID: "c1", resource: "https://mcp.example.com/") == nil)
         #expect(try await store.consent(userID: "u1:c1", clientID: "", resource: "https://mcp.example.com/") == nil, "keys cannot collide")
-    }
-}
-
-@Suite("SQLite store")
-struct SQLiteStoreTests {
-    @Test("§7 / §10: clients, users, keys and grants survive closing and reopening the file")
-    func durableAcrossRestart() async throws {
-        let clock = ManualClock()
-        let path = temporaryDatabasePath()
-        let client = Client(clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
-        let key = try SigningKeyRing.makeKey(createdAt: clock.now())
-        do {
-            let store = try SQLiteStore(path: path, clock: clock)
-            try await store.save(client)
-            try await store.save(User(id: "u", username: "bob", passwordHash: "h", createdAt: clock.now()))
-            try await store.save(key)
-            try await store.createGrant(sampleGrant(clock: clock))
-        }
-        let reopened = try SQLiteStore(path: path, clock: clock)
-        #expect(try await reopened.grant(withID: "g1") == sampleGrant(clock: clock))
-        #expect(try await reopened.client(withID: "durable") == client)
-        #expect(try await reopened.user(named: "bob") != nil)
-        #expect(try await reopened.allSigningKeys() == [key])
-    }
-
-    @Test("The database runs in WAL mode")
-    func walMode() async throws {
-        let store = try SQLiteStore(path: temporaryDatabasePath(), clock: ManualClock())
-        #expect(try await store.journalMode() == "wal")
-    }
-
-    @Test("§10: no plaintext code or client secret reaches the database file")
-    func noPlaintextInFile() async throws {
-        let clock = ManualClock()
-        let path = temporaryDatabasePath()
-        let store = try SQLiteStore(path: path, clock: clock)
-        let code = SecureRandom.token()
-        let secret = SecureRandom.token()
-        try await store.storeCode(sampleCode(clock: clock), codeHash: SecretHash.sha256Hex(code), ttl: .seconds(60))
-        try await store.save(Client(clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
-                                    secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
-        var bytes = Data()
-        for suffix in ["", "-wal"] { bytes.append((try? Data(contentsOf: URL(fileURLWithPath: path + suffix))) ?? Data()) }
-        #expect(!bytes.isEmpty)
-        #expect(bytes.range(of: Data(code.utf8)) == nil)
-        #expect(bytes.range(of: Data(secret.utf8)) == nil)
-        #expect(bytes.range(of: Data(SecretHash.sha256Hex(code).utf8)) != nil, "the hash is what is stored")
-    }
-
-    @Test("Signing keys: the ring creates one key on first load and reuses it afterwards")
-    func keyRingPersists() async throws {
-        let clock = ManualClock()
-        let path = temporaryDatabasePath()
-        let first = try await SigningKeyRing.load(from: try SQLiteStore(path: path, clock: clock), clock: clock)
-        let second = try await SigningKeyRing.load(from: try SQLiteStore(path: path, clock: clock), clock: clock)
-        #expect(first.currentKeyID == second.currentKeyID)
-        #expect(first.jwksJSON == second.jwksJSON)
-        #expect(first.jwksJSON.contains(first.currentKeyID))
-        #expect(!first.jwksJSON.contains("\"d\""), "the JWKS never carries the private key")
     }
 }
 

@@ -6,13 +6,8 @@ import PixySQLite
 import PixyTesting
 import Testing
 
-func sampleClaims(clock: ManualClock, issuer: String = "https://auth.example.com") -> AccessTokenClaims {
-    AccessTokenClaims(issuer: issuer, subject: "user-1", audience: issuer, clientID: "app", scope: Scope(validatedTokens: ["read"]),
-                      issuedAt: clock.now(), expiresAt: clock.now().addingTimeInterval(900), tokenID: SecureRandom.token(byteCount: 16),
-                      authTime: clock.now())
-}
 
-@Suite("Key rotation (issue 3 §7)")
+@Suite("Key rotation (docs/operations.md, signing keys)")
 struct KeyRotationTests {
     @Test("A rotated-out key keeps verifying and stays published until its tokens have expired, then it is gone")
     func retiredKeyRetention() async throws {
