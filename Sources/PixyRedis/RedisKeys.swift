@@ -1,7 +1,7 @@
 public import PixyCore
 
 /// Redis key names per object kind, under a global prefix. The kinds shared with the other
-/// stores come from ``StorageKey`` (`auth:code:<hash>` as in the spec we were given); each kind
+/// stores come from ``StorageKey`` (`auth:code:<hash>`, docs/architecture.md, Storage); each kind
 /// has its own namespace, so a value of one kind is unknown as another (docs/security.md §3).
 public struct RedisKeys: Sendable {
     /// Prepended to every key (empty by default), so several deployments can share one Redis.

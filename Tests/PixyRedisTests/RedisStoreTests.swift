@@ -132,7 +132,7 @@ struct RedisStoreTests {
         #expect(try await redisStore(clock: clock, prefix: prefix).allSigningKeys().count == 1)
     }
 
-    @Test("docs/security.md: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about")
+    @Test("docs/security.md §10: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about")
     func evictionPolicyChecked() async throws {
         let server = try RedisServer(extraArguments: ["--maxmemory-policy", "allkeys-lru"])
         var configuration = Configuration()

@@ -280,7 +280,7 @@ struct FailureCountingConformanceTests {
         }
     }
 
-    @Test("SECURITY §8: failures count within their window, then start over; clearing forgets", arguments: Counters.allCases)
+    @Test("docs/security.md §8: failures count within their window, then start over; clearing forgets", arguments: Counters.allCases)
     func window(counters kind: Counters) async throws {
         let clock = ManualClock()
         let counters = kind.make(clock: clock)
@@ -298,7 +298,7 @@ struct FailureCountingConformanceTests {
         #expect(try await counters.failures(for: "u:alice") == 0)
     }
 
-    @Test("SECURITY §8 on Redis: two processes share one count, so replicas do not multiply the attempts allowed")
+    @Test("docs/security.md §8 on Redis: two processes share one count, so replicas do not multiply the attempts allowed")
     func sharedAcrossProcesses() async throws {
         let clock = ManualClock()
         let prefix = "throttle-\(UUID().uuidString):"
@@ -327,7 +327,7 @@ struct TokenBucketConformanceTests {
         }
     }
 
-    @Test("SECURITY §7: a burst, then one token per refill interval, with the wait until the next", arguments: Buckets.allCases)
+    @Test("docs/security.md §7: a burst, then one token per refill interval, with the wait until the next", arguments: Buckets.allCases)
     func bucket(kind: Buckets) async throws {
         let clock = ManualClock()
         let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1, buckets: kind.make(clock: clock))
@@ -339,7 +339,7 @@ struct TokenBucketConformanceTests {
         #expect(try await !limiter.take("1.2.3.4").isAllowed)
     }
 
-    @Test("SECURITY §7 on Redis: processes draw from one bucket, so replicas do not multiply the burst")
+    @Test("docs/security.md §7 on Redis: processes draw from one bucket, so replicas do not multiply the burst")
     func sharedAcrossProcesses() async throws {
         let clock = ManualClock()
         let prefix = "bucket-\(UUID().uuidString):"

@@ -165,7 +165,7 @@ public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & Use
 /// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
 /// presented as another (a session id as a code) is simply unknown (docs/security.md §3).
 public enum StorageKey {
-    /// `auth:code:<sha256 hex of the code>`, as in the spec we were given.
+    /// `auth:code:<sha256 hex of the code>` (docs/architecture.md, Storage).
     public static func authorizationCode(hash: String) -> String { "auth:code:\(hash)" }
     /// `auth:session:<sha256 hex of the cookie>`.
     public static func session(hash: String) -> String { "auth:session:\(hash)" }
