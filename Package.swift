@@ -207,8 +207,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyStorageTests",
-            dependencies: ["PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyRESP", "PixyJWT", "PixyServer", "PixyTesting",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyRESP", "PixyJWT", "PixyServer", "PixyTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -243,8 +245,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyRedisTests",
-            dependencies: ["PixyRedis", "PixyRESP", "PixyCore", "PixyModel", "PixyJWT", "PixyServer", "PixyTesting",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PixyRedis", "PixyRESP", "PixyCore", "PixyModel", "PixyJWT", "PixyServer", "PixyTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

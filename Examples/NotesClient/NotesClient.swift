@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Logging
 import MCP
@@ -90,12 +90,17 @@ actor SignIn {
 
     func accessToken(for context: OAuthConfiguration.AccessTokenProviderContext, session: URLSession) async throws -> String? {
         guard let authorizationEndpoint = context.authorizationEndpoint, let tokenEndpoint = context.tokenEndpoint,
-              let issuer = context.authorizationServer else { throw Failure(description: "the authorization server metadata is incomplete") }
+            let issuer = context.authorizationServer
+        else { throw Failure(description: "the authorization server metadata is incomplete") }
         let wanted = context.requestedScopes ?? Set((context.challengedScope ?? "").split(separator: " ").map(String.init))
         if context.statusCode == 401, let refreshToken, let clientID, wanted.isSubset(of: grantedScopes) {
             // RFC 6749 §6: the access token expired; the refresh token rotates.
-            let tokens = try await post(tokenEndpoint, form: [("grant_type", "refresh_token"), ("refresh_token", refreshToken),
-                                                               ("client_id", clientID)], session: session)
+            let tokens = try await post(
+                tokenEndpoint,
+                form: [
+                    ("grant_type", "refresh_token"), ("refresh_token", refreshToken),
+                    ("client_id", clientID),
+                ], session: session)
             if let access = tokens["access_token"] as? String {
                 self.refreshToken = tokens["refresh_token"] as? String ?? refreshToken
                 say("REFRESHED")
@@ -122,10 +127,12 @@ actor SignIn {
         // RFC 9207: the response names its issuer; a mix-up attack would show another one.
         guard value("iss") == issuer.absoluteString else { throw Failure(description: "iss mismatch: \(value("iss") ?? "none")") }
         guard let code = value("code") else { throw Failure(description: "authorization failed: \(value("error") ?? "no code")") }
-        let tokens = try await post(tokenEndpoint, form: [
-            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", listener.redirectURI.absoluteString),
-            ("code_verifier", pkce.verifier.value), ("client_id", clientID), ("resource", context.resource.absoluteString),
-        ], session: session)
+        let tokens = try await post(
+            tokenEndpoint,
+            form: [
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", listener.redirectURI.absoluteString),
+                ("code_verifier", pkce.verifier.value), ("client_id", clientID), ("resource", context.resource.absoluteString),
+            ], session: session)
         guard let access = tokens["access_token"] as? String else { throw Failure(description: "no access token: \(tokens)") }
         refreshToken = tokens["refresh_token"] as? String
         grantedScopes = Set(((tokens["scope"] as? String) ?? "").split(separator: " ").map(String.init))
@@ -156,8 +163,9 @@ actor SignIn {
         request.httpMethod = "POST"
         request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
         let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-        request.httpBody = Data(form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
-            .joined(separator: "&").utf8)
+        request.httpBody = Data(
+            form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+                .joined(separator: "&").utf8)
         let (data, _) = try await session.data(for: request)
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
@@ -192,7 +200,8 @@ final class LoopbackRedirectListener: @unchecked Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return LoopbackRedirectListener(channel: channel, port: channel.localAddress?.port ?? 0, redirects: stream, continuation: continuation)
+        return LoopbackRedirectListener(
+            channel: channel, port: channel.localAddress?.port ?? 0, redirects: stream, continuation: continuation)
     }
 
     func nextRedirect() async throws -> URL {
@@ -217,10 +226,13 @@ final class LoopbackRedirectListener: @unchecked Sendable {
             let found = head.uri.hasPrefix("/callback?")
             if found, let url = URL(string: "http://127.0.0.1\(head.uri)") { continuation.yield(url) }
             let body = found ? "Signed in. You can close this window." : "Not found"
-            var headers = HTTPHeaders([("Content-Type", "text/plain"), ("Content-Length", String(body.utf8.count)), ("Connection", "close")])
+            var headers = HTTPHeaders([
+                ("Content-Type", "text/plain"), ("Content-Length", String(body.utf8.count)), ("Connection", "close"),
+            ])
             headers.add(name: "Cache-Control", value: "no-store")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: found ? .ok : .notFound, headers: headers))),
-                          promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: found ? .ok : .notFound, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         }

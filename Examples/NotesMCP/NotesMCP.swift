@@ -22,7 +22,9 @@ struct NotesMCP: AsyncParsableCommand {
     @Option(help: "The Pixy issuer that protects this server.") var issuer = "http://127.0.0.1:8080"
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port to bind.") var port = 8000
-    @Option(name: .customLong("public-url"), help: "This server's public base URL (default http[s]://127.0.0.1:<port>); the MCP endpoint is <public-url>/mcp.")
+    @Option(
+        name: .customLong("public-url"),
+        help: "This server's public base URL (default http[s]://127.0.0.1:<port>); the MCP endpoint is <public-url>/mcp.")
     var publicURL: String?
     @Option(name: .customLong("issuer-ca-file"), help: "PEM CA certificates trusted for the issuer, besides the system's.")
     var issuerCAFile: String?
@@ -30,7 +32,9 @@ struct NotesMCP: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "The TLS private key (PEM).") var tlsKey: String?
     @Option(name: .customLong("clock-skew"), help: "Seconds of clock difference tolerated on exp/nbf (default 30).")
     var clockSkew: Int = 30
-    @Option(name: .customLong("introspection-client-id"), help: "Check tokens with the issuer's /introspect (sees revocation at once) as this confidential client.")
+    @Option(
+        name: .customLong("introspection-client-id"),
+        help: "Check tokens with the issuer's /introspect (sees revocation at once) as this confidential client.")
     var introspectionClientID: String?
     @Option(name: .customLong("introspection-client-secret"), help: "Its secret (or env NOTES_INTROSPECTION_SECRET).")
     var introspectionClientSecret: String?
@@ -38,8 +42,9 @@ struct NotesMCP: AsyncParsableCommand {
     func run() async throws {
         let scheme = tlsCertificate == nil ? "http" : "https"
         let base = (publicURL ?? "\(scheme)://127.0.0.1:\(port)").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        var resource = ProtectedResource(resource: base + "/mcp", issuer: issuer, scopesSupported: ["read", "write"],
-                                         resourceName: "Pixy example notes")
+        var resource = ProtectedResource(
+            resource: base + "/mcp", issuer: issuer, scopesSupported: ["read", "write"],
+            resourceName: "Pixy example notes")
         resource.clockSkew = .seconds(clockSkew)
         if let clientID = introspectionClientID {
             guard let secret = introspectionClientSecret ?? ProcessInfo.processInfo.environment["NOTES_INTROSPECTION_SECRET"] else {
@@ -56,9 +61,11 @@ struct NotesMCP: AsyncParsableCommand {
         router.addProtectedResourceMetadata(resource)
         router.get("/health") { _, _ in "ok" }
         router.group("/mcp")
-            .add(middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, context in
-                try await Self.requiredScopes(request, context: context)
-            })
+            .add(
+                middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, context in
+                    try await Self.requiredScopes(request, context: context)
+                }
+            )
             .on("", method: .post) { request, context in await endpoint.handle(request, context: context) }
             .on("", method: .get) { request, context in await endpoint.handle(request, context: context) }
             .on("", method: .delete) { request, context in await endpoint.handle(request, context: context) }
@@ -73,8 +80,9 @@ struct NotesMCP: AsyncParsableCommand {
         } else {
             server = .http1()
         }
-        let app = Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port)),
-                              services: [issuerClient], logger: logger)
+        let app = Application(
+            router: router, server: server, configuration: .init(address: .hostname(host, port: port)),
+            services: [issuerClient], logger: logger)
         print("notes MCP server: \(resource.resource) (issuer \(issuer))")
         try await app.runService()
     }
@@ -101,7 +109,8 @@ struct NotesMCP: AsyncParsableCommand {
             var params: Parameters?
         }
         if let call = try? JSONDecoder().decode(Call.self, from: Data(body.readableBytesView)),
-           call.method == "tools/call", call.params?.name.map(Tools.writing.contains) == true {
+            call.method == "tools/call", call.params?.name.map(Tools.writing.contains) == true
+        {
             return (request, ["write"])
         }
         return (request, ["read"])
@@ -113,12 +122,17 @@ enum Tools {
     static let writing: Set<String> = ["add_note"]
 
     static let list: [Tool] = [
-        Tool(name: "whoami", description: "Who the access token says you are: user, client and scopes.",
-             inputSchema: .object(["type": "object", "properties": .object([:])]), annotations: .init(readOnlyHint: true)),
-        Tool(name: "list_notes", description: "List your notes.",
-             inputSchema: .object(["type": "object", "properties": .object([:])]), annotations: .init(readOnlyHint: true)),
-        Tool(name: "add_note", description: "Add a note (needs the write scope).",
-             inputSchema: .object(["type": "object", "properties": .object(["text": .object(["type": "string"])]), "required": .array(["text"])])),
+        Tool(
+            name: "whoami", description: "Who the access token says you are: user, client and scopes.",
+            inputSchema: .object(["type": "object", "properties": .object([:])]), annotations: .init(readOnlyHint: true)),
+        Tool(
+            name: "list_notes", description: "List your notes.",
+            inputSchema: .object(["type": "object", "properties": .object([:])]), annotations: .init(readOnlyHint: true)),
+        Tool(
+            name: "add_note", description: "Add a note (needs the write scope).",
+            inputSchema: .object([
+                "type": "object", "properties": .object(["text": .object(["type": "string"])]), "required": .array(["text"]),
+            ])),
     ]
 }
 
@@ -159,13 +173,15 @@ actor MCPEndpoint {
         let body = try? await request.collectBody(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers,
-                                         body: body.map { Data($0.readableBytesView) }, path: request.uri.path)
-        let transport = StatelessHTTPServerTransport(validationPipeline: StandardValidationPipeline(validators: [
-            // DNS rebinding protection: only this server's own host names.
-            OriginValidator(allowedHosts: allowedHosts, allowedOrigins: allowedHosts.flatMap { ["http://\($0)", "https://\($0)"] }),
-            AcceptHeaderValidator(mode: .jsonOnly), ContentTypeValidator(), ProtocolVersionValidator(),
-        ]))
+        let mcpRequest = MCP.HTTPRequest(
+            method: request.method.rawValue, headers: headers,
+            body: body.map { Data($0.readableBytesView) }, path: request.uri.path)
+        let transport = StatelessHTTPServerTransport(
+            validationPipeline: StandardValidationPipeline(validators: [
+                // DNS rebinding protection: only this server's own host names.
+                OriginValidator(allowedHosts: allowedHosts, allowedOrigins: allowedHosts.flatMap { ["http://\($0)", "https://\($0)"] }),
+                AcceptHeaderValidator(mode: .jsonOnly), ContentTypeValidator(), ProtocolVersionValidator(),
+            ]))
         let server = await makeServer()
         do {
             try await server.start(transport: transport)
@@ -186,16 +202,22 @@ actor MCPEndpoint {
             // The bearer middleware already checked the token and the tool's scope; read who it
             // is for from the same header.
             guard let header = MCP.Server.currentHandlerContext?.httpContext?.header("Authorization"),
-                  let token = header.split(separator: " ").last.map(String.init),
-                  let identity = try? await verifier.verify(token) else {
+                let token = header.split(separator: " ").last.map(String.init),
+                let identity = try? await verifier.verify(token)
+            else {
                 return CallTool.Result(content: [.text("not authorized")], isError: true)
             }
             switch call.name {
             case "whoami":
-                return CallTool.Result(content: [.text("user \(identity.subject), client \(identity.clientID), scopes \(identity.scopes.sorted().joined(separator: " "))")])
+                return CallTool.Result(content: [
+                    .text(
+                        "user \(identity.subject), client \(identity.clientID), scopes \(identity.scopes.sorted().joined(separator: " "))")
+                ])
             case "list_notes":
                 let all = await notes.all(for: identity.subject)
-                return CallTool.Result(content: [.text(all.isEmpty ? "no notes yet" : all.enumerated().map { "\($0.offset + 1). \($0.element)" }.joined(separator: "\n"))])
+                return CallTool.Result(content: [
+                    .text(all.isEmpty ? "no notes yet" : all.enumerated().map { "\($0.offset + 1). \($0.element)" }.joined(separator: "\n"))
+                ])
             case "add_note":
                 guard case .string(let text)? = call.arguments?["text"], !text.isEmpty else {
                     return CallTool.Result(content: [.text("add_note needs a non-empty text")], isError: true)

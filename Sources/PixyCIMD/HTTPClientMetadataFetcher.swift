@@ -51,9 +51,11 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
     ///   - hostFailureLifetime: how long a host that failed is not contacted again.
     ///   - resolver: resolves host names; the system resolver on its own threads by default.
     ///   - clock: the clock the failed-host memory reads.
-    public init(allowedHosts: Set<String> = [], extraTrustedCAFile: String? = nil, maximumBytes: Int = 16 * 1024,
-                maximumConcurrentFetches: Int = 8, deadline: Duration = .seconds(5), hostFailureLifetime: Duration = .seconds(30),
-                resolver: (any MetadataHostResolving)? = nil, clock: any WallClock = SystemWallClock()) throws {
+    public init(
+        allowedHosts: Set<String> = [], extraTrustedCAFile: String? = nil, maximumBytes: Int = 16 * 1024,
+        maximumConcurrentFetches: Int = 8, deadline: Duration = .seconds(5), hostFailureLifetime: Duration = .seconds(30),
+        resolver: (any MetadataHostResolving)? = nil, clock: any WallClock = SystemWallClock()
+    ) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let extraTrustedCAFile {
             tls.additionalTrustRoots = [.file(extraTrustedCAFile)]
@@ -189,7 +191,8 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
 
     /// Runs `operation` (which may never finish, like a name server that never answers) and gives
     /// up on it at `deadline`; the operation is then cancelled and its answer ignored.
-    static func withDeadline<T: Sendable>(_ deadline: NIODeadline, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func withDeadline<T: Sendable>(_ deadline: NIODeadline, _ operation: @escaping @Sendable () async throws -> T) async throws -> T
+    {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: T.self)
         let task = Task {
@@ -240,7 +243,8 @@ struct Target {
         } else {
             let digits = afterHost.dropFirst()
             guard afterHost.first == ":", !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let number = Int(digits), (1...65535).contains(number) else { return nil }
+                let number = Int(digits), (1...65535).contains(number)
+            else { return nil }
             port = number
         }
         bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
@@ -289,7 +293,9 @@ final class DocumentResponseHandler: ChannelInboundHandler {
             accepted = true
         case .body(let buffer):
             guard accepted else { return }
-            guard body.count + buffer.readableBytes <= maximumBytes else { return fail(context, "document larger than \(maximumBytes) bytes") }
+            guard body.count + buffer.readableBytes <= maximumBytes else {
+                return fail(context, "document larger than \(maximumBytes) bytes")
+            }
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
             guard accepted else { return }

@@ -3,9 +3,9 @@ import PixyCore
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Resolves the host of a metadata-document URL. Injectable so tests can supply a name server
@@ -69,9 +69,9 @@ public final class SystemHostResolver: MetadataHostResolving {
     public static func systemLookup(_ host: String, _ port: Int) throws -> [SocketAddress] {
         var hints = addrinfo()
         #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)

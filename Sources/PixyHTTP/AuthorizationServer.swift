@@ -99,8 +99,10 @@ public struct AuthorizationServer: Sendable {
     ///   - jwksJSON: the JWK Set, read on each request.
     ///   - trustedProxies: reverse proxies whose `X-Forwarded-For` names the client.
     ///   - branding: the operator's name, logo and scope descriptions on the pages.
-    public init(oauth: OAuthServer, jwksJSON: @escaping @Sendable () -> String, trustedProxies: [AddressRange] = [],
-                branding: PageBranding = PageBranding()) throws {
+    public init(
+        oauth: OAuthServer, jwksJSON: @escaping @Sendable () -> String, trustedProxies: [AddressRange] = [],
+        branding: PageBranding = PageBranding()
+    ) throws {
         self.oauth = oauth
         self.jwksJSON = jwksJSON
         self.trustedProxies = trustedProxies
@@ -116,16 +118,32 @@ public struct AuthorizationServer: Sendable {
     public func register(on router: Router<PixyRequestContext>) {
         if !trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: trustedProxies)) }
         router.add(middleware: RequestLogMiddleware())
-        router.add(middleware: HeaderPolicyMiddleware(interactive: paths.interactive, crossOrigin: paths.crossOrigin,
-                                                      contentSecurityPolicy: branding.contentSecurityPolicy))
+        router.add(
+            middleware: HeaderPolicyMiddleware(
+                interactive: paths.interactive, crossOrigin: paths.crossOrigin,
+                contentSecurityPolicy: branding.contentSecurityPolicy))
 
-        router.get(RouterPath(paths.authorize)) { request, context in await self.page(context) { try await self.authorize(request, context: context) } }
-        router.get(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.showLogin(request, context: context) } }
-        router.post(RouterPath(paths.login)) { request, context in await self.page(context) { try await self.submitLogin(request, context: context) } }
-        router.get(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.showConsent(request, context: context) } }
-        router.post(RouterPath(paths.consent)) { request, context in await self.page(context) { try await self.submitConsent(request, context: context) } }
-        router.get(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.showLogout(request, context: context) } }
-        router.post(RouterPath(paths.logout)) { request, context in await self.page(context) { try await self.submitLogout(request, context: context) } }
+        router.get(RouterPath(paths.authorize)) { request, context in
+            await self.page(context) { try await self.authorize(request, context: context) }
+        }
+        router.get(RouterPath(paths.login)) { request, context in
+            await self.page(context) { try await self.showLogin(request, context: context) }
+        }
+        router.post(RouterPath(paths.login)) { request, context in
+            await self.page(context) { try await self.submitLogin(request, context: context) }
+        }
+        router.get(RouterPath(paths.consent)) { request, context in
+            await self.page(context) { try await self.showConsent(request, context: context) }
+        }
+        router.post(RouterPath(paths.consent)) { request, context in
+            await self.page(context) { try await self.submitConsent(request, context: context) }
+        }
+        router.get(RouterPath(paths.logout)) { request, context in
+            await self.page(context) { try await self.showLogout(request, context: context) }
+        }
+        router.post(RouterPath(paths.logout)) { request, context in
+            await self.page(context) { try await self.submitLogout(request, context: context) }
+        }
         router.post(RouterPath(paths.token)) { request, context in try await self.token(request, context: context) }
         router.post(RouterPath(paths.revoke)) { request, context in try await self.revoke(request, context: context) }
         router.post(RouterPath(paths.introspect)) { request, context in try await self.introspect(request, context: context) }
@@ -153,10 +171,12 @@ public struct AuthorizationServer: Sendable {
 
     /// `GET /favicon.ico`: a static SVG icon, cacheable for a year, that runs nothing if opened.
     static func favicon() -> Response {
-        Response(status: .ok, headers: [
-            .contentType: "image/svg+xml", .cacheControl: "public, max-age=31536000",
-            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'",
-        ], body: .init(byteBuffer: ByteBuffer(string: Templates.favicon)))
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "image/svg+xml", .cacheControl: "public, max-age=31536000",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'",
+            ], body: .init(byteBuffer: ByteBuffer(string: Templates.favicon)))
     }
 
     func methodNotAllowed(allow: String) -> Response {
@@ -170,9 +190,11 @@ public struct AuthorizationServer: Sendable {
     /// status of ``Responses/status(for:)``.
     func errorPage(_ error: OAuthError, continueURL: String? = nil) -> Response {
         let host = continueURL.map(RedirectDisplay.host(of:))
-        var response = Responses.html(pages.error(code: error.code.rawValue, description: error.description,
-                                                  continueURL: continueURL, continueHost: host),
-                                      status: Responses.status(for: error))
+        var response = Responses.html(
+            pages.error(
+                code: error.code.rawValue, description: error.description,
+                continueURL: continueURL, continueHost: host),
+            status: Responses.status(for: error))
         if let retryAfter = Responses.retryAfter(for: error) { response.headers[.retryAfter] = retryAfter }
         return response
     }
@@ -188,4 +210,3 @@ public struct AuthorizationServer: Sendable {
         }
     }
 }
-

@@ -21,14 +21,17 @@ extension AuthorizationServer {
 
     func showLogin(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let problem = RequestReading.query(request)?.values("error").first.flatMap(LoginProblem.init(rawValue:))
-        return render(try await oauth.loginPage(transactionID: transactionID(request), cookie: sessionCookie(request), problem: problem),
-                      afterPost: false)
+        return render(
+            try await oauth.loginPage(transactionID: transactionID(request), cookie: sessionCookie(request), problem: problem),
+            afterPost: false)
     }
 
     func submitLogin(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let form = try? await RequestReading.form(request)
-        return render(try await oauth.login(form.map(LoginForm.init(form:)), transactionID: transactionID(request),
-                                            cookie: sessionCookie(request), caller: context.caller), afterPost: true)
+        return render(
+            try await oauth.login(
+                form.map(LoginForm.init(form:)), transactionID: transactionID(request),
+                cookie: sessionCookie(request), caller: context.caller), afterPost: true)
     }
 
     func showConsent(_ request: Request, context: PixyRequestContext) async throws -> Response {
@@ -37,8 +40,10 @@ extension AuthorizationServer {
 
     func submitConsent(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let form = try? await RequestReading.form(request)
-        return render(try await oauth.consent(form.map(ConsentForm.init(form:)), transactionID: transactionID(request),
-                                              cookie: sessionCookie(request), caller: context.caller), afterPost: true)
+        return render(
+            try await oauth.consent(
+                form.map(ConsentForm.init(form:)), transactionID: transactionID(request),
+                cookie: sessionCookie(request), caller: context.caller), afterPost: true)
     }
 
     func showLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
@@ -47,8 +52,10 @@ extension AuthorizationServer {
 
     func submitLogout(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let form = try? await RequestReading.form(request)
-        return render(try await oauth.signOut(form.map(SignOutForm.init(form:)), transactionID: transactionID(request),
-                                              cookie: sessionCookie(request)), afterPost: true)
+        return render(
+            try await oauth.signOut(
+                form.map(SignOutForm.init(form:)), transactionID: transactionID(request),
+                cookie: sessionCookie(request)), afterPost: true)
     }
 
     // MARK: Decoding
@@ -82,24 +89,29 @@ extension AuthorizationServer {
             response = errorPage(error)
             response.status = .forbidden
         case .login(let page):
-            response = Responses.html(pages.login(
-                clientName: page.clientName, action: "\(paths.login)?tx=\(page.transactionID)", csrfToken: page.csrfToken,
-                errorMessage: page.problem.map(Self.message(for:)), isUnverified: page.isUnverified, metadataHost: page.metadataHost))
+            response = Responses.html(
+                pages.login(
+                    clientName: page.clientName, action: "\(paths.login)?tx=\(page.transactionID)", csrfToken: page.csrfToken,
+                    errorMessage: page.problem.map(Self.message(for:)), isUnverified: page.isUnverified, metadataHost: page.metadataHost))
         case .consent(let page):
-            response = Responses.html(pages.consent(.init(
-                clientName: page.clientName, clientID: page.clientID, username: page.username, redirectHost: page.redirectHost,
-                scopes: page.scopes.map { (name: $0.name, isNew: $0.isNew) }, resource: page.resource,
-                isUnverified: page.isUnverified, metadataHost: page.metadataHost,
-                action: "\(paths.consent)?tx=\(page.transactionID)", csrfToken: page.csrfToken,
-                logoutURL: "\(paths.logout)?tx=\(page.transactionID)")))
+            response = Responses.html(
+                pages.consent(
+                    .init(
+                        clientName: page.clientName, clientID: page.clientID, username: page.username, redirectHost: page.redirectHost,
+                        scopes: page.scopes.map { (name: $0.name, isNew: $0.isNew) }, resource: page.resource,
+                        isUnverified: page.isUnverified, metadataHost: page.metadataHost,
+                        action: "\(paths.consent)?tx=\(page.transactionID)", csrfToken: page.csrfToken,
+                        logoutURL: "\(paths.logout)?tx=\(page.transactionID)")))
         case .signOut(.signedOut(let afterSignOut)):
-            response = Responses.html(pages.signedOut(
-                title: "You are signed out", action: paths.logout, csrfToken: nil,
-                lead: afterSignOut ? "Return to the application to sign in again." : nil))
+            response = Responses.html(
+                pages.signedOut(
+                    title: "You are signed out", action: paths.logout, csrfToken: nil,
+                    lead: afterSignOut ? "Return to the application to sign in again." : nil))
         case .signOut(.confirm(let csrfToken, let transactionID, let clientName)):
-            response = Responses.html(pages.signedOut(
-                title: "Sign out of \(pages.branding.name)?", action: paths.logout + (transactionID.map { "?tx=\($0)" } ?? ""),
-                csrfToken: csrfToken, lead: clientName.map { "Then sign in as yourself to continue to \($0)." }))
+            response = Responses.html(
+                pages.signedOut(
+                    title: "Sign out of \(pages.branding.name)?", action: paths.logout + (transactionID.map { "?tx=\($0)" } ?? ""),
+                    csrfToken: csrfToken, lead: clientName.map { "Then sign in as yourself to continue to \($0)." }))
         }
         switch result.cookie {
         case .set(let value, let maxAge)?: response.headers[.setCookie] = cookie.setCookie(value, maxAge: maxAge)

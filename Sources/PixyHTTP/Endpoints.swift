@@ -10,7 +10,9 @@ extension AuthorizationServer {
     /// Decodes a client-authenticated form request (RFC 6749 §2.3, §3.2): Basic credentials, the
     /// form, and repeated parameters, each checked once here. `nil` credentials and an error when
     /// the request cannot be decoded.
-    func decode<Body: ClientAuthenticatedBody>(_ request: Request, as body: Body.Type) async -> Result<ClientAuthenticated<Body>, DecodingFailure> {
+    func decode<Body: ClientAuthenticatedBody>(_ request: Request, as body: Body.Type) async -> Result<
+        ClientAuthenticated<Body>, DecodingFailure
+    > {
         let basic: (clientID: String, secret: String)?
         switch RequestReading.basicCredentials(request) {
         case .none: basic = nil
@@ -106,12 +108,14 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
         let isCrossOrigin = crossOrigin.contains(path)
         // Preflight for browser MCP clients (docs/security.md §10); never for /authorize or the pages.
         if request.method == .options, isCrossOrigin {
-            return Response(status: .noContent, headers: [
-                .accessControlAllowOrigin: "*",
-                .accessControlAllowMethods: "GET, POST, OPTIONS",
-                .accessControlAllowHeaders: "Authorization, Content-Type, MCP-Protocol-Version",
-                .accessControlMaxAge: "600",
-            ])
+            return Response(
+                status: .noContent,
+                headers: [
+                    .accessControlAllowOrigin: "*",
+                    .accessControlAllowMethods: "GET, POST, OPTIONS",
+                    .accessControlAllowHeaders: "Authorization, Content-Type, MCP-Protocol-Version",
+                    .accessControlMaxAge: "600",
+                ])
         }
         var response: Response
         do {
@@ -156,8 +160,9 @@ struct RequestLogMiddleware: RouterMiddleware {
         func log(_ status: Int) {
             let elapsed = ContinuousClock.now - start
             let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-            context.logger.info("\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms",
-                                metadata: ["source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")"])
+            context.logger.info(
+                "\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms",
+                metadata: ["source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")"])
         }
         do {
             let response = try await next(request, context)

@@ -74,8 +74,9 @@ enum Responses {
 
     /// An HTML page.
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 
@@ -140,10 +141,10 @@ enum RequestReading {
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "basic" else { return nil }
         guard let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let colon = data.firstIndex(of: UInt8(ascii: ":")),
-              let clientID = FormParameters.percentDecode(data[data.startIndex..<colon]),
-              let secret = FormParameters.percentDecode(data[data.index(after: colon)...]),
-              !clientID.isEmpty
+            let colon = data.firstIndex(of: UInt8(ascii: ":")),
+            let clientID = FormParameters.percentDecode(data[data.startIndex..<colon]),
+            let secret = FormParameters.percentDecode(data[data.index(after: colon)...]),
+            !clientID.isEmpty
         else {
             return .failure(.invalidClient("The Authorization header is malformed."))
         }

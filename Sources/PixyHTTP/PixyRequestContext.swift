@@ -2,7 +2,7 @@ public import Hummingbird
 import PixyCore
 public import NIOCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The request context of every Pixy route: Hummingbird's core storage plus the peer address,

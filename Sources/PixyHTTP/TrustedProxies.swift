@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An IPv4 or IPv6 network in CIDR form (`10.0.0.0/8`, `fd00::/8`, or one address).
@@ -48,7 +48,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
 
     static func text(of bytes: [UInt8]) -> String {
         if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(
+            separator: ":")
     }
 }
 
@@ -62,8 +63,9 @@ struct TrustedProxyMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.clientAddress = Self.client(peer: context.remoteAddress?.ipAddress,
-                                            forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trusted)
+        context.clientAddress = Self.client(
+            peer: context.remoteAddress?.ipAddress,
+            forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trusted)
         return try await next(request, context)
     }
 

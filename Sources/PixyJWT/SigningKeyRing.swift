@@ -32,8 +32,10 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     /// A retired key is kept (published and verifying) for `retention` after its retirement, the
     /// longest an access token it signed can live; after that it is dropped.
     /// - Parameter issuer: when given, verification also requires `iss` to equal it.
-    public static func load(from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil,
-                            retention: Duration = .seconds(86400)) async throws -> SigningKeyRing {
+    public static func load(
+        from store: any SigningKeyStore, clock: any WallClock, issuer: String? = nil,
+        retention: Duration = .seconds(86400)
+    ) async throws -> SigningKeyRing {
         let now = clock.now()
         func usable() async throws -> [SigningKeyRecord] {
             try await store.allSigningKeys().filter { key in
@@ -56,9 +58,13 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         for record in records {
             let key = try ES256PrivateKey(pem: record.privateKeyPEM)
             await collection.add(ecdsa: key, kid: JWKIdentifier(string: record.kid))
-            guard let parameters = key.parameters else { throw StorageError.corruptRecord("signing key \(record.kid) has no public parameters") }
-            jwks.append(["kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y,
-                         "kid": record.kid, "use": "sig", "alg": "ES256"])
+            guard let parameters = key.parameters else {
+                throw StorageError.corruptRecord("signing key \(record.kid) has no public parameters")
+            }
+            jwks.append([
+                "kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y,
+                "kid": record.kid, "use": "sig", "alg": "ES256",
+            ])
         }
         // jwt-kit (5.8) verifies a token whose kid it does not know with its *default* key. Pixy
         // never wants that fallback (docs/security.md §6): no default, and kids are checked first.
@@ -67,8 +73,9 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let document = try encoder.encode(["keys": jwks])
-        return SigningKeyRing(keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self),
-                              keyIDs: Set(records.map(\.kid)), issuer: issuer)
+        return SigningKeyRing(
+            keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self),
+            keyIDs: Set(records.map(\.kid)), issuer: issuer)
     }
 
     /// Adds a new signing key and retires every other one (`pixy keys rotate`). Running servers
@@ -90,8 +97,9 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     public static func makeKey(createdAt: Date) throws -> SigningKeyRecord {
         let key = ES256PrivateKey()
         guard let parameters = key.parameters else { throw StorageError.failed("new key has no public parameters") }
-        return SigningKeyRecord(kid: thumbprint(x: parameters.x, y: parameters.y), algorithm: "ES256",
-                                privateKeyPEM: key.pemRepresentation, createdAt: createdAt)
+        return SigningKeyRecord(
+            kid: thumbprint(x: parameters.x, y: parameters.y), algorithm: "ES256",
+            privateKeyPEM: key.pemRepresentation, createdAt: createdAt)
     }
 
     /// RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace.
@@ -112,9 +120,9 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     /// this ring's keys; a token without one, or with another, is refused before any signature check.
     public func verifiedClaims(of token: String) async -> AccessTokenClaims? {
         guard let header = JOSEHeader(compactToken: token), header.isPlain,
-              header.type == "at+jwt", header.algorithm == "ES256", let kid = header.keyID, keyIDs.contains(kid),
-              let payload = try? await keys.verify(token, as: AccessTokenPayload.self),
-              let claims = payload.claims
+            header.type == "at+jwt", header.algorithm == "ES256", let kid = header.keyID, keyIDs.contains(kid),
+            let payload = try? await keys.verify(token, as: AccessTokenPayload.self),
+            let claims = payload.claims
         else { return nil }
         if let issuer, claims.issuer != issuer { return nil }
         return claims

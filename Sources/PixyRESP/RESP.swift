@@ -54,7 +54,9 @@ public enum RESP {
             guard let value = Int(text) else { throw RedisError.protocolViolation("bad integer") }
             return .integer(value)
         case UInt8(ascii: "$"):
-            guard let length = Int(text), length >= -1, length <= maximumBulkLength else { throw RedisError.protocolViolation("bad bulk length") }
+            guard let length = Int(text), length >= -1, length <= maximumBulkLength else {
+                throw RedisError.protocolViolation("bad bulk length")
+            }
             if length == -1 { return .bulkString(nil) }
             guard buffer.readableBytes >= length + 2, let bytes = buffer.readBytes(length: length) else { return nil }
             guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\r"), buffer.readInteger(as: UInt8.self) == UInt8(ascii: "\n") else {

@@ -55,8 +55,10 @@ final class RESPCommandHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A decoder error is already a protocol violation; anything else broke the connection.
         let isProtocolViolation = (error as? RedisError)?.code == .protocolViolation
-        failAll(isProtocolViolation ? RedisError.protocolViolation("connection error: \(error)")
-                                    : RedisError.connectionFailed("connection error: \(error)"))
+        failAll(
+            isProtocolViolation
+                ? RedisError.protocolViolation("connection error: \(error)")
+                : RedisError.connectionFailed("connection error: \(error)"))
         context.close(promise: nil)
     }
 

@@ -11,8 +11,10 @@ public final class RedisConnection: Sendable {
     }
 
     /// Connects (over TLS for `rediss://`), authenticates and selects the database.
-    public static func connect(_ configuration: RedisConfiguration,
-                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RedisConnection {
+    public static func connect(
+        _ configuration: RedisConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> RedisConnection {
         let sslContext: NIOSSLContext?
         if configuration.usesTLS {
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -28,10 +30,12 @@ public final class RedisConnection: Sendable {
             sslContext = nil
         }
         // SNI carries names only; an address is verified against the certificate's IP SANs.
-        let serverHostname = configuration.host.first(where: { $0.isLetter }) == nil || configuration.host.contains(":")
+        let serverHostname =
+            configuration.host.first(where: { $0.isLetter }) == nil || configuration.host.contains(":")
             ? nil : configuration.host
-        let commandTimeout = TimeAmount.nanoseconds(Int64(configuration.commandTimeout.components.seconds) * 1_000_000_000
-                                                    + Int64(configuration.commandTimeout.components.attoseconds / 1_000_000_000))
+        let commandTimeout = TimeAmount.nanoseconds(
+            Int64(configuration.commandTimeout.components.seconds) * 1_000_000_000
+                + Int64(configuration.commandTimeout.components.attoseconds / 1_000_000_000))
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)

@@ -57,8 +57,9 @@ final class RedisConnectionSlot: Sendable {
                 guarded.withLock { guarded in
                     guard case .connecting = guarded.state else { return }
                     guarded.failures += 1
-                    let delay = min(configuration.initialReconnectDelay * (1 << min(guarded.failures - 1, 16)),
-                                    configuration.maximumReconnectDelay)
+                    let delay = min(
+                        configuration.initialReconnectDelay * (1 << min(guarded.failures - 1, 16)),
+                        configuration.maximumReconnectDelay)
                     guarded.state = .backingOff(until: .now + delay)
                 }
                 throw error

@@ -34,8 +34,9 @@ public struct RedisDeployment: Sendable, Equatable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             fields[line[..<colon]] = line[line.index(after: colon)...]
         }
-        return RedisDeployment(evictionPolicy: fields["maxmemory_policy"].map(String.init),
-                               isAppendOnly: fields["aof_enabled"] == "1", snapshotRules: snapshotRules,
-                               version: fields["redis_version"].map(String.init))
+        return RedisDeployment(
+            evictionPolicy: fields["maxmemory_policy"].map(String.init),
+            isAppendOnly: fields["aof_enabled"] == "1", snapshotRules: snapshotRules,
+            version: fields["redis_version"].map(String.init))
     }
 }

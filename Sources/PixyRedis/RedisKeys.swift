@@ -56,5 +56,7 @@ public struct RedisKeys: Sendable {
     public func grantIndex(userID: String) -> String { prefix + "auth:grants:user:" + FormParameters.percentEncode(userID) }
     /// `auth:grants:client:<client_id>`: a client's grant ids, likewise (percent-encoded: a client
     /// id may contain `:`).
-    public func grantIndex(clientID: ClientID) -> String { prefix + "auth:grants:client:" + FormParameters.percentEncode(clientID.rawValue) }
+    public func grantIndex(clientID: ClientID) -> String {
+        prefix + "auth:grants:client:" + FormParameters.percentEncode(clientID.rawValue)
+    }
 }

@@ -9,7 +9,8 @@ enum RedisScripts {
 
     /// KEYS: grant, new refresh-token index key or "". ARGV: expected grant, new grant, ttl ms, id.
     /// Returns 1 when written; otherwise the grant as it is now (nil if gone).
-    static let compareAndSetGrant = RedisScript("""
+    static let compareAndSetGrant = RedisScript(
+        """
         local current = redis.call('GET', KEYS[1])
         if current ~= ARGV[1] then return current end
         redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -19,7 +20,8 @@ enum RedisScripts {
 
     /// KEYS: grant, first refresh-token index key, the grant indexes (all, by user, by client).
     /// ARGV: grant, ttl ms, id, end of the grant in Unix ms (the index score).
-    static let createGrant = RedisScript("""
+    static let createGrant = RedisScript(
+        """
         if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
         redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
         for i = 3, 5 do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3]) end
@@ -28,7 +30,8 @@ enum RedisScripts {
 
     /// KEYS: user, username, user index. ARGV: id, user, created-at score, username key prefix.
     /// Replies with the error ``duplicateUsernameReply`` when another user holds the name.
-    static let saveUser = RedisScript("""
+    static let saveUser = RedisScript(
+        """
         local owner = redis.call('GET', KEYS[2])
         if owner and owner ~= ARGV[1] then return redis.error_reply('\(duplicateUsernameReply) username already exists') end
         local old = redis.call('GET', KEYS[1])
@@ -43,7 +46,8 @@ enum RedisScripts {
         """)
 
     /// KEYS: username, user index. ARGV: user key prefix.
-    static let removeUser = RedisScript("""
+    static let removeUser = RedisScript(
+        """
         local id = redis.call('GET', KEYS[1])
         if not id then return 0 end
         redis.call('DEL', KEYS[1], ARGV[1] .. id)
@@ -52,7 +56,8 @@ enum RedisScripts {
         """)
 
     /// KEYS: client, client index, fingerprint key or "". ARGV: id.
-    static let removeClient = RedisScript("""
+    static let removeClient = RedisScript(
+        """
         local removed = redis.call('DEL', KEYS[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
         if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
@@ -61,7 +66,8 @@ enum RedisScripts {
 
     /// KEYS: counter. ARGV: now (seconds), window (seconds), TTL (ms). A window that has ended
     /// starts over; returns the count.
-    static let recordFailure = RedisScript("""
+    static let recordFailure = RedisScript(
+        """
         local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
         if ends <= tonumber(ARGV[1]) then
             redis.call('DEL', KEYS[1])
@@ -73,7 +79,8 @@ enum RedisScripts {
 
     /// KEYS: counter. ARGV: now (s), window (s), window (ms), limit. Counts one attempt unless the
     /// window already holds `limit`; returns 1 when counted, 0 when refused.
-    static let reserveAttempt = RedisScript("""
+    static let reserveAttempt = RedisScript(
+        """
         local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
         if ends <= tonumber(ARGV[1]) then
             redis.call('DEL', KEYS[1])
@@ -86,7 +93,8 @@ enum RedisScripts {
         """)
 
     /// KEYS: counter. ARGV: now (s). Takes one attempt back, never below zero, in a live window.
-    static let releaseAttempt = RedisScript("""
+    static let releaseAttempt = RedisScript(
+        """
         local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
         if ends <= tonumber(ARGV[1]) then return 0 end
         if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
@@ -94,7 +102,8 @@ enum RedisScripts {
         """)
 
     /// KEYS: bucket. ARGV: burst, refill per second, now (seconds), TTL (ms). Returns {taken, retry-after}.
-    static let takeToken = RedisScript("""
+    static let takeToken = RedisScript(
+        """
         local burst = tonumber(ARGV[1])
         local rate = tonumber(ARGV[2])
         local now = tonumber(ARGV[3])
@@ -115,7 +124,8 @@ enum RedisScripts {
         """)
 
     /// KEYS: lock. ARGV: the holder's token.
-    static let releaseLock = RedisScript("""
+    static let releaseLock = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """)

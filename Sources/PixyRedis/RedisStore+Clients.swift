@@ -12,8 +12,10 @@ extension RedisStore: ClientStore {
     /// Inserts or replaces a client (and its fingerprint index entry, if any).
     public func save(_ client: Client) async throws {
         let id = client.clientID.rawValue
-        var commands = [["SET", keys.client(id: id), try encode(client)],
-                        ["ZADD", keys.clientIndex, String(client.createdAt.timeIntervalSince1970), id]]
+        var commands = [
+            ["SET", keys.client(id: id), try encode(client)],
+            ["ZADD", keys.clientIndex, String(client.createdAt.timeIntervalSince1970), id],
+        ]
         if let fingerprint = client.registrationFingerprint {
             commands.append(["SET", keys.clientFingerprint(fingerprint), id])
         }
@@ -30,7 +32,8 @@ extension RedisStore: ClientStore {
         let id = clientID.rawValue
         guard let existing = try await client(withID: clientID) else { return false }
         let fingerprintKey = existing.registrationFingerprint.map(keys.clientFingerprint) ?? ""
-        let removed = try await run(RedisScripts.removeClient, keys: [keys.client(id: id), keys.clientIndex, fingerprintKey], arguments: [id])
+        let removed = try await run(
+            RedisScripts.removeClient, keys: [keys.client(id: id), keys.clientIndex, fingerprintKey], arguments: [id])
         return removed == .integer(1)
     }
 
@@ -43,8 +46,9 @@ extension RedisStore: ClientStore {
     /// The dynamically registered client with this registration fingerprint, if any.
     public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
         guard let id = try await get(keys.clientFingerprint(fingerprint)),
-              let client = try await client(withID: ClientID(id)),
-              client.registrationFingerprint == fingerprint else { return nil }
+            let client = try await client(withID: ClientID(id)),
+            client.registrationFingerprint == fingerprint
+        else { return nil }
         return client
     }
 }

@@ -7,11 +7,16 @@ extension RedisStore: GrantStore {
     /// One script: the grant (refused if the id exists) and its first refresh token's index entry,
     /// both living until the family's absolute end.
     public func createGrant(_ grant: Grant) async throws {
-        let created = try await run(RedisScripts.createGrant,
-                                    keys: [keys.grant(id: grant.id), keys.refreshToken(hash: grant.currentTokenHash), keys.grantIndex,
-                                           keys.grantIndex(userID: grant.subject), keys.grantIndex(clientID: grant.clientID)],
-                                    arguments: [try encode(grant), milliseconds(until: grant.expiresAt), grant.id,
-                                                String(Int(grant.expiresAt.timeIntervalSince1970 * 1000))])
+        let created = try await run(
+            RedisScripts.createGrant,
+            keys: [
+                keys.grant(id: grant.id), keys.refreshToken(hash: grant.currentTokenHash), keys.grantIndex,
+                keys.grantIndex(userID: grant.subject), keys.grantIndex(clientID: grant.clientID),
+            ],
+            arguments: [
+                try encode(grant), milliseconds(until: grant.expiresAt), grant.id,
+                String(Int(grant.expiresAt.timeIntervalSince1970 * 1000)),
+            ])
         guard created == .integer(1) else { throw StorageError.duplicateKey }
     }
 
@@ -22,11 +27,12 @@ extension RedisStore: GrantStore {
 
     /// The owner's index (a sorted set scored by each grant's end), pruned of ended grants first.
     public func grants(of owner: GrantOwner) async throws -> [Grant] {
-        let index = switch owner {
-        case .everyone: keys.grantIndex
-        case .user(let id): keys.grantIndex(userID: id)
-        case .client(let clientID): keys.grantIndex(clientID: clientID)
-        }
+        let index =
+            switch owner {
+            case .everyone: keys.grantIndex
+            case .user(let id): keys.grantIndex(userID: id)
+            case .client(let clientID): keys.grantIndex(clientID: clientID)
+            }
         _ = try await send(["ZREMRANGEBYSCORE", index, "-inf", String(Int(now.timeIntervalSince1970 * 1000))])
         let ids = try await members(of: index)
         return try await values(of: ids.map(keys.grant(id:))).map { try decode(Grant.self, $0) }.filter { $0.expiresAt > now }
@@ -52,9 +58,10 @@ extension RedisStore: GrantStore {
             case .keep(let result):
                 return result
             case .save(let result, let newTokenHash):
-                let reply = try await run(RedisScripts.compareAndSetGrant,
-                                          keys: [key, newTokenHash.map(keys.refreshToken(hash:)) ?? ""],
-                                          arguments: [text, try encode(grant), milliseconds(until: grant.expiresAt), id])
+                let reply = try await run(
+                    RedisScripts.compareAndSetGrant,
+                    keys: [key, newTokenHash.map(keys.refreshToken(hash:)) ?? ""],
+                    arguments: [text, try encode(grant), milliseconds(until: grant.expiresAt), id])
                 switch reply {
                 case .integer(1): return result
                 case .bulkString(nil): return nil

@@ -13,8 +13,10 @@ extension RedisStore: SigningKeyStore {
 
     /// Inserts or replaces a signing key (by kid).
     public func save(_ key: SigningKeyRecord) async throws {
-        try await transaction([["SET", keys.signingKey(id: key.kid), try encode(key)],
-                               ["ZADD", keys.signingKeyIndex, String(key.createdAt.timeIntervalSince1970), key.kid]])
+        try await transaction([
+            ["SET", keys.signingKey(id: key.kid), try encode(key)],
+            ["ZADD", keys.signingKeyIndex, String(key.createdAt.timeIntervalSince1970), key.kid],
+        ])
     }
 
     /// A lock in Redis (`SET … NX PX`, released only by its holder), so processes starting

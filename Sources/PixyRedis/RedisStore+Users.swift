@@ -17,15 +17,17 @@ extension RedisStore: UserStore {
 
     /// One script: refuses a username another user holds, frees a renamed user's old name.
     public func save(_ user: User) async throws {
-        let reply = try await run(RedisScripts.saveUser, keys: [keys.user(id: user.id), keys.username(user.username), keys.userIndex],
-                                  arguments: [user.id, try encode(user), String(user.createdAt.timeIntervalSince1970), keys.username("")],
-                                  replyCodes: [RedisScripts.duplicateUsernameReply: .duplicateUsername])
+        let reply = try await run(
+            RedisScripts.saveUser, keys: [keys.user(id: user.id), keys.username(user.username), keys.userIndex],
+            arguments: [user.id, try encode(user), String(user.createdAt.timeIntervalSince1970), keys.username("")],
+            replyCodes: [RedisScripts.duplicateUsernameReply: .duplicateUsername])
         guard reply == .integer(1) else { throw StorageError.failed("redis: unexpected reply saving a user") }
     }
 
     /// Removes a user by login name; `true` if one was removed.
     public func removeUser(named username: String) async throws -> Bool {
-        try await run(RedisScripts.removeUser, keys: [keys.username(username), keys.userIndex], arguments: [keys.user(id: "")]) == .integer(1)
+        try await run(RedisScripts.removeUser, keys: [keys.username(username), keys.userIndex], arguments: [keys.user(id: "")])
+            == .integer(1)
     }
 
     /// Every user, ordered by creation.

@@ -57,8 +57,10 @@ public final class RedisStore: Service {
 
     /// Runs a script, mapping its failures as ``send(_:)`` does; `replyCodes` turns a script's
     /// own error replies (`redis.error_reply`) into the given storage errors.
-    func run(_ script: RedisScript, keys: [String], arguments: [String],
-             replyCodes: [String: StorageError] = [:]) async throws -> RESPValue {
+    func run(
+        _ script: RedisScript, keys: [String], arguments: [String],
+        replyCodes: [String: StorageError] = [:]
+    ) async throws -> RESPValue {
         do {
             return try await script.run(on: pool, keys: keys, arguments: arguments)
         } catch let error as RedisError {
@@ -149,7 +151,9 @@ public final class RedisStore: Service {
     }
 
     func members(of index: String) async throws -> [String] {
-        guard case .array(let replies?) = try await send(["ZRANGE", index, "0", "-1"]) else { throw StorageError.failed("redis: ZRANGE reply") }
+        guard case .array(let replies?) = try await send(["ZRANGE", index, "0", "-1"]) else {
+            throw StorageError.failed("redis: ZRANGE reply")
+        }
         return replies.compactMap(\.string)
     }
 }

@@ -139,10 +139,12 @@ public actor AccessTokenVerifier {
         } catch {
             throw TokenRejection("signature or claims invalid: \(error)")
         }
-        try checkClaims(issuer: payload.iss.value, audiences: payload.aud.value, expiresAt: payload.exp.value, notBefore: payload.nbf?.value)
-        return VerifiedAccessToken(subject: payload.sub.value, clientID: payload.clientID,
-                                   scopes: Set((payload.scope ?? "").split(separator: " ").map(String.init)),
-                                   expiresAt: payload.exp.value, tokenID: payload.jti?.value)
+        try checkClaims(
+            issuer: payload.iss.value, audiences: payload.aud.value, expiresAt: payload.exp.value, notBefore: payload.nbf?.value)
+        return VerifiedAccessToken(
+            subject: payload.sub.value, clientID: payload.clientID,
+            scopes: Set((payload.scope ?? "").split(separator: " ").map(String.init)),
+            expiresAt: payload.exp.value, tokenID: payload.jti?.value)
     }
 
     private func checkClaims(issuer: String, audiences: [String], expiresAt: Date, notBefore: Date?) throws(TokenRejection) {
@@ -307,7 +309,11 @@ public actor AccessTokenVerifier {
             var values: [String]
             init(from decoder: any Decoder) throws {
                 let container = try decoder.singleValueContainer()
-                if let single = try? container.decode(String.self) { values = [single] } else { values = try container.decode([String].self) }
+                if let single = try? container.decode(String.self) {
+                    values = [single]
+                } else {
+                    values = try container.decode([String].self)
+                }
             }
         }
     }
@@ -318,8 +324,9 @@ public actor AccessTokenVerifier {
             guard let endpoint = try await issuerEndpoints().introspectionEndpoint else {
                 throw TokenRejection("the issuer has no introspection endpoint")
             }
-            let data = try await client.post(endpoint, form: [("token", token), ("token_type_hint", "access_token")],
-                                             basicCredentials: (clientID, secret))
+            let data = try await client.post(
+                endpoint, form: [("token", token), ("token_type_hint", "access_token")],
+                basicCredentials: (clientID, secret))
             answer = try JSONDecoder().decode(IntrospectionResponse.self, from: data)
         } catch let rejection as TokenRejection {
             throw rejection
@@ -329,10 +336,12 @@ public actor AccessTokenVerifier {
         guard answer.active, let subject = answer.sub, let exp = answer.exp, let clientID = answer.clientID else {
             throw TokenRejection("inactive")
         }
-        try checkClaims(issuer: answer.iss ?? resource.issuer, audiences: answer.aud?.values ?? [], expiresAt: Date(timeIntervalSince1970: exp),
-                        notBefore: answer.nbf.map(Date.init(timeIntervalSince1970:)))
-        return VerifiedAccessToken(subject: subject, clientID: clientID, scopes: Set((answer.scope ?? "").split(separator: " ").map(String.init)),
-                                   expiresAt: Date(timeIntervalSince1970: exp), tokenID: answer.jti)
+        try checkClaims(
+            issuer: answer.iss ?? resource.issuer, audiences: answer.aud?.values ?? [], expiresAt: Date(timeIntervalSince1970: exp),
+            notBefore: answer.nbf.map(Date.init(timeIntervalSince1970:)))
+        return VerifiedAccessToken(
+            subject: subject, clientID: clientID, scopes: Set((answer.scope ?? "").split(separator: " ").map(String.init)),
+            expiresAt: Date(timeIntervalSince1970: exp), tokenID: answer.jti)
     }
 }
 

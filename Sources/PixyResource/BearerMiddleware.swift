@@ -44,8 +44,10 @@ public struct BearerAuthenticationMiddleware<Context: AccessTokenRequestContext>
 
     /// Requires the scopes `requiredScopes` computes per request, e.g. per MCP tool from the
     /// JSON-RPC body. It may consume the body, returning the request with the body put back.
-    public init(resource: ProtectedResource, verifier: AccessTokenVerifier,
-                requiredScopes: @escaping @Sendable (Request, Context) async throws -> (Request, [String])) {
+    public init(
+        resource: ProtectedResource, verifier: AccessTokenVerifier,
+        requiredScopes: @escaping @Sendable (Request, Context) async throws -> (Request, [String])
+    ) {
         self.resource = resource
         self.verifier = verifier
         self.requiredScopes = requiredScopes
@@ -74,8 +76,9 @@ public struct BearerAuthenticationMiddleware<Context: AccessTokenRequestContext>
         guard missing.isEmpty else {
             // RFC 6750 §3.1: the scope needed for this request; MCP clients request the union
             // of what they hold and this.
-            return challenge(.forbidden, error: ("insufficient_scope", "This request needs more scope."),
-                             scopes: verified.scopes.sorted() + missing)
+            return challenge(
+                .forbidden, error: ("insufficient_scope", "This request needs more scope."),
+                scopes: verified.scopes.sorted() + missing)
         }
         var context = context
         context.accessToken = verified
@@ -99,10 +102,12 @@ public struct BearerAuthenticationMiddleware<Context: AccessTokenRequestContext>
             parameters.append("error_description=\"\(error.description)\"")
         }
         if !scopes.isEmpty { parameters.append("scope=\"\(scopes.joined(separator: " "))\"") }
-        return Response(status: status, headers: [
-            .wwwAuthenticate: "Bearer " + parameters.joined(separator: ", "),
-            .cacheControl: "no-store",
-        ])
+        return Response(
+            status: status,
+            headers: [
+                .wwwAuthenticate: "Bearer " + parameters.joined(separator: ", "),
+                .cacheControl: "no-store",
+            ])
     }
 }
 
@@ -126,12 +131,14 @@ extension Router where Context: RequestContext {
                 Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
             }
             on(RouterPath(path), method: .options) { _, _ in
-                Response(status: .noContent, headers: [
-                    .accessControlAllowOrigin: "*",
-                    .accessControlAllowMethods: "GET, OPTIONS",
-                    .accessControlAllowHeaders: "Authorization, Content-Type, MCP-Protocol-Version",
-                    .accessControlMaxAge: "86400",
-                ])
+                Response(
+                    status: .noContent,
+                    headers: [
+                        .accessControlAllowOrigin: "*",
+                        .accessControlAllowMethods: "GET, OPTIONS",
+                        .accessControlAllowHeaders: "Authorization, Content-Type, MCP-Protocol-Version",
+                        .accessControlMaxAge: "86400",
+                    ])
             }
         }
     }

@@ -21,8 +21,9 @@ public final class HTTPIssuerClient: IssuerClient, Service {
         self.deadline = deadline
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustedCAFile { tls.additionalTrustRoots = [.file(trustedCAFile)] }
-        let configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(3), read: .seconds(5)))
+        let configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(3), read: .seconds(5)))
         client = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
     }
 

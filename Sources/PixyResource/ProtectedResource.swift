@@ -56,8 +56,9 @@ public struct ProtectedResource: Sendable {
 
     /// The RFC 9728 §2 document.
     public var metadataDocument: ProtectedResourceMetadata {
-        ProtectedResourceMetadata(resource: resource, authorizationServers: [issuer], scopesSupported: scopesSupported,
-                                  bearerMethodsSupported: ["header"], resourceName: resourceName)
+        ProtectedResourceMetadata(
+            resource: resource, authorizationServers: [issuer], scopesSupported: scopesSupported,
+            bearerMethodsSupported: ["header"], resourceName: resourceName)
     }
 }
 

@@ -25,8 +25,9 @@ extension SQLiteStore: ClientStore {
     public func save(_ client: Client) async throws {
         let text = try encode(client)
         try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO clients (client_id, created_at, record, fingerprint) VALUES (?, ?, ?, ?)",
-                           arguments: [client.clientID.rawValue, client.createdAt.timeIntervalSince1970, text, client.registrationFingerprint])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO clients (client_id, created_at, record, fingerprint) VALUES (?, ?, ?, ?)",
+                arguments: [client.clientID.rawValue, client.createdAt.timeIntervalSince1970, text, client.registrationFingerprint])
         }
     }
 
@@ -49,8 +50,9 @@ extension SQLiteStore: ClientStore {
     /// The dynamically registered client with this registration fingerprint, if any.
     public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
         let text = try readNow { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM clients WHERE fingerprint = ? ORDER BY created_at LIMIT 1"),
-                                arguments: [fingerprint])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT record FROM clients WHERE fingerprint = ? ORDER BY created_at LIMIT 1"),
+                arguments: [fingerprint])
         }
         return try text.map { try decode(Client.self, $0) }
     }

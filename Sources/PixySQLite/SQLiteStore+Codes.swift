@@ -11,11 +11,13 @@ extension SQLiteStore: AuthorizationCodeStore {
         let expiresAt = expiry(ttl)
         try await database.write { db in
             // One statement: insert, or take over the key only if its previous holder has expired.
-            try db.cachedStatement(sql: """
-                INSERT INTO authorization_codes (key, expires_at, record) VALUES (?, ?, ?)
-                ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record
-                WHERE authorization_codes.expires_at <= ?
-                """).execute(arguments: [StorageKey.authorizationCode(hash: codeHash), expiresAt, text, now])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO authorization_codes (key, expires_at, record) VALUES (?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record
+                    WHERE authorization_codes.expires_at <= ?
+                    """
+            ).execute(arguments: [StorageKey.authorizationCode(hash: codeHash), expiresAt, text, now])
             guard db.changesCount == 1 else { throw StorageError.duplicateKey }
             try sweepIfDue(db, now: now)
         }
@@ -26,8 +28,9 @@ extension SQLiteStore: AuthorizationCodeStore {
     public func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
         let now = nowSeconds
         let row = try await database.write { db in
-            try Row.fetchOne(db.cachedStatement(sql: "DELETE FROM authorization_codes WHERE key = ? RETURNING expires_at, record"),
-                             arguments: [StorageKey.authorizationCode(hash: codeHash)])
+            try Row.fetchOne(
+                db.cachedStatement(sql: "DELETE FROM authorization_codes WHERE key = ? RETURNING expires_at, record"),
+                arguments: [StorageKey.authorizationCode(hash: codeHash)])
         }
         guard let row, (row["expires_at"] as Double) > now else { return nil }
         return try decode(AuthorizationCodeRecord.self, row["record"])

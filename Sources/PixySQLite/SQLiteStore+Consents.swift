@@ -7,8 +7,9 @@ extension SQLiteStore: ConsentStore {
     /// The consent remembered for this user, client and resource, if any.
     public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
         let text = try readNow { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM consents WHERE key = ?"),
-                                arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource)])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT record FROM consents WHERE key = ?"),
+                arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource)])
         }
         return try text.map { try decode(ConsentRecord.self, $0) }
     }

@@ -16,7 +16,9 @@ extension SQLiteStore: GrantStore {
                 throw StorageError.duplicateKey
             }
             try db.cachedStatement(sql: "INSERT INTO refresh_tokens (key, grant_id, expires_at) VALUES (?, ?, ?)")
-                .execute(arguments: [StorageKey.refreshToken(hash: grant.currentTokenHash), grant.id, grant.expiresAt.timeIntervalSince1970])
+                .execute(arguments: [
+                    StorageKey.refreshToken(hash: grant.currentTokenHash), grant.id, grant.expiresAt.timeIntervalSince1970,
+                ])
             try sweepIfDue(db, now: now)
         }
     }
@@ -35,8 +37,11 @@ extension SQLiteStore: GrantStore {
         refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
     ) async throws -> Result? {
         try await database.write { db in
-            guard let id = try String.fetchOne(db.cachedStatement(sql: "SELECT grant_id FROM refresh_tokens WHERE key = ?"),
-                                               arguments: [StorageKey.refreshToken(hash: refreshTokenHash)]) else { return nil }
+            guard
+                let id = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT grant_id FROM refresh_tokens WHERE key = ?"),
+                    arguments: [StorageKey.refreshToken(hash: refreshTokenHash)])
+            else { return nil }
             return try self.apply(body, to: id, in: db)
         }
     }
@@ -54,11 +59,13 @@ extension SQLiteStore: GrantStore {
             case .everyone:
                 return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE expires_at > ? ORDER BY rowid", arguments: [now])
             case .user(let id):
-                return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE subject = ? AND expires_at > ? ORDER BY rowid",
-                                           arguments: [id, now])
+                return try String.fetchAll(
+                    db, sql: "SELECT record FROM grants WHERE subject = ? AND expires_at > ? ORDER BY rowid",
+                    arguments: [id, now])
             case .client(let clientID):
-                return try String.fetchAll(db, sql: "SELECT record FROM grants WHERE client_id = ? AND expires_at > ? ORDER BY rowid",
-                                           arguments: [clientID.rawValue, now])
+                return try String.fetchAll(
+                    db, sql: "SELECT record FROM grants WHERE client_id = ? AND expires_at > ? ORDER BY rowid",
+                    arguments: [clientID.rawValue, now])
             }
         }
         return try texts.map { try decode(Grant.self, $0) }

@@ -35,8 +35,9 @@ extension SQLiteStore: InteractionStore {
     public func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? {
         let now = nowSeconds
         let row = try await database.write { db in
-            try Row.fetchOne(db.cachedStatement(sql: "DELETE FROM pending_authorizations WHERE key = ? RETURNING expires_at, record"),
-                             arguments: [StorageKey.pendingAuthorization(hash: key)])
+            try Row.fetchOne(
+                db.cachedStatement(sql: "DELETE FROM pending_authorizations WHERE key = ? RETURNING expires_at, record"),
+                arguments: [StorageKey.pendingAuthorization(hash: key)])
         }
         guard let row, (row["expires_at"] as Double) > now else { return nil }
         return try decode(PendingAuthorization.self, row["record"])

@@ -16,8 +16,9 @@ extension SQLiteStore: SigningKeyStore {
     public func save(_ key: SigningKeyRecord) async throws {
         let text = try encode(key)
         try await database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO signing_keys (kid, created_at, record) VALUES (?, ?, ?)",
-                           arguments: [key.kid, key.createdAt.timeIntervalSince1970, text])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO signing_keys (kid, created_at, record) VALUES (?, ?, ?)",
+                arguments: [key.kid, key.createdAt.timeIntervalSince1970, text])
         }
     }
 }

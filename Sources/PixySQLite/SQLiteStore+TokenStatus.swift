@@ -17,8 +17,9 @@ extension SQLiteStore: TokenStatusStore {
     /// Whether `tokenID` is listed as revoked.
     public func isTokenRevoked(id tokenID: String) async throws -> Bool {
         try readNow { db in
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM revoked_tokens WHERE key = ?"),
-                              arguments: [StorageKey.revokedToken(id: tokenID)]) ?? false
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM revoked_tokens WHERE key = ?"),
+                arguments: [StorageKey.revokedToken(id: tokenID)]) ?? false
         }
     }
 

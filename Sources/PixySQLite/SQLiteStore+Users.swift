@@ -25,10 +25,11 @@ extension SQLiteStore: UserStore {
         let text = try encode(user)
         try await database.write { db in
             do {
-                try db.execute(sql: """
-                    INSERT INTO users (id, username, created_at, record) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET username = excluded.username, record = excluded.record
-                    """, arguments: [user.id, user.username, user.createdAt.timeIntervalSince1970, text])
+                try db.execute(
+                    sql: """
+                        INSERT INTO users (id, username, created_at, record) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET username = excluded.username, record = excluded.record
+                        """, arguments: [user.id, user.username, user.createdAt.timeIntervalSince1970, text])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw StorageError.duplicateUsername
             }

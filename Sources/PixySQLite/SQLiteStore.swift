@@ -101,7 +101,8 @@ public final class SQLiteStore: Sendable {
     func get<T: Decodable>(_ type: T.Type, _ table: String, key: String) async throws -> T? {
         let now = nowSeconds
         let text = try readNow { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM \(table) WHERE key = ? AND expires_at > ?"), arguments: [key, now])
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT record FROM \(table) WHERE key = ? AND expires_at > ?"), arguments: [key, now])
         }
         return try text.map { try decode(type, $0) }
     }

@@ -38,28 +38,32 @@ public func buildApplication(
         if let metadataFetcher {
             fetcher = metadataFetcher
         } else {
-            let https = try HTTPClientMetadataFetcher(allowedHosts: configuration.metadataDocumentAllowedHosts,
-                                                      extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile, clock: clock)
+            let https = try HTTPClientMetadataFetcher(
+                allowedHosts: configuration.metadataDocumentAllowedHosts,
+                extraTrustedCAFile: configuration.metadataDocumentTrustedCAFile, clock: clock)
             services.append(https)
             fetcher = https
         }
         stores.clients = MetadataDocumentClientStore(base: stores.clients, fetcher: fetcher, policy: configuration.policy, clock: clock)
     }
-    let keys = try await SigningKeys(store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
-                                     retention: configuration.accessTokenLifetime)
+    let keys = try await SigningKeys(
+        store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
+        retention: configuration.accessTokenLifetime)
     let oauth = try await OAuthServer(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys,
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), limits: configuration.limits(clock: clock, stores: stores))
-    let server = try AuthorizationServer(oauth: oauth, jwksJSON: { keys.jwksJSON },
-                                         trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
-                                         branding: configuration.branding)
+    let server = try AuthorizationServer(
+        oauth: oauth, jwksJSON: { keys.jwksJSON },
+        trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
+        branding: configuration.branding)
     let router = Router(context: PixyRequestContext.self)
     server.register(on: router)
     return Application(
         router: router,
         server: try configuration.serverBuilder(),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pixy",
-                             availableConnectionsDelegate: .maximum(configuration.connectionLimits.effectiveMaximumConnections, logger: logger)),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "pixy",
+            availableConnectionsDelegate: .maximum(configuration.connectionLimits.effectiveMaximumConnections, logger: logger)),
         services: services + [KeyReloadService(keys: keys, interval: configuration.keyReloadInterval, logger: logger)],
         onServerRunning: { _ in await onServerRunning() },
         logger: logger)
@@ -71,10 +75,12 @@ extension Configuration {
     func limits(clock: any WallClock, stores: PixyStores) -> OAuthServer.Limits {
         OAuthServer.Limits(
             loginThrottle: LoginThrottle(clock: clock, counters: stores.failureCounters),
-            registration: RateLimiter(clock: clock, burst: registrationBurst, refillPerSecond: registrationsPerMinute / 60,
-                                      buckets: stores.tokenBuckets),
-            authorization: RateLimiter(clock: clock, burst: authorizationBurst, refillPerSecond: authorizationsPerMinute / 60,
-                                       buckets: stores.tokenBuckets),
+            registration: RateLimiter(
+                clock: clock, burst: registrationBurst, refillPerSecond: registrationsPerMinute / 60,
+                buckets: stores.tokenBuckets),
+            authorization: RateLimiter(
+                clock: clock, burst: authorizationBurst, refillPerSecond: authorizationsPerMinute / 60,
+                buckets: stores.tokenBuckets),
             clock: clock, buckets: stores.tokenBuckets)
     }
 }

@@ -105,12 +105,14 @@ public struct Configuration: Sendable {
     }
 
     /// A configuration with the documented defaults.
-    public init(issuer: String = "http://127.0.0.1:8080", host: String = "127.0.0.1", port: Int = 8080,
-                dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite,
-                codeLifetime: Duration = ServerPolicy.Defaults.codeLifetime,
-                accessTokenLifetime: Duration = ServerPolicy.Defaults.accessTokenLifetime, scopes: Scope = ServerPolicy.Defaults.scopes,
-                passwordHashCost: UInt8 = 12, refreshTokenLifetime: Duration = ServerPolicy.Defaults.refreshTokenLifetime,
-                refreshTokenIdleLifetime: Duration = ServerPolicy.Defaults.refreshTokenIdleLifetime) {
+    public init(
+        issuer: String = "http://127.0.0.1:8080", host: String = "127.0.0.1", port: Int = 8080,
+        dataDirectory: String = "./pixy-data", store: StoreKind = .sqlite,
+        codeLifetime: Duration = ServerPolicy.Defaults.codeLifetime,
+        accessTokenLifetime: Duration = ServerPolicy.Defaults.accessTokenLifetime, scopes: Scope = ServerPolicy.Defaults.scopes,
+        passwordHashCost: UInt8 = 12, refreshTokenLifetime: Duration = ServerPolicy.Defaults.refreshTokenLifetime,
+        refreshTokenIdleLifetime: Duration = ServerPolicy.Defaults.refreshTokenIdleLifetime
+    ) {
         self.issuer = issuer
         self.host = host
         self.port = port
@@ -172,7 +174,8 @@ public struct Configuration: Sendable {
             throw Invalid(description: "--trusted-proxy must be an address or a CIDR range such as 10.0.0.0/8 (got \(range))")
         }
         guard connectionLimits.idleTimeout >= .seconds(1), connectionLimits.requestTimeout >= .seconds(1),
-              (connectionLimits.maximumConnections ?? 1) >= 1 else {
+            (connectionLimits.maximumConnections ?? 1) >= 1
+        else {
             throw Invalid(description: "connection timeouts must be at least 1 second and the connection cap at least 1")
         }
         guard sessionLifetime >= .seconds(60), sessionLifetime <= .seconds(30 * 86400) else {
@@ -182,7 +185,8 @@ public struct Configuration: Sendable {
             throw Invalid(description: "the refresh retry window must be between 0 and 3600 seconds")
         }
         guard refreshTokenLifetime >= .seconds(60), refreshTokenIdleLifetime >= .seconds(60),
-              refreshTokenIdleLifetime <= refreshTokenLifetime else {
+            refreshTokenIdleLifetime <= refreshTokenLifetime
+        else {
             throw Invalid(description: "refresh token lifetimes must be at least 60 seconds, idle no longer than absolute")
         }
         try validateBranding()
@@ -195,7 +199,9 @@ public struct Configuration: Sendable {
             throw Invalid(description: "--brand-name must be 1-\(PageBranding.maximumNameLength) characters without control characters")
         }
         if let brandLogo, !PageBranding.isAcceptableLogo(brandLogo) {
-            throw Invalid(description: "--brand-logo must be an https URL or a data:image/png;base64, or data:image/svg+xml;base64, URI of at most 64 KiB")
+            throw Invalid(
+                description:
+                    "--brand-logo must be an https URL or a data:image/png;base64, or data:image/svg+xml;base64, URI of at most 64 KiB")
         }
         let supported = Set(scopes.tokens)
         for (scope, text) in scopeDescriptions.sorted(by: { $0.key < $1.key }) {
@@ -203,16 +209,20 @@ public struct Configuration: Sendable {
                 throw Invalid(description: "--scope-description names \(scope), which is not in --scopes (\(scopes))")
             }
             guard PageBranding.isDisplayable(text, maximumLength: PageBranding.maximumDescriptionLength) else {
-                throw Invalid(description: "--scope-description for \(scope) must be 1-\(PageBranding.maximumDescriptionLength) characters without control characters")
+                throw Invalid(
+                    description:
+                        "--scope-description for \(scope) must be 1-\(PageBranding.maximumDescriptionLength) characters without control characters"
+                )
             }
         }
     }
 
     /// The policy PixyCore decides with.
     public var policy: ServerPolicy {
-        var policy = ServerPolicy(issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
-                                  defaultScope: defaultScope, refreshTokenLifetime: refreshTokenLifetime,
-                                  refreshTokenIdleLifetime: refreshTokenIdleLifetime)
+        var policy = ServerPolicy(
+            issuer: issuer, codeLifetime: codeLifetime, accessTokenLifetime: accessTokenLifetime, scopesSupported: scopes,
+            defaultScope: defaultScope, refreshTokenLifetime: refreshTokenLifetime,
+            refreshTokenIdleLifetime: refreshTokenIdleLifetime)
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         policy.sessionLifetime = sessionLifetime

@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTPTypes
 import PixyCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What an unauthenticated peer may hold open (docs/operations.md, "connection limits"): without
@@ -42,7 +42,8 @@ public struct ConnectionLimits: Sendable, Equatable {
         var configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)],
             idleTimeout: .nanoseconds(Int64(idleTimeout.timeInterval * 1_000_000_000)))
-        configuration.httpDecoder = .init(maxHeaderFieldSize: maximumHeadBytes, maxHeaderListSize: maximumHeadBytes, maxHeaderFieldCount: 100)
+        configuration.httpDecoder = .init(
+            maxHeaderFieldSize: maximumHeadBytes, maxHeaderListSize: maximumHeadBytes, maxHeaderFieldCount: 100)
         return configuration
     }
 }

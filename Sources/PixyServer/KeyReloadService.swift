@@ -25,4 +25,3 @@ struct KeyReloadService: Service {
         }
     }
 }
-

@@ -24,8 +24,9 @@ public enum StoreFactory {
         case .memory:
             return Opened(stores: PixyStores(InMemoryStore(clock: clock)), services: [])
         case .sqlite:
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             return Opened(stores: PixyStores(try SQLiteStore(path: configuration.databasePath, clock: clock)), services: [])
         case .redis:
             guard let url = configuration.redisURL, var redis = RedisConfiguration(url: url) else {
@@ -83,7 +84,8 @@ public enum StoreFactory {
     /// Copies users, clients and signing keys from one set of stores to another (seeding a
     /// memory store for a demo or a benchmark); returns how many of each.
     public static func copyDurableState(from source: PixyStores, to destination: PixyStores) async throws
-        -> (users: Int, clients: Int, keys: Int) {
+        -> (users: Int, clients: Int, keys: Int)
+    {
         let users = try await source.users.allUsers()
         for user in users { try await destination.users.save(user) }
         let clients = try await source.clients.allClients()
@@ -102,19 +104,22 @@ public enum StoreFactory {
         if deployment.mayEvict {
             let policy = deployment.evictionPolicy ?? "unknown"
             guard configuration.allowsRedisEviction else {
-                throw Configuration.Invalid(description: """
-                    Redis maxmemory-policy is \(policy), so Redis may evict registered clients, refresh-token families or live \
-                    codes under memory pressure. Set `maxmemory-policy noeviction` (docs/operations.md), or pass \
-                    --redis-allow-eviction to start anyway.
-                    """)
+                throw Configuration.Invalid(
+                    description: """
+                        Redis maxmemory-policy is \(policy), so Redis may evict registered clients, refresh-token families or live \
+                        codes under memory pressure. Set `maxmemory-policy noeviction` (docs/operations.md), or pass \
+                        --redis-allow-eviction to start anyway.
+                        """)
             }
-            logger.critical("""
+            logger.critical(
+                """
                 REDIS MAY EVICT PIXY'S STATE: maxmemory-policy is \(policy), not noeviction. Registered clients and refresh \
                 tokens can disappear without warning. Started only because --redis-allow-eviction was given.
                 """)
         }
         if deployment.isPersistenceOff {
-            logger.warning("""
+            logger.warning(
+                """
                 Redis persists nothing (appendonly no, no save rules): a Redis restart loses every registered client, user, \
                 signing key and refresh-token family. Turn on AOF (appendonly yes): see docs/operations.md.
                 """)
@@ -123,4 +128,3 @@ public enum StoreFactory {
         }
     }
 }
-

@@ -24,10 +24,14 @@ public final class RedisServer: @unchecked Sendable {
         self.port = port
         self.password = password
         usesTLS = tls != nil
-        self.extraArguments = extraArguments + (tls.map { tls in
-            ["--tls-port", String(port), "--tls-cert-file", tls.certificateFile, "--tls-key-file", tls.keyFile,
-             "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no"]
-        } ?? [])
+        self.extraArguments =
+            extraArguments
+            + (tls.map { tls in
+                [
+                    "--tls-port", String(port), "--tls-cert-file", tls.certificateFile, "--tls-key-file", tls.keyFile,
+                    "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no",
+                ]
+            } ?? [])
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pixy-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try start()
@@ -59,8 +63,10 @@ public final class RedisServer: @unchecked Sendable {
         guard let binary else { throw RedisError.missingServer }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        var arguments = ["--port", usesTLS ? "0" : String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
-                         "--maxmemory-policy", "noeviction"]
+        var arguments = [
+            "--port", usesTLS ? "0" : String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
+            "--maxmemory-policy", "noeviction",
+        ]
         if let password { arguments += ["--requirepass", password] }
         arguments += extraArguments
         process.arguments = arguments
@@ -161,12 +167,18 @@ public struct TestCertificateAuthority: Sendable {
         keyFile = path("server.key")
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: path("ext"), atomically: true, encoding: .utf8)
         for arguments in [
-            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("ca.key"),
-             "-out", caFile, "-days", "2", "-subj", "/CN=Pixy Test CA"],
-            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", path("server.csr"),
-             "-subj", "/CN=127.0.0.1"],
-            ["x509", "-req", "-in", path("server.csr"), "-CA", caFile, "-CAkey", path("ca.key"), "-CAcreateserial",
-             "-out", certificateFile, "-days", "2", "-extfile", path("ext")],
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("ca.key"),
+                "-out", caFile, "-days", "2", "-subj", "/CN=Pixy Test CA",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", path("server.csr"),
+                "-subj", "/CN=127.0.0.1",
+            ],
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", caFile, "-CAkey", path("ca.key"), "-CAcreateserial",
+                "-out", certificateFile, "-days", "2", "-extfile", path("ext"),
+            ],
         ] {
             try Self.run("/usr/bin/openssl", arguments)
         }

@@ -42,29 +42,40 @@ public struct TestHarness: Sendable {
         let store = InMemoryStore(clock: clock)
         var configuration = Configuration(issuer: issuer, store: .memory, codeLifetime: codeLifetime, passwordHashCost: 10)
         configuration.scopes = Scope(validatedTokens: ["read", "write", "admin"])
-        let user = User(id: "user-1", username: username,
-                        passwordHash: try await BcryptPasswordHasher(cost: 10).hash(password), createdAt: clock.now())
+        let user = User(
+            id: "user-1", username: username,
+            passwordHash: try await BcryptPasswordHasher(cost: 10).hash(password), createdAt: clock.now())
         try await store.save(user)
-        try await store.save(Client(clientID: publicClientID, clientName: "Public <b>App</b>", redirectURIs: [redirectURI, "http://127.0.0.1/cb"],
-                                    createdAt: clock.now()))
-        try await store.save(Client(clientID: firstPartyClientID, clientName: "First Party", redirectURIs: [redirectURI],
-                                    isConsentSkipped: true, createdAt: clock.now()))
-        try await store.save(Client(clientID: confidentialClientID, clientName: "Confidential", redirectURIs: [redirectURI],
-                                    tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex(confidentialSecret),
-                                    createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: publicClientID, clientName: "Public <b>App</b>", redirectURIs: [redirectURI, "http://127.0.0.1/cb"],
+                createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: firstPartyClientID, clientName: "First Party", redirectURIs: [redirectURI],
+                isConsentSkipped: true, createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: confidentialClientID, clientName: "Confidential", redirectURIs: [redirectURI],
+                tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex(confidentialSecret),
+                createdAt: clock.now()))
         return TestHarness(store: store, clock: clock, configuration: configuration, logs: LogCapture(), user: user)
     }
 
     /// Builds the application over the harness's stores.
     public func application() async throws -> some ApplicationProtocol {
-        try await buildApplication(configuration: configuration, stores: PixyStores(store), clock: clock,
-                                   logger: logs.logger())
+        try await buildApplication(
+            configuration: configuration, stores: PixyStores(store), clock: clock,
+            logger: logs.logger())
     }
 
     /// The query of an authorization request with a fresh PKCE pair, returned too.
-    public static func authorizeQuery(clientID: ClientID = publicClientID, redirectURI: String? = redirectURI,
-                                      state: String = "state-123", scope: String? = nil, extra: [(String, String)] = [])
-    -> (query: String, pkce: PKCEPair) {
+    public static func authorizeQuery(
+        clientID: ClientID = publicClientID, redirectURI: String? = redirectURI,
+        state: String = "state-123", scope: String? = nil, extra: [(String, String)] = []
+    )
+        -> (query: String, pkce: PKCEPair)
+    {
         let pkce = PKCEPair.generate()
         var pairs = [("response_type", "code"), ("client_id", clientID.rawValue)]
         if let redirectURI { pairs.append(("redirect_uri", redirectURI)) }

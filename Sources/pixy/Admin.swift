@@ -6,9 +6,9 @@ import PixyJWT
 import PixyModel
 import PixyServer
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct Users: AsyncParsableCommand {
@@ -27,8 +27,9 @@ struct Users: AsyncParsableCommand {
             let password = try readNewPassword(fromStandardInput: passwordFromStandardInput)
             let stores = try await storeOptions.openStores()
             guard try await stores.users.user(named: name) == nil else { throw CommandFailure("user \(name) already exists") }
-            let user = User(id: SecureRandom.token(byteCount: 16), username: name,
-                            passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
+            let user = User(
+                id: SecureRandom.token(byteCount: 16), username: name,
+                passwordHash: try await BcryptPasswordHasher().hash(password), createdAt: Date())
             try await stores.users.save(user)
             print("added user \(name)")
         }
@@ -171,13 +172,17 @@ struct Clients: AsyncParsableCommand {
                 parsedScope = value
             }
             if let clientID, ClientIDMetadataDocument.isDocumentURL(clientID) || clientID.lowercased().hasPrefix("https://") {
-                throw ValidationError("--client-id must not be an https URL: those name Client ID Metadata Documents, fetched from that URL")
+                throw ValidationError(
+                    "--client-id must not be an https URL: those name Client ID Metadata Documents, fetched from that URL")
             }
             if let scope, let parsed = Scope(parsing: scope) {
                 let supported = Scope(parsing: environmentValue("SCOPES") ?? "read write") ?? .empty
                 let unsupported = parsed.tokens(notIn: supported)
                 if !unsupported.isEmpty {
-                    FileHandle.standardError.write(Data("warning: \(unsupported.joined(separator: " ")) is not in the server's scopes (\(supported)); requests for it will be refused unless pixy serve --scopes lists it\n".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "warning: \(unsupported.joined(separator: " ")) is not in the server's scopes (\(supported)); requests for it will be refused unless pixy serve --scopes lists it\n"
+                                .utf8))
                 }
             }
             if isResourceServer, !method.isConfidential {
@@ -210,7 +215,9 @@ struct Clients: AsyncParsableCommand {
             for client in try await storeOptions.openStores().clients.allClients() {
                 let kind = client.isDynamicallyRegistered ? "dynamic" : "pre-registered"
                 let flags = (client.maySkipConsent ? "\tskip-consent" : "") + (client.mayIntrospect ? "\tresource-server" : "")
-                print("\(client.clientID)\t\(client.tokenEndpointAuthMethod.rawValue)\t\(kind)\(flags)\t\(client.clientName ?? "-")\t\(client.redirectURIs.joined(separator: " "))")
+                print(
+                    "\(client.clientID)\t\(client.tokenEndpointAuthMethod.rawValue)\t\(kind)\(flags)\t\(client.clientName ?? "-")\t\(client.redirectURIs.joined(separator: " "))"
+                )
             }
         }
     }
@@ -297,17 +304,23 @@ struct Grants: AsyncParsableCommand {
             let formatter = ISO8601DateFormatter()
             var names: [String: String] = [:]
             for grant in grants {
-                if names[grant.subject] == nil { names[grant.subject] = try await stores.users.user(withID: grant.subject)?.username ?? "(removed)" }
+                if names[grant.subject] == nil {
+                    names[grant.subject] = try await stores.users.user(withID: grant.subject)?.username ?? "(removed)"
+                }
                 let status = grant.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
                 let lastUsed = (grant.lastUsedAt ?? grant.createdAt)
-                print("\(grant.id)\tuser=\(names[grant.subject]!)\tclient=\(grant.clientID)\tscope=\(grant.scope.isEmpty ? "-" : grant.scope.description)\tresource=\(grant.resource ?? "-")\tcreated=\(formatter.string(from: grant.createdAt))\tlast-used=\(formatter.string(from: lastUsed))\t\(status)")
+                print(
+                    "\(grant.id)\tuser=\(names[grant.subject]!)\tclient=\(grant.clientID)\tscope=\(grant.scope.isEmpty ? "-" : grant.scope.description)\tresource=\(grant.resource ?? "-")\tcreated=\(formatter.string(from: grant.createdAt))\tlast-used=\(formatter.string(from: lastUsed))\t\(status)"
+                )
             }
         }
     }
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke one grant, or every grant of a user or a client: their refresh tokens stop working and their access tokens turn inactive at /introspect.")
+            abstract:
+                "Revoke one grant, or every grant of a user or a client: their refresh tokens stop working and their access tokens turn inactive at /introspect."
+        )
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "Every grant of this user (login name).") var user: String?
         @Option(help: "Every grant of this client.") var client: String?

@@ -3,7 +3,7 @@ import Foundation
 import PixyCore
 import PixyModel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `pixy pkce`: a PKCE pair (RFC 7636), and with `--client-id` the whole walkthrough: the
@@ -14,7 +14,8 @@ import Glibc
 /// listener starts waiting.
 struct PKCE: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a fresh PKCE verifier and its S256 challenge (RFC 7636); with --client-id, the authorize URL and token request too.")
+        abstract:
+            "Print a fresh PKCE verifier and its S256 challenge (RFC 7636); with --client-id, the authorize URL and token request too.")
 
     @Option(help: "Verifier length, 43-128.") var length = CodeVerifier.defaultLength
     @Flag(help: "Draw from the full unreserved set A-Z a-z 0-9 - . _ ~ instead of A-Z a-z 0-9.") var unreserved = false
@@ -53,13 +54,15 @@ struct PKCE: ParsableCommand {
         guard let clientID, let redirectURI else { return }
         let issuer = self.issuer ?? environmentValue("ISSUER") ?? "http://127.0.0.1:8080"
         let state = SecureRandom.token(byteCount: 12)
-        var query: [(String, String)] = [("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI), ("state", state)]
+        var query: [(String, String)] = [
+            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI), ("state", state),
+        ]
         if let scope { query.append(("scope", scope)) }
         query += [("code_challenge", pair.challenge.value), ("code_challenge_method", "S256")]
         let authorizeURL = "\(issuer)/authorize?\(FormParameters.encode(query))"
         func tokenRequest(code: String) -> String {
-            "curl -s \(issuer)/token -d grant_type=authorization_code -d client_id=\(shellQuoted(clientID)) " +
-                "-d redirect_uri=\(shellQuoted(redirectURI)) -d code_verifier=\(pair.verifier.value) -d code=\(shellQuoted(code))"
+            "curl -s \(issuer)/token -d grant_type=authorization_code -d client_id=\(shellQuoted(clientID)) "
+                + "-d redirect_uri=\(shellQuoted(redirectURI)) -d code_verifier=\(pair.verifier.value) -d code=\(shellQuoted(code))"
         }
         say("")
         say("1. Open this URL in a browser and sign in:")
@@ -95,7 +98,8 @@ struct LoopbackListener {
 
         init?(_ uri: String) {
             guard let url = URL(string: uri), url.scheme == "http", url.host == "127.0.0.1", let port = url.port,
-                  let value = UInt16(exactly: port) else { return nil }
+                let value = UInt16(exactly: port)
+            else { return nil }
             self.port = value
             path = url.path.isEmpty ? "/" : url.path
         }
@@ -135,7 +139,9 @@ struct LoopbackListener {
             let count = read(connection, &buffer, buffer.count)
             guard count > 0, let line = String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\r\n").first else { continue }
             let parts = line.split(separator: " ")
-            guard parts.count >= 2, parts[0] == "GET" else { respond(connection, status: "405 Method Not Allowed", body: "Not here."); continue }
+            guard parts.count >= 2, parts[0] == "GET" else {
+                respond(connection, status: "405 Method Not Allowed", body: "Not here."); continue
+            }
             let requestTarget = String(parts[1])
             let path = String(requestTarget.split(separator: "?", maxSplits: 1).first ?? "")
             guard path == target.path else { respond(connection, status: "404 Not Found", body: "Not here."); continue }
@@ -159,9 +165,11 @@ struct LoopbackListener {
     }
 
     private func respond(_ connection: Int32, status: String, body: String) {
-        let document = "<!doctype html><meta charset=utf-8><title>pixy pkce</title><body style=\"font-family:system-ui;max-width:48rem;margin:2rem auto;overflow-wrap:anywhere\">\(body)</body>"
-        let response = "HTTP/1.1 \(status)\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n" +
-            "Content-Length: \(document.utf8.count)\r\nConnection: close\r\n\r\n\(document)"
+        let document =
+            "<!doctype html><meta charset=utf-8><title>pixy pkce</title><body style=\"font-family:system-ui;max-width:48rem;margin:2rem auto;overflow-wrap:anywhere\">\(body)</body>"
+        let response =
+            "HTTP/1.1 \(status)\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n"
+            + "Content-Length: \(document.utf8.count)\r\nConnection: close\r\n\r\n\(document)"
         _ = response.withCString { write(connection, $0, strlen($0)) }
     }
 }

@@ -22,13 +22,19 @@ struct StoreOptions: ParsableArguments {
     var dataDirectory: String?
     @Option(help: "Store: sqlite, memory, or a redis:// / rediss:// URL (default sqlite; env PIXY_STORE).")
     var store: String?
-    @Option(name: .customLong("redis-prefix"), help: "Prefix for every Redis key, to share one Redis between deployments (env PIXY_REDIS_PREFIX).")
+    @Option(
+        name: .customLong("redis-prefix"),
+        help: "Prefix for every Redis key, to share one Redis between deployments (env PIXY_REDIS_PREFIX).")
     var redisPrefix: String?
-    @Option(name: .customLong("redis-ca-file"), help: "PEM CA certificates trusted for rediss:// instead of the system's (env PIXY_REDIS_CA_FILE).")
+    @Option(
+        name: .customLong("redis-ca-file"),
+        help: "PEM CA certificates trusted for rediss:// instead of the system's (env PIXY_REDIS_CA_FILE).")
     var redisCAFile: String?
     @Flag(name: .customLong("redis-allow-eviction"), help: "Start even if Redis may evict keys (maxmemory-policy not noeviction). Unsafe.")
     var redisAllowEviction = false
-    @Flag(name: .customLong("create"), help: "Admin commands: create the SQLite store if the data directory has none (pixy serve always does).")
+    @Flag(
+        name: .customLong("create"),
+        help: "Admin commands: create the SQLite store if the data directory has none (pixy serve always does).")
     var createStore = false
 
     /// Applies these options (then `PIXY_*`) to `configuration`.
@@ -57,15 +63,19 @@ struct StoreOptions: ParsableArguments {
         try apply(to: &configuration)
         switch configuration.store {
         case .memory:
-            throw CommandFailure("the memory store lives only inside `pixy serve`; an admin command on it would change nothing. Use --data-dir or a redis:// --store")
+            throw CommandFailure(
+                "the memory store lives only inside `pixy serve`; an admin command on it would change nothing. Use --data-dir or a redis:// --store"
+            )
         case .sqlite:
             var isDirectory: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: configuration.databasePath)
             if !exists && !createStore {
                 let directoryExists = FileManager.default.fileExists(atPath: configuration.dataDirectory, isDirectory: &isDirectory)
-                throw CommandFailure(directoryExists
-                    ? "no Pixy store in \(configuration.dataDirectory) (no pixy.sqlite): check --data-dir, or pass --create to start a new store"
-                    : "no such data directory: \(configuration.dataDirectory): check --data-dir, or pass --create to start a new store there")
+                throw CommandFailure(
+                    directoryExists
+                        ? "no Pixy store in \(configuration.dataDirectory) (no pixy.sqlite): check --data-dir, or pass --create to start a new store"
+                        : "no such data directory: \(configuration.dataDirectory): check --data-dir, or pass --create to start a new store there"
+                )
             }
         case .redis:
             break
@@ -77,7 +87,9 @@ struct StoreOptions: ParsableArguments {
         } catch let error as Configuration.Invalid {
             throw CommandFailure(error.description)
         } catch {
-            throw CommandFailure("cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))")
+            throw CommandFailure(
+                "cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))"
+            )
         }
     }
 }
@@ -98,45 +110,90 @@ func environmentValue(_ name: String) -> String? {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
-        discussion: "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment.")
+        discussion:
+            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment."
+    )
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (default 8080).") var port: Int?
     @OptionGroup var storeOptions: StoreOptions
-    @Option(name: .customLong("code-ttl"), help: "Authorization code lifetime in seconds, 1-600 (default \(ServerPolicy.Defaults.codeLifetime.components.seconds)).") var codeTTL: Int?
-    @Option(name: .customLong("access-token-ttl"), help: "Access token lifetime in seconds (default \(ServerPolicy.Defaults.accessTokenLifetime.components.seconds)).") var accessTokenTTL: Int?
-    @Option(name: .customLong("refresh-token-ttl"), help: "Absolute refresh-token lifetime in seconds (default \(ServerPolicy.Defaults.refreshTokenLifetime.components.seconds) = 90 days).")
+    @Option(
+        name: .customLong("code-ttl"),
+        help: "Authorization code lifetime in seconds, 1-600 (default \(ServerPolicy.Defaults.codeLifetime.components.seconds)).")
+    var codeTTL: Int?
+    @Option(
+        name: .customLong("access-token-ttl"),
+        help: "Access token lifetime in seconds (default \(ServerPolicy.Defaults.accessTokenLifetime.components.seconds)).")
+    var accessTokenTTL: Int?
+    @Option(
+        name: .customLong("refresh-token-ttl"),
+        help:
+            "Absolute refresh-token lifetime in seconds (default \(ServerPolicy.Defaults.refreshTokenLifetime.components.seconds) = 90 days)."
+    )
     var refreshTokenTTL: Int?
-    @Option(name: .customLong("refresh-token-idle-ttl"), help: "Refresh tokens unused this many seconds die (default \(ServerPolicy.Defaults.refreshTokenIdleLifetime.components.seconds) = 30 days).")
+    @Option(
+        name: .customLong("refresh-token-idle-ttl"),
+        help:
+            "Refresh tokens unused this many seconds die (default \(ServerPolicy.Defaults.refreshTokenIdleLifetime.components.seconds) = 30 days)."
+    )
     var refreshTokenIdleTTL: Int?
     @Option(help: "Space-separated scopes_supported (default \"read write\").") var scopes: String?
-    @Option(name: .customLong("default-scope"), help: "Scope granted when a request names none and the client registered none (default: the first of --scopes; \"\" refuses such requests with invalid_scope).") var defaultScope: String?
+    @Option(
+        name: .customLong("default-scope"),
+        help:
+            "Scope granted when a request names none and the client registered none (default: the first of --scopes; \"\" refuses such requests with invalid_scope)."
+    ) var defaultScope: String?
     @Flag(name: .customLong("no-client-metadata-documents"), help: "Refuse https URLs as client ids (env PIXY_CIMD=off).")
     var noClientMetadataDocuments = false
-    @Option(name: .customLong("cimd-allow-host"), help: "A host whose metadata document may resolve to a private/loopback address (repeat).")
+    @Option(
+        name: .customLong("cimd-allow-host"), help: "A host whose metadata document may resolve to a private/loopback address (repeat).")
     var cimdAllowHosts: [String] = []
     @Option(name: .customLong("cimd-ca-file"), help: "PEM CA certificates trusted for metadata document fetches, besides the system's.")
     var cimdCAFile: String?
-    @Option(name: .customLong("tls-cert"), help: "Serve TLS directly with this certificate chain (PEM; env PIXY_TLS_CERT). Behind a TLS-terminating proxy, leave it out.")
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "Serve TLS directly with this certificate chain (PEM; env PIXY_TLS_CERT). Behind a TLS-terminating proxy, leave it out.")
     var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "The TLS private key (PEM; env PIXY_TLS_KEY).")
     var tlsKey: String?
-    @Option(name: .customLong("seed-data-dir"), help: "With --store memory: start with the users, clients and signing keys of the SQLite store in this directory (demos, benchmarks).")
+    @Option(
+        name: .customLong("seed-data-dir"),
+        help:
+            "With --store memory: start with the users, clients and signing keys of the SQLite store in this directory (demos, benchmarks)."
+    )
     var seedDataDirectory: String?
-    @Option(name: .customLong("registration-burst"), help: "New-client registrations one address may make at once (default \(OAuthServer.Limits.Defaults.registrationBurst)).")
+    @Option(
+        name: .customLong("registration-burst"),
+        help: "New-client registrations one address may make at once (default \(OAuthServer.Limits.Defaults.registrationBurst)).")
     var registrationBurst: Int?
-    @Option(name: .customLong("registrations-per-minute"), help: "New-client registrations one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.registrationsPerMinute))).")
+    @Option(
+        name: .customLong("registrations-per-minute"),
+        help:
+            "New-client registrations one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.registrationsPerMinute))).")
     var registrationsPerMinute: Double?
-    @Option(name: .customLong("authorize-burst"), help: "Authorization requests one address may make at once (default \(OAuthServer.Limits.Defaults.authorizationBurst)).")
+    @Option(
+        name: .customLong("authorize-burst"),
+        help: "Authorization requests one address may make at once (default \(OAuthServer.Limits.Defaults.authorizationBurst)).")
     var authorizeBurst: Int?
-    @Option(name: .customLong("authorizations-per-minute"), help: "Authorization requests one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.authorizationsPerMinute))).")
+    @Option(
+        name: .customLong("authorizations-per-minute"),
+        help: "Authorization requests one address regains per minute (default \(Int(OAuthServer.Limits.Defaults.authorizationsPerMinute)))."
+    )
     var authorizationsPerMinute: Double?
-    @Option(name: .customLong("session-lifetime"), help: "Seconds a browser stays signed in (default \(ServerPolicy.Defaults.sessionLifetime.components.seconds) = 8 hours).")
+    @Option(
+        name: .customLong("session-lifetime"),
+        help: "Seconds a browser stays signed in (default \(ServerPolicy.Defaults.sessionLifetime.components.seconds) = 8 hours).")
     var sessionLifetime: Int?
-    @Option(name: .customLong("refresh-retry-window"), help: "Seconds after a rotation in which the previous refresh token still returns the new one (default \(ServerPolicy.Defaults.refreshTokenRetryWindow.components.seconds); 0 turns retries off).")
+    @Option(
+        name: .customLong("refresh-retry-window"),
+        help:
+            "Seconds after a rotation in which the previous refresh token still returns the new one (default \(ServerPolicy.Defaults.refreshTokenRetryWindow.components.seconds); 0 turns retries off)."
+    )
     var refreshRetryWindow: Int?
-    @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for per-address limits and logs (repeat).")
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: "A reverse proxy (address or CIDR) whose X-Forwarded-For names the client, for per-address limits and logs (repeat).")
     var trustedProxies: [String] = []
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay idle, or take for its TLS handshake (default 30).")
     var idleTimeout: Int?
@@ -148,7 +205,9 @@ struct Serve: AsyncParsableCommand {
     var brandName: String?
     @Option(name: .customLong("brand-logo"), help: "Your logo: an https URL or a data:image/png|svg+xml;base64, URI (env PIXY_BRAND_LOGO).")
     var brandLogo: String?
-    @Option(name: .customLong("scope-description"), help: "scope=text shown beside the scope on the consent page (repeat; env PIXY_SCOPE_DESCRIPTIONS as scope=text;scope=text).")
+    @Option(
+        name: .customLong("scope-description"),
+        help: "scope=text shown beside the scope on the consent page (repeat; env PIXY_SCOPE_DESCRIPTIONS as scope=text;scope=text).")
     var scopeDescriptions: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
 
@@ -156,7 +215,8 @@ struct Serve: AsyncParsableCommand {
     static func logLevel(_ name: String?) throws -> Logger.Level {
         guard let name else { return .info }
         guard let level = Logger.Level(rawValue: name) else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))")
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))")
         }
         return level
     }
@@ -167,7 +227,8 @@ struct Serve: AsyncParsableCommand {
         if let port = try port ?? environmentValue("PORT").map(Self.integer) { configuration.port = port }
         let loopbackHost = ["0.0.0.0", "::", "127.0.0.1"].contains(configuration.host) ? "127.0.0.1" : configuration.host
         let usesTLS = (tlsCertificate ?? environmentValue("TLS_CERT")) != nil
-        configuration.issuer = issuer ?? environmentValue("ISSUER") ?? "\(usesTLS ? "https" : "http")://\(loopbackHost):\(configuration.port)"
+        configuration.issuer =
+            issuer ?? environmentValue("ISSUER") ?? "\(usesTLS ? "https" : "http")://\(loopbackHost):\(configuration.port)"
         try storeOptions.apply(to: &configuration)
         if let seconds = try codeTTL ?? environmentValue("CODE_TTL").map(Self.integer) { configuration.codeLifetime = .seconds(seconds) }
         if let seconds = try accessTokenTTL ?? environmentValue("ACCESS_TOKEN_TTL").map(Self.integer) {
@@ -274,7 +335,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as Configuration.Invalid {
             throw CommandFailure(error.description)
         } catch {
-            throw CommandFailure("cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))")
+            throw CommandFailure(
+                "cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))"
+            )
         }
         let stores = opened.stores
         if let seedDataDirectory {
@@ -287,26 +350,32 @@ struct Serve: AsyncParsableCommand {
             say("pixy: seeded the memory store with \(copied.users) users, \(copied.clients) clients and \(copied.keys) signing keys")
         }
         let hashCost = configuration.passwordHashCost
-        let app = try await buildApplication(configuration: configuration, stores: stores, storeServices: opened.services, clock: clock,
-                                             logger: logger, onServerRunning: {
-            say("pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.storeDescription)")
-            // Only now that the port is bound: a start that fails (port busy, bad certificate)
-            // never creates the first user, so its password is never shown and lost.
-            do {
-                if let password = try await Bootstrap.createAdminIfNeeded(
-                    users: stores.users, passwords: BcryptPasswordHasher(cost: hashCost), clock: clock) {
-                    // Printed once, to the terminal, never through the logger.
-                    say("""
-                        Created the first user.
-                          username: admin
-                          password: \(password)
-                        Keep this password: it is shown only now. Forgot it? `pixy users set-password admin`.
-                        """)
+        let app = try await buildApplication(
+            configuration: configuration, stores: stores, storeServices: opened.services, clock: clock,
+            logger: logger,
+            onServerRunning: {
+                say(
+                    "pixy: issuer \(configuration.issuer), listening on \(configuration.host):\(configuration.port), store \(configuration.storeDescription)"
+                )
+                // Only now that the port is bound: a start that fails (port busy, bad certificate)
+                // never creates the first user, so its password is never shown and lost.
+                do {
+                    if let password = try await Bootstrap.createAdminIfNeeded(
+                        users: stores.users, passwords: BcryptPasswordHasher(cost: hashCost), clock: clock)
+                    {
+                        // Printed once, to the terminal, never through the logger.
+                        say(
+                            """
+                            Created the first user.
+                              username: admin
+                              password: \(password)
+                            Keep this password: it is shown only now. Forgot it? `pixy users set-password admin`.
+                            """)
+                    }
+                } catch {
+                    logger.error("could not create the first user", metadata: ["error": "\(error)"])
                 }
-            } catch {
-                logger.error("could not create the first user", metadata: ["error": "\(error)"])
-            }
-        })
+            })
         try await app.runService()
     }
 }

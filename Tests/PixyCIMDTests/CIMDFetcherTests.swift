@@ -14,7 +14,11 @@ import Testing
 final class Counter: Sendable {
     private let count = Mutex(0)
     var value: Int { count.withLock { $0 } }
-    @discardableResult func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    @discardableResult func increment() -> Int {
+        count.withLock {
+            $0 += 1; return $0
+        }
+    }
 }
 
 /// A resolver answering from a table and counting lookups; unknown names fail.
@@ -87,12 +91,18 @@ struct DocumentCertificates {
         keyFile = path("server.key")
         try "subjectAltName=DNS:cimd.pixy.test,DNS:localhost\n".write(toFile: path("ext"), atomically: true, encoding: .utf8)
         for arguments in [
-            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("ca.key"),
-             "-out", caFile, "-days", "2", "-subj", "/CN=Pixy CIMD Test CA"],
-            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", path("server.csr"),
-             "-subj", "/CN=cimd.pixy.test"],
-            ["x509", "-req", "-in", path("server.csr"), "-CA", caFile, "-CAkey", path("ca.key"), "-CAcreateserial",
-             "-out", certificateFile, "-days", "2", "-extfile", path("ext")],
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("ca.key"),
+                "-out", caFile, "-days", "2", "-subj", "/CN=Pixy CIMD Test CA",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", path("server.csr"),
+                "-subj", "/CN=cimd.pixy.test",
+            ],
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", caFile, "-CAkey", path("ca.key"), "-CAcreateserial",
+                "-out", certificateFile, "-days", "2", "-extfile", path("ext"),
+            ],
         ] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
@@ -187,12 +197,16 @@ final class RawHTTPHandler: ChannelInboundHandler {
         answered = true
         let lines = received[..<end.lowerBound].split(separator: "\r\n").map(String.init)
         let path = lines.first?.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
-        let host = lines.first { $0.lowercased().hasPrefix("host:") }.map { String($0.dropFirst(5)).trimmingCharacters(in: .whitespaces) } ?? ""
+        let host =
+            lines.first { $0.lowercased().hasPrefix("host:") }.map { String($0.dropFirst(5)).trimmingCharacters(in: .whitespaces) } ?? ""
         box.request(host + path)
         let response = Array(Self.response(path: path, host: host).utf8)
         switch behaviour {
         case .trickle(let interval): trickle(context: context, bytes: response, index: 0, interval: interval)
-        default: context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: response))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        default:
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: response))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
         }
     }
 
@@ -216,7 +230,8 @@ final class RawHTTPHandler: ChannelInboundHandler {
         switch path {
         case "/missing.json": return answer("404 Not Found", "application/json", "{}")
         case "/text.json": return answer("200 OK", "text/plain", document)
-        case "/redirect.json": return answer("302 Found", "application/json", "{}", extra: "Location: https://\(host)/oauth/client.json\r\n")
+        case "/redirect.json":
+            return answer("302 Found", "application/json", "{}", extra: "Location: https://\(host)/oauth/client.json\r\n")
         case "/big.json": return answer("200 OK", "application/json", String(repeating: " ", count: 20_000) + document, length: false)
         case "/big-length.json": return answer("200 OK", "application/json", String(repeating: " ", count: 20_000) + document)
         default: return answer("200 OK", "application/json", document, extra: "Cache-Control: max-age=300\r\n")
@@ -242,16 +257,20 @@ struct CIMDFetcherTests {
         TableResolver(["cimd.pixy.test": [Self.loopback], "localhost": [Self.loopback], "other.pixy.test": [Self.loopback]])
     }
 
-    func fetcher(allowing allowed: Set<String> = ["cimd.pixy.test", "other.pixy.test"], resolver: any MetadataHostResolving,
-                 deadline: Duration = .seconds(30), maximumConcurrentFetches: Int = 8,
-                 clock: any WallClock = ManualClock()) throws -> HTTPClientMetadataFetcher {
-        try HTTPClientMetadataFetcher(allowedHosts: allowed, extraTrustedCAFile: certificates.caFile,
-                                      maximumConcurrentFetches: maximumConcurrentFetches, deadline: deadline,
-                                      resolver: resolver, clock: clock)
+    func fetcher(
+        allowing allowed: Set<String> = ["cimd.pixy.test", "other.pixy.test"], resolver: any MetadataHostResolving,
+        deadline: Duration = .seconds(30), maximumConcurrentFetches: Int = 8,
+        clock: any WallClock = ManualClock()
+    ) throws -> HTTPClientMetadataFetcher {
+        try HTTPClientMetadataFetcher(
+            allowedHosts: allowed, extraTrustedCAFile: certificates.caFile,
+            maximumConcurrentFetches: maximumConcurrentFetches, deadline: deadline,
+            resolver: resolver, clock: clock)
     }
 
-    @Test("DNS rebinding: one lookup, and the connection goes to the vetted address with the URL's name in SNI, certificate check and Host",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "DNS rebinding: one lookup, and the connection goes to the vetted address with the URL's name in SNI, certificate check and Host",
+        .timeLimit(.minutes(1)))
     func connectsToVettedAddress() async throws {
         let server = try await DocumentServer(.serve, certificates: certificates)
         defer { Task { await server.close() } }
@@ -272,13 +291,15 @@ struct CIMDFetcherTests {
         let server = try await DocumentServer(.serve, certificates: certificates)
         defer { Task { await server.close() } }
         await #expect(throws: (any Error).self) {
-            _ = try await fetcher(resolver: loopbackResolver()).fetchDocument(at: "https://other.pixy.test:\(server.port)/oauth/client.json")
+            _ = try await fetcher(resolver: loopbackResolver()).fetchDocument(
+                at: "https://other.pixy.test:\(server.port)/oauth/client.json")
         }
         #expect(server.requests.isEmpty, "no request is sent over an unverified connection")
     }
 
-    @Test("SSRF guard: a name resolving to loopback, or to a mix of public and private addresses, is refused before any connection",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "SSRF guard: a name resolving to loopback, or to a mix of public and private addresses, is refused before any connection",
+        .timeLimit(.minutes(1)))
     func nonPublicRefusedBeforeConnecting() async throws {
         let server = try await DocumentServer(.serve, certificates: certificates)
         defer { Task { await server.close() } }
@@ -295,8 +316,9 @@ struct CIMDFetcherTests {
         #expect(server.accepted == 0)
     }
 
-    @Test("Only 200 with application/json under the size cap; redirects are not followed; a bad document does not blame its host",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Only 200 with application/json under the size cap; redirects are not followed; a bad document does not blame its host",
+        .timeLimit(.minutes(1)))
     func documentRules() async throws {
         let server = try await DocumentServer(.serve, certificates: certificates)
         defer { Task { await server.close() } }
@@ -312,8 +334,9 @@ struct CIMDFetcherTests {
         #expect(server.accepted == 6)
     }
 
-    @Test("One deadline for the whole exchange: a server trickling its response byte by byte fails the fetch at the deadline",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "One deadline for the whole exchange: a server trickling its response byte by byte fails the fetch at the deadline",
+        .timeLimit(.minutes(1)))
     func trickleHitsDeadline() async throws {
         // ~230 bytes, 100 ms apart: the whole answer would take over 20 s; the deadline is 5 s, so
         // that even a busy machine completes the TLS handshake (and the server counts the
@@ -327,8 +350,9 @@ struct CIMDFetcherTests {
         #expect(server.accepted == 1)
     }
 
-    @Test("No connection retries: a server that drops the connection gets exactly one; the host is then left alone for a while, whatever the path",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "No connection retries: a server that drops the connection gets exactly one; the host is then left alone for a while, whatever the path",
+        .timeLimit(.minutes(1)))
     func oneConnectionAndFailedHostMemory() async throws {
         let server = try await DocumentServer(.drop, certificates: certificates)
         defer { Task { await server.close() } }
@@ -369,7 +393,8 @@ struct CIMDFetcherTests {
         #expect(resolver.lookups.value == 1)
     }
 
-    @Test("At most N fetches in flight: the next one fails at once with MetadataFetchUnavailable, without queueing", .timeLimit(.minutes(1)))
+    @Test(
+        "At most N fetches in flight: the next one fails at once with MetadataFetchUnavailable, without queueing", .timeLimit(.minutes(1)))
     func inFlightCap() async throws {
         let resolver = GatedResolver()
         let fetcher = try fetcher(resolver: resolver, maximumConcurrentFetches: 2)
@@ -386,7 +411,8 @@ struct CIMDFetcherTests {
         #expect(resolver.entered.value == 3, "capacity is given back")
     }
 
-    @Test("getaddrinfo runs off Swift's cooperative pool: lookups that block their threads do not stall other tasks", .timeLimit(.minutes(1)))
+    @Test(
+        "getaddrinfo runs off Swift's cooperative pool: lookups that block their threads do not stall other tasks", .timeLimit(.minutes(1)))
     func resolutionOffCooperativePool() async throws {
         // More blocked lookups than the cooperative pool has threads: were they on it, nothing
         // else could run. A watchdog thread (outside the pool) turns that hang into a failure.
@@ -422,7 +448,9 @@ struct CIMDFetcherTests {
         try await waitUntil { resolver.lookupsInProgress == 0 }
     }
 
-    @Test("The system resolver caps lookups in progress (abandoned ones included) and refuses beyond, without queueing", .timeLimit(.minutes(1)))
+    @Test(
+        "The system resolver caps lookups in progress (abandoned ones included) and refuses beyond, without queueing",
+        .timeLimit(.minutes(1)))
     func resolverCap() async throws {
         let gate = DispatchSemaphore(value: 0)
         let started = Counter()

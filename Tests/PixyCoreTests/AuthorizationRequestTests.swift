@@ -4,8 +4,10 @@ import PixyTesting
 import Testing
 
 /// Asserts that validation fails with `code`, shown on a page (never redirected).
-func expectPageError(_ fixture: CoreFixture, _ parameters: FormParameters, _ code: OAuthError.Code,
-                     sourceLocation: SourceLocation = #_sourceLocation) async {
+func expectPageError(
+    _ fixture: CoreFixture, _ parameters: FormParameters, _ code: OAuthError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async {
     do {
         _ = try await fixture.validator.validate(parameters)
         Issue.record("expected \(code)", sourceLocation: sourceLocation)
@@ -16,8 +18,10 @@ func expectPageError(_ fixture: CoreFixture, _ parameters: FormParameters, _ cod
 }
 
 /// Asserts that validation fails with `code`, sent to `redirect` with the request's state.
-func expectRedirectError(_ fixture: CoreFixture, _ parameters: FormParameters, _ code: OAuthError.Code,
-                         redirect: String = CoreFixture.redirect, sourceLocation: SourceLocation = #_sourceLocation) async {
+func expectRedirectError(
+    _ fixture: CoreFixture, _ parameters: FormParameters, _ code: OAuthError.Code,
+    redirect: String = CoreFixture.redirect, sourceLocation: SourceLocation = #_sourceLocation
+) async {
     do {
         _ = try await fixture.validator.validate(parameters)
         Issue.record("expected \(code)", sourceLocation: sourceLocation)
@@ -37,12 +41,14 @@ struct AuthorizationOrderTests {
         await expectPageError(fixture, CoreFixture.parameters(extra: [("client_id", "app")]), .invalidRequest)
     }
 
-    @Test("§1.2: redirect_uri must match byte for byte", arguments: [
-        "https://APP.example.com/cb", "https://app.example.com/cb/", "https://app.example.com/cb?x=1",
-        "https://app.example.com/cb#frag", "https://app.example.com/c", "https://app.example.com/cbx",
-        "https://app.example.com:443/cb", "https://app.example.com/%63b", "http://app.example.com/cb",
-        "https://app.example.com/cb ", "https://evil.example/cb",
-    ])
+    @Test(
+        "§1.2: redirect_uri must match byte for byte",
+        arguments: [
+            "https://APP.example.com/cb", "https://app.example.com/cb/", "https://app.example.com/cb?x=1",
+            "https://app.example.com/cb#frag", "https://app.example.com/c", "https://app.example.com/cbx",
+            "https://app.example.com:443/cb", "https://app.example.com/%63b", "http://app.example.com/cb",
+            "https://app.example.com/cb ", "https://evil.example/cb",
+        ])
     func redirectMustMatchExactly(requested: String) async throws {
         let fixture = try await CoreFixture()
         await expectPageError(fixture, CoreFixture.parameters(["redirect_uri": requested]), .invalidRequest)
@@ -57,13 +63,15 @@ struct AuthorizationOrderTests {
         #expect(!request.redirectURIWasSent)
     }
 
-    @Test("§1.2 / RFC 8252 §7.3: loopback redirect URIs match on any port, nothing else may differ", arguments: [
-        ("http://127.0.0.1:51234/cb", true), ("http://127.0.0.1/cb", true), ("http://[::1]:8080/cb", true),
-        ("http://localhost:33333/callback", true), ("http://127.0.0.1:51234/cb2", false), ("http://127.0.0.1:51234/cb?x", false),
-        ("https://127.0.0.1:51234/cb", false), ("http://127.0.0.2:51234/cb", false), ("http://localhost:1/cb", false),
-        ("http://127.0.0.1:abc/cb", false), ("http://127.0.0.1:99999/cb", false), ("http://LOCALHOST:80/callback", false),
-        ("com.example.app:/cb", true), ("com.example.app:/cb2", false),
-    ])
+    @Test(
+        "§1.2 / RFC 8252 §7.3: loopback redirect URIs match on any port, nothing else may differ",
+        arguments: [
+            ("http://127.0.0.1:51234/cb", true), ("http://127.0.0.1/cb", true), ("http://[::1]:8080/cb", true),
+            ("http://localhost:33333/callback", true), ("http://127.0.0.1:51234/cb2", false), ("http://127.0.0.1:51234/cb?x", false),
+            ("https://127.0.0.1:51234/cb", false), ("http://127.0.0.2:51234/cb", false), ("http://localhost:1/cb", false),
+            ("http://127.0.0.1:abc/cb", false), ("http://127.0.0.1:99999/cb", false), ("http://LOCALHOST:80/callback", false),
+            ("com.example.app:/cb", true), ("com.example.app:/cb2", false),
+        ])
     func loopbackAnyPort(requested: String, matches: Bool) async throws {
         let fixture = try await CoreFixture()
         let parameters = CoreFixture.parameters(["client_id": "native", "redirect_uri": requested])
@@ -78,14 +86,17 @@ struct AuthorizationOrderTests {
     @Test("§1.3: before client and redirect are validated, nothing is redirected whatever else is wrong")
     func noRedirectBeforeValidation() async throws {
         let fixture = try await CoreFixture()
-        let broken: [String: String?] = ["response_type": "token", "code_challenge": nil, "scope": "bogus", "prompt": "weird",
-                                         "code_challenge_method": "plain"]
+        let broken: [String: String?] = [
+            "response_type": "token", "code_challenge": nil, "scope": "bogus", "prompt": "weird",
+            "code_challenge_method": "plain",
+        ]
         var unknownClient = broken; unknownClient["client_id"] = "nobody"
         await expectPageError(fixture, CoreFixture.parameters(unknownClient), .invalidRequest)
         var badRedirect = broken; badRedirect["redirect_uri"] = "https://evil.example/cb"
         await expectPageError(fixture, CoreFixture.parameters(badRedirect), .invalidRequest)
-        await expectPageError(fixture, CoreFixture.parameters(["redirect_uri": "https://evil.example/cb"], extra: [("redirect_uri", CoreFixture.redirect)]),
-                              .invalidRequest)
+        await expectPageError(
+            fixture, CoreFixture.parameters(["redirect_uri": "https://evil.example/cb"], extra: [("redirect_uri", CoreFixture.redirect)]),
+            .invalidRequest)
     }
 
     @Test("§1.3: after validation, errors go to the redirect URI with state")
@@ -100,13 +111,20 @@ struct AuthorizationOrderTests {
         }
     }
 
-    @Test("§1.4: any repeated parameter is invalid_request, never first or last wins", arguments: [
-        "response_type", "code_challenge", "code_challenge_method", "scope", "prompt",
-    ])
+    @Test(
+        "§1.4: any repeated parameter is invalid_request, never first or last wins",
+        arguments: [
+            "response_type", "code_challenge", "code_challenge_method", "scope", "prompt",
+        ])
     func repeatedParameters(name: String) async throws {
         let fixture = try await CoreFixture()
-        let value = name == "scope" ? "read" : (name == "prompt" ? "login" : (name == "response_type" ? "code" :
-            (name == "code_challenge_method" ? "S256" : "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")))
+        let value =
+            name == "scope"
+            ? "read"
+            : (name == "prompt"
+                ? "login"
+                : (name == "response_type"
+                    ? "code" : (name == "code_challenge_method" ? "S256" : "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")))
         await expectRedirectError(fixture, CoreFixture.parameters([name: value], extra: [(name, value)]), .invalidRequest)
     }
 
@@ -132,8 +150,9 @@ struct AuthorizationOrderTests {
     func validRequest() async throws {
         let fixture = try await CoreFixture()
         let state = "ünïcode & spaces + symbols=?/"
-        let request = try await fixture.validator.validate(CoreFixture.parameters(
-            ["state": state, "scope": "write read", "resource": "https://mcp.example.com/mcp"]))
+        let request = try await fixture.validator.validate(
+            CoreFixture.parameters(
+                ["state": state, "scope": "write read", "resource": "https://mcp.example.com/mcp"]))
         #expect(request.state == state)
         #expect(request.scope.tokens == ["write", "read"])
         #expect(request.resource == "https://mcp.example.com/mcp")
@@ -162,10 +181,12 @@ struct PKCEAuthorizationTests {
         await expectRedirectError(fixture, CoreFixture.parameters(["code_challenge_method": method]), .invalidRequest)
     }
 
-    @Test("§2: a challenge must be 43 base64url characters", arguments: [
-        "short", String(repeating: "a", count: 44), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
-        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-plain-verifier",
-    ])
+    @Test(
+        "§2: a challenge must be 43 base64url characters",
+        arguments: [
+            "short", String(repeating: "a", count: 44), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-plain-verifier",
+        ])
     func challengeFormat(challenge: String) async throws {
         let fixture = try await CoreFixture()
         await expectRedirectError(fixture, CoreFixture.parameters(["code_challenge": challenge]), .invalidRequest)
@@ -191,15 +212,19 @@ struct ScopeAndResourceTests {
     @Test("MCP step-up: a dynamically registered client may ask beyond the scope it registered (the user consents to it)")
     func dynamicClientScopeIsNoCeiling() async throws {
         let fixture = try await CoreFixture()
-        try await fixture.store.save(Client(clientID: "dcr", redirectURIs: [CoreFixture.redirect], scope: Scope(validatedTokens: ["read"]),
-                                            isDynamicallyRegistered: true, createdAt: fixture.clock.now()))
+        try await fixture.store.save(
+            Client(
+                clientID: "dcr", redirectURIs: [CoreFixture.redirect], scope: Scope(validatedTokens: ["read"]),
+                isDynamicallyRegistered: true, createdAt: fixture.clock.now()))
         let request = try await fixture.validator.validate(CoreFixture.parameters(["client_id": "dcr", "scope": "read write"]))
         #expect(request.scope.tokens == ["read", "write"])
         let defaulted = try await fixture.validator.validate(CoreFixture.parameters(["client_id": "dcr"]))
         #expect(defaulted.scope.tokens == ["read"], "the registered scope is still the default")
     }
 
-    @Test("RFC 6749 §3.3: without a scope and without a registered one, the server's default scope is granted; with no default, invalid_scope, never an empty grant")
+    @Test(
+        "RFC 6749 §3.3: without a scope and without a registered one, the server's default scope is granted; with no default, invalid_scope, never an empty grant"
+    )
     func defaultScope() async throws {
         let fixture = try await CoreFixture()
         var policy = fixture.policy
@@ -217,10 +242,12 @@ struct ScopeAndResourceTests {
         }
     }
 
-    @Test("docs/security.md §6 / RFC 8707 §2: relative or fragment resources are invalid_target", arguments: [
-        "/mcp", "mcp.example.com", "https://mcp.example.com/mcp#x", "https://user@mcp.example.com/", "urn:x", "https://",
-        "https://mcp.example.com/a b",
-    ])
+    @Test(
+        "docs/security.md §6 / RFC 8707 §2: relative or fragment resources are invalid_target",
+        arguments: [
+            "/mcp", "mcp.example.com", "https://mcp.example.com/mcp#x", "https://user@mcp.example.com/", "urn:x", "https://",
+            "https://mcp.example.com/a b",
+        ])
     func invalidResource(resource: String) async throws {
         let fixture = try await CoreFixture()
         await expectRedirectError(fixture, CoreFixture.parameters(["resource": resource]), .invalidTarget)
@@ -229,8 +256,9 @@ struct ScopeAndResourceTests {
     @Test("RFC 8707: one resource per request; several are invalid_target")
     func severalResources() async throws {
         let fixture = try await CoreFixture()
-        await expectRedirectError(fixture, CoreFixture.parameters(["resource": "https://a.example/"], extra: [("resource", "https://b.example/")]),
-                                  .invalidTarget)
+        await expectRedirectError(
+            fixture, CoreFixture.parameters(["resource": "https://a.example/"], extra: [("resource", "https://b.example/")]),
+            .invalidTarget)
     }
 
     @Test("prompt: unknown values are invalid_request; none cannot be combined")

@@ -52,20 +52,26 @@ final class GatedFetcher: ClientMetadataFetching {
 let documentURL = "https://mcp-client.example.com/oauth/client.json"
 
 func document(clientID: String = documentURL, extra: String = "") -> FetchedDocument {
-    FetchedDocument(body: Array(#"{"client_id":"\#(clientID)","client_name":"Example MCP","redirect_uris":["http://127.0.0.1/callback","https://mcp-client.example.com/cb"],"grant_types":["authorization_code","refresh_token"]\#(extra)}"#.utf8),
-                    cacheControl: "max-age=600")
+    FetchedDocument(
+        body: Array(
+            #"{"client_id":"\#(clientID)","client_name":"Example MCP","redirect_uris":["http://127.0.0.1/callback","https://mcp-client.example.com/cb"],"grant_types":["authorization_code","refresh_token"]\#(extra)}"#
+                .utf8),
+        cacheControl: "max-age=600")
 }
 
 @Suite("Client ID Metadata Documents (docs/threat-model.md)")
 struct CIMDTests {
     let policy = ServerPolicy(issuer: "https://auth.example.com")
 
-    @Test("Document URLs: https, host, a real path, no fragment, userinfo or dot segments", arguments: [
-        (documentURL, true), ("https://example.com/c", true), ("https://example.com/", false), ("https://example.com", false),
-        ("http://example.com/client.json", false), ("https://user@example.com/c.json", false), ("https://example.com/c.json#x", false),
-        ("https://example.com/a/../c.json", false), ("https://example.com/./c.json", false), ("https://exa mple.com/c", false), ("app", false),
-        ("https://:443/c.json", false), ("https://[::1/c.json", false), ("https://[::1]:8443/c.json", true),
-    ])
+    @Test(
+        "Document URLs: https, host, a real path, no fragment, userinfo or dot segments",
+        arguments: [
+            (documentURL, true), ("https://example.com/c", true), ("https://example.com/", false), ("https://example.com", false),
+            ("http://example.com/client.json", false), ("https://user@example.com/c.json", false), ("https://example.com/c.json#x", false),
+            ("https://example.com/a/../c.json", false), ("https://example.com/./c.json", false), ("https://exa mple.com/c", false),
+            ("app", false),
+            ("https://:443/c.json", false), ("https://[::1/c.json", false), ("https://[::1]:8443/c.json", true),
+        ])
     func documentURLShape(url: String, isDocument: Bool) {
         #expect(ClientIDMetadataDocument.isDocumentURL(url) == isDocument)
     }
@@ -76,9 +82,13 @@ struct CIMDTests {
         #expect(client.clientID.rawValue == documentURL)
         #expect(client.isPublic && client.isMetadataDocument && client.isDynamicallyRegistered && !client.maySkipConsent)
         #expect(client.grantTypes == [.authorizationCode, .refreshToken])
-        for other in ["https://mcp-client.example.com/oauth/client.json/", "https://MCP-client.example.com/oauth/client.json", "https://evil.example/c.json"] {
+        for other in [
+            "https://mcp-client.example.com/oauth/client.json/", "https://MCP-client.example.com/oauth/client.json",
+            "https://evil.example/c.json",
+        ] {
             #expect(throws: OAuthError(.invalidClientMetadata, "")) {
-                try ClientIDMetadataDocument.client(from: document(clientID: other).body, fetchedFrom: documentURL, policy: policy, now: Date())
+                try ClientIDMetadataDocument.client(
+                    from: document(clientID: other).body, fetchedFrom: documentURL, policy: policy, now: Date())
             }
         }
     }
@@ -87,53 +97,63 @@ struct CIMDTests {
     func documentValidation() throws {
         for extra in [#","token_endpoint_auth_method":"client_secret_basic""#, #","response_types":["token"]"#] {
             #expect(throws: OAuthError.self) {
-                try ClientIDMetadataDocument.client(from: document(extra: extra).body, fetchedFrom: documentURL, policy: policy, now: Date())
+                try ClientIDMetadataDocument.client(
+                    from: document(extra: extra).body, fetchedFrom: documentURL, policy: policy, now: Date())
             }
         }
-        let badRedirect = FetchedDocument(body: Array(#"{"client_id":"\#(documentURL)","redirect_uris":["javascript:alert(1)"]}"#.utf8), cacheControl: nil)
+        let badRedirect = FetchedDocument(
+            body: Array(#"{"client_id":"\#(documentURL)","redirect_uris":["javascript:alert(1)"]}"#.utf8), cacheControl: nil)
         #expect(throws: OAuthError(.invalidRedirectURI, "")) {
             try ClientIDMetadataDocument.client(from: badRedirect.body, fetchedFrom: documentURL, policy: policy, now: Date())
         }
         let chatGPTStyle = try ClientIDMetadataDocument.client(
-            from: document(extra: #","token_endpoint_auth_method":"private_key_jwt""#).body, fetchedFrom: documentURL, policy: policy, now: Date())
+            from: document(extra: #","token_endpoint_auth_method":"private_key_jwt""#).body, fetchedFrom: documentURL, policy: policy,
+            now: Date())
         #expect(chatGPTStyle.isPublic)
-        #expect(throws: OAuthError.self) { try ClientIDMetadataDocument.client(from: Array("[1]".utf8), fetchedFrom: documentURL, policy: policy, now: Date()) }
+        #expect(throws: OAuthError.self) {
+            try ClientIDMetadataDocument.client(from: Array("[1]".utf8), fetchedFrom: documentURL, policy: policy, now: Date())
+        }
     }
 
-    @Test("Caching follows Cache-Control within 1 minute and 24 hours", arguments: [
-        (nil, 300), ("max-age=600", 600), ("max-age=5", 60), ("max-age=999999", 86400), ("no-store", 60), ("public, max-age=120", 120),
-    ] as [(String?, Int)])
+    @Test(
+        "Caching follows Cache-Control within 1 minute and 24 hours",
+        arguments: [
+            (nil, 300), ("max-age=600", 600), ("max-age=5", 60), ("max-age=999999", 86400), ("no-store", 60), ("public, max-age=120", 120),
+        ] as [(String?, Int)])
     func cacheLifetime(header: String?, seconds: Int) {
         #expect(ClientIDMetadataDocument.cacheLifetime(cacheControl: header) == .seconds(seconds))
     }
 
-    @Test("SSRF guard (RFC 6890 registries): private, loopback, link-local, documentation and reserved addresses are not public; embedded IPv4 is judged as IPv4", arguments: [
-        // IPv4
-        ("93.184.216.34", true), ("8.8.8.8", true), ("1.1.1.1", true), ("172.32.0.1", true), ("100.128.0.1", true), ("198.20.0.1", true),
-        ("192.0.1.1", true), ("223.255.255.254", true), ("127.0.0.1", false), ("127.255.255.254", false), ("10.1.2.3", false),
-        ("172.16.0.1", false), ("172.31.255.255", false), ("192.168.1.1", false), ("169.254.169.254", false), ("100.64.0.1", false),
-        ("100.127.255.255", false), ("0.0.0.0", false), ("0.1.2.3", false), ("192.0.0.8", false), ("192.0.0.170", false),
-        ("192.0.2.1", false), ("198.51.100.7", false), ("203.0.113.9", false), ("192.88.99.1", false), ("198.18.0.1", false),
-        ("198.19.255.255", false), ("224.0.0.1", false), ("239.255.255.250", false), ("240.0.0.1", false), ("255.255.255.255", false),
-        // Not addresses, or not in canonical form
-        ("not-an-ip", false), ("", false), ("127.1", false), ("0x7f.0.0.1", false), ("1.2.3.4.5", false), ("fe80::1%eth0", false),
-        // IPv6
-        ("2606:4700::1111", true), ("2001:4860:4860::8888", true), ("2a00:1450:4001:80b::200e", true),
-        ("::1", false), ("::", false), ("fe80::1", false), ("febf::1", false), ("fd00::1", false), ("fc00::1", false),
-        ("fec0::1", false), ("feff::1", false), ("ff02::1", false), ("ff0e::1", false), ("100::1", false), ("100::ffff:1", false),
-        ("2001:db8::1", false), ("2001:db8:ffff::1", false), ("3fff::1", false), ("2001::1", false), ("2001:2::1", false),
-        ("2001:10::1", false), ("5f00::1", false), ("4000::1", false),
-        // IPv4-mapped (RFC 4291 §2.5.5.2)
-        ("::ffff:127.0.0.1", false), ("::ffff:7f00:1", false), ("::ffff:10.0.0.1", false), ("::ffff:169.254.169.254", false),
-        ("::ffff:93.184.216.34", true),
-        // IPv4-compatible (deprecated, RFC 4291 §2.5.5.1): refused whatever it embeds
-        ("::127.0.0.1", false), ("::10.0.0.1", false), ("::93.184.216.34", false),
-        // NAT64 (RFC 6052, RFC 8215)
-        ("64:ff9b::127.0.0.1", false), ("64:ff9b::a9fe:a9fe", false), ("64:ff9b::10.0.0.1", false), ("64:ff9b::93.184.216.34", true),
-        ("64:ff9b:1::93.184.216.34", false), ("64:ff9b:1::1", false),
-        // 6to4 (RFC 3056): 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD
-        ("2002:7f00:1::1", false), ("2002:a9fe:a9fe::1", false), ("2002:c0a8:101::1", false), ("2002:5db8:d822::1", true),
-    ])
+    @Test(
+        "SSRF guard (RFC 6890 registries): private, loopback, link-local, documentation and reserved addresses are not public; embedded IPv4 is judged as IPv4",
+        arguments: [
+            // IPv4
+            ("93.184.216.34", true), ("8.8.8.8", true), ("1.1.1.1", true), ("172.32.0.1", true), ("100.128.0.1", true),
+            ("198.20.0.1", true),
+            ("192.0.1.1", true), ("223.255.255.254", true), ("127.0.0.1", false), ("127.255.255.254", false), ("10.1.2.3", false),
+            ("172.16.0.1", false), ("172.31.255.255", false), ("192.168.1.1", false), ("169.254.169.254", false), ("100.64.0.1", false),
+            ("100.127.255.255", false), ("0.0.0.0", false), ("0.1.2.3", false), ("192.0.0.8", false), ("192.0.0.170", false),
+            ("192.0.2.1", false), ("198.51.100.7", false), ("203.0.113.9", false), ("192.88.99.1", false), ("198.18.0.1", false),
+            ("198.19.255.255", false), ("224.0.0.1", false), ("239.255.255.250", false), ("240.0.0.1", false), ("255.255.255.255", false),
+            // Not addresses, or not in canonical form
+            ("not-an-ip", false), ("", false), ("127.1", false), ("0x7f.0.0.1", false), ("1.2.3.4.5", false), ("fe80::1%eth0", false),
+            // IPv6
+            ("2606:4700::1111", true), ("2001:4860:4860::8888", true), ("2a00:1450:4001:80b::200e", true),
+            ("::1", false), ("::", false), ("fe80::1", false), ("febf::1", false), ("fd00::1", false), ("fc00::1", false),
+            ("fec0::1", false), ("feff::1", false), ("ff02::1", false), ("ff0e::1", false), ("100::1", false), ("100::ffff:1", false),
+            ("2001:db8::1", false), ("2001:db8:ffff::1", false), ("3fff::1", false), ("2001::1", false), ("2001:2::1", false),
+            ("2001:10::1", false), ("5f00::1", false), ("4000::1", false),
+            // IPv4-mapped (RFC 4291 §2.5.5.2)
+            ("::ffff:127.0.0.1", false), ("::ffff:7f00:1", false), ("::ffff:10.0.0.1", false), ("::ffff:169.254.169.254", false),
+            ("::ffff:93.184.216.34", true),
+            // IPv4-compatible (deprecated, RFC 4291 §2.5.5.1): refused whatever it embeds
+            ("::127.0.0.1", false), ("::10.0.0.1", false), ("::93.184.216.34", false),
+            // NAT64 (RFC 6052, RFC 8215)
+            ("64:ff9b::127.0.0.1", false), ("64:ff9b::a9fe:a9fe", false), ("64:ff9b::10.0.0.1", false), ("64:ff9b::93.184.216.34", true),
+            ("64:ff9b:1::93.184.216.34", false), ("64:ff9b:1::1", false),
+            // 6to4 (RFC 3056): 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD
+            ("2002:7f00:1::1", false), ("2002:a9fe:a9fe::1", false), ("2002:c0a8:101::1", false), ("2002:5db8:d822::1", true),
+        ])
     func addressPolicy(address: String, isPublic: Bool) {
         #expect(FetchAddressPolicy.isPublic(address) == isPublic)
     }

@@ -12,19 +12,32 @@ struct CoreFixture {
 
     init() async throws {
         store = InMemoryStore(clock: clock)
-        try await store.save(Client(clientID: "app", redirectURIs: [Self.redirect, "https://app.example.com/other"], createdAt: clock.now()))
-        try await store.save(Client(clientID: "single", redirectURIs: [Self.redirect], scope: Scope(validatedTokens: ["read"]), createdAt: clock.now()))
-        try await store.save(Client(clientID: "native", redirectURIs: ["http://127.0.0.1/cb", "http://[::1]/cb", "http://localhost/callback", "com.example.app:/cb"],
-                                    createdAt: clock.now()))
-        try await store.save(Client(clientID: "secret-basic", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretBasic,
-                                    secretHash: SecretHash.sha256Hex("s3cret"), createdAt: clock.now()))
-        try await store.save(Client(clientID: "refresher", redirectURIs: [Self.redirect], grantTypes: [.authorizationCode, .refreshToken],
-                                    createdAt: clock.now()))
-        try await store.save(Client(clientID: "secret-refresher", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
-                                    secretHash: SecretHash.sha256Hex("r3fresh"), grantTypes: [.authorizationCode, .refreshToken],
-                                    createdAt: clock.now()))
-        try await store.save(Client(clientID: "secret-post", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
-                                    secretHash: SecretHash.sha256Hex("p0st"), createdAt: clock.now()))
+        try await store.save(
+            Client(clientID: "app", redirectURIs: [Self.redirect, "https://app.example.com/other"], createdAt: clock.now()))
+        try await store.save(
+            Client(clientID: "single", redirectURIs: [Self.redirect], scope: Scope(validatedTokens: ["read"]), createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "native",
+                redirectURIs: ["http://127.0.0.1/cb", "http://[::1]/cb", "http://localhost/callback", "com.example.app:/cb"],
+                createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "secret-basic", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretBasic,
+                secretHash: SecretHash.sha256Hex("s3cret"), createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "refresher", redirectURIs: [Self.redirect], grantTypes: [.authorizationCode, .refreshToken],
+                createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "secret-refresher", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
+                secretHash: SecretHash.sha256Hex("r3fresh"), grantTypes: [.authorizationCode, .refreshToken],
+                createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "secret-post", redirectURIs: [Self.redirect], tokenEndpointAuthMethod: .clientSecretPost,
+                secretHash: SecretHash.sha256Hex("p0st"), createdAt: clock.now()))
         // The user codes are issued to: token and introspection refuse users that do not exist.
         try await store.save(User(id: "user-1", username: "alice", passwordHash: "-", createdAt: clock.now()))
     }

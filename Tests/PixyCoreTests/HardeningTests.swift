@@ -14,8 +14,9 @@ struct OffboardingTests {
     }
 
     func introspection(_ fixture: RefreshFixture) -> TokenIntrospection {
-        TokenIntrospection(clients: fixture.store, users: fixture.store, verifier: fixture.tokens.issuer, tokenStatus: fixture.store,
-                           clock: fixture.clock)
+        TokenIntrospection(
+            clients: fixture.store, users: fixture.store, verifier: fixture.tokens.issuer, tokenStatus: fixture.store,
+            clock: fixture.clock)
     }
 
     func isActive(_ token: String, _ fixture: RefreshFixture) async throws -> Bool {
@@ -82,8 +83,9 @@ struct OffboardingTests {
     func passwordChangeEndsSessions() async throws {
         let fixture = try await RefreshFixture()
         let user = try #require(try await fixture.store.user(named: "alice"))
-        let session = BrowserSession(csrfToken: "c", userID: user.id, authTime: fixture.clock.now(),
-                                     expiresAt: fixture.clock.now().addingTimeInterval(3600))
+        let session = BrowserSession(
+            csrfToken: "c", userID: user.id, authTime: fixture.clock.now(),
+            expiresAt: fixture.clock.now().addingTimeInterval(3600))
         #expect(try await SessionValidity.signedInUser(of: session, users: fixture.store)?.id == user.id)
         #expect(try await offboarding(fixture).changePassword(of: "ALICE", toHash: "new-hash"))
         #expect(try await SessionValidity.signedInUser(of: session, users: fixture.store) == nil)
@@ -95,8 +97,9 @@ struct OffboardingTests {
 
 @Suite("Input hygiene: control characters and one canonical username")
 struct InputHygieneTests {
-    @Test("RFC 6749 Appendix A: NUL and other control characters are refused in any decoded parameter",
-          arguments: ["username=alice%00x", "client_id=pub%00junk", "state=a%0Ab", "x=%7F", "a%09b=1", "state=a\u{01}b"])
+    @Test(
+        "RFC 6749 Appendix A: NUL and other control characters are refused in any decoded parameter",
+        arguments: ["username=alice%00x", "client_id=pub%00junk", "state=a%0Ab", "x=%7F", "a%09b=1", "state=a\u{01}b"])
     func controlCharactersRefused(query: String) {
         #expect(FormParameters(urlEncoded: query) == nil)
     }
@@ -153,9 +156,15 @@ struct LoginConcurrencyTests {
         let limiter = WorkLimiter(maximumInFlight: 3, maximumInFlightPerKey: 2)
         let gate = Gate()
         let started = Counter()
-        async let a: Int? = limiter.run(key: "alice") { started.increment(); await gate.wait(); return 1 }
-        async let b: Int? = limiter.run(key: "alice") { started.increment(); await gate.wait(); return 2 }
-        async let c: Int? = limiter.run(key: "bob") { started.increment(); await gate.wait(); return 3 }
+        async let a: Int? = limiter.run(key: "alice") {
+            started.increment(); await gate.wait(); return 1
+        }
+        async let b: Int? = limiter.run(key: "alice") {
+            started.increment(); await gate.wait(); return 2
+        }
+        async let c: Int? = limiter.run(key: "bob") {
+            started.increment(); await gate.wait(); return 3
+        }
         while started.value < 3 { await Task.yield() }
         #expect(limiter.inFlight == 3)
         #expect(try await limiter.run(key: "carol") { 4 } == nil, "full overall: refused at once")
@@ -166,7 +175,9 @@ struct LoginConcurrencyTests {
         let perKey = WorkLimiter(maximumInFlight: 10, maximumInFlightPerKey: 1)
         let gate2 = Gate()
         let started2 = Counter()
-        async let d: Int? = perKey.run(key: "alice") { started2.increment(); await gate2.wait(); return 1 }
+        async let d: Int? = perKey.run(key: "alice") {
+            started2.increment(); await gate2.wait(); return 1
+        }
         while started2.value < 1 { await Task.yield() }
         #expect(try await perKey.run(key: "alice") { 2 } == nil, "one account: refused at once")
         #expect(try await perKey.run(key: "bob") { 3 } == 3)
@@ -254,8 +265,9 @@ struct RefreshHardeningTests {
         }
         let grant = try #require(try await fixture.grant(of: token))
         #expect(fixture.tokens.issuer.issued.all.allSatisfy { $0.grantID == grant.id })
-        try await GrantRevocation.revoke(grantID: grant.id, grants: fixture.store, tokenStatus: fixture.store,
-                                         policy: fixture.tokens.core.policy, now: fixture.clock.now())
+        try await GrantRevocation.revoke(
+            grantID: grant.id, grants: fixture.store, tokenStatus: fixture.store,
+            policy: fixture.tokens.core.policy, now: fixture.clock.now())
         for accessToken in accessTokens { #expect(try await fixture.isRevoked(accessToken)) }
     }
 }
@@ -296,19 +308,23 @@ struct IntrospectionAccessTests {
         let fixture = try await RefreshFixture()
         let tokens = try await fixture.start()
         let now = fixture.clock.now()
-        try await fixture.store.save(Client(clientID: "dcr-confidential", redirectURIs: ["https://x.example/cb"],
-                                            tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex("pw"),
-                                            isDynamicallyRegistered: true, createdAt: now))
-        var unmarked = Client(clientID: "unmarked", redirectURIs: ["https://x.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
-                              secretHash: SecretHash.sha256Hex("pw"), createdAt: now)
+        try await fixture.store.save(
+            Client(
+                clientID: "dcr-confidential", redirectURIs: ["https://x.example/cb"],
+                tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex("pw"),
+                isDynamicallyRegistered: true, createdAt: now))
+        var unmarked = Client(
+            clientID: "unmarked", redirectURIs: ["https://x.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
+            secretHash: SecretHash.sha256Hex("pw"), createdAt: now)
         unmarked.isResourceServer = false
         try await fixture.store.save(unmarked)
         var marked = unmarked
         marked.clientID = "marked"
         marked.isResourceServer = true
         try await fixture.store.save(marked)
-        let introspection = TokenIntrospection(clients: fixture.store, users: fixture.store, verifier: fixture.tokens.issuer,
-                                               tokenStatus: fixture.store, clock: fixture.clock)
+        let introspection = TokenIntrospection(
+            clients: fixture.store, users: fixture.store, verifier: fixture.tokens.issuer,
+            tokenStatus: fixture.store, clock: fixture.clock)
         for id in ["dcr-confidential", "unmarked"] {
             do {
                 _ = try await introspection.handle(FormParameters([("token", tokens.accessToken)]), basic: (id, "pw"))
@@ -349,7 +365,9 @@ final class PausingTokenStatus: TokenStatusStore, @unchecked Sendable {
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try await base.usedCodeMarker(codeHash: codeHash) }
     func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
         try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl)
-        let first = paused.withLock { wasPaused in defer { wasPaused = true }; return !wasPaused }
+        let first = paused.withLock { wasPaused in
+            defer { wasPaused = true }; return !wasPaused
+        }
         guard first else { return }
         marked.open()
         await resume.wait()
@@ -362,8 +380,9 @@ struct ReplayRaceTests {
     func replayBeforeGrantExists() async throws {
         let fixture = try await RefreshFixture()
         let pausing = PausingTokenStatus(base: fixture.store)
-        let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: pausing,
-                                     grants: fixture.store, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
+        let endpoint = TokenEndpoint(
+            clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: pausing,
+            grants: fixture.store, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
         try await Self.replay(into: endpoint, fixture: fixture, heldAt: pausing.marked, release: pausing.resume)
     }
 
@@ -402,7 +421,9 @@ final class PausingGrants: GrantStore, @unchecked Sendable {
     init(base: InMemoryStore) { self.base = base }
     func createGrant(_ grant: Grant) async throws {
         try await base.createGrant(grant)
-        let first = paused.withLock { wasPaused in defer { wasPaused = true }; return !wasPaused }
+        let first = paused.withLock { wasPaused in
+            defer { wasPaused = true }; return !wasPaused
+        }
         guard first else { return }
         created.open()
         await resume.wait()
@@ -422,8 +443,9 @@ extension ReplayRaceTests {
     func replayWhileGrantIsCreated() async throws {
         let fixture = try await RefreshFixture()
         let pausing = PausingGrants(base: fixture.store)
-        let endpoint = TokenEndpoint(clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: fixture.store,
-                                     grants: pausing, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
+        let endpoint = TokenEndpoint(
+            clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: fixture.store,
+            grants: pausing, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
         try await Self.replay(into: endpoint, fixture: fixture, heldAt: pausing.created, release: pausing.resume)
     }
 }

@@ -22,17 +22,23 @@ struct InteractionFixture {
     init(policy: ServerPolicy? = nil) async throws {
         core = try await CoreFixture()
         try await core.store.save(User(id: "user-2", username: "bob", passwordHash: "plain:" + Self.password, createdAt: core.clock.now()))
-        try await core.store.save(Client(clientID: "first-party", redirectURIs: [CoreFixture.redirect], isConsentSkipped: true,
-                                         createdAt: core.clock.now()))
-        try await core.store.save(Client(clientID: "registered", redirectURIs: [CoreFixture.redirect],
-                                         tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex("x"),
-                                         isDynamicallyRegistered: true, createdAt: core.clock.now()))
-        let limits = OAuthServer.Limits(loginThrottle: LoginThrottle(clock: core.clock),
-                                        registration: RateLimiter(clock: core.clock, burst: 10, refillPerSecond: 1),
-                                        clock: core.clock, buckets: PixyStores(core.store).tokenBuckets)
-        server = try await OAuthServer(stores: PixyStores(core.store), policy: policy ?? core.policy, clock: core.clock,
-                                       tokenIssuer: RecordingTokenIssuer(), tokenVerifier: RecordingTokenIssuer(),
-                                       passwords: PlainPasswords(), limits: limits)
+        try await core.store.save(
+            Client(
+                clientID: "first-party", redirectURIs: [CoreFixture.redirect], isConsentSkipped: true,
+                createdAt: core.clock.now()))
+        try await core.store.save(
+            Client(
+                clientID: "registered", redirectURIs: [CoreFixture.redirect],
+                tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex("x"),
+                isDynamicallyRegistered: true, createdAt: core.clock.now()))
+        let limits = OAuthServer.Limits(
+            loginThrottle: LoginThrottle(clock: core.clock),
+            registration: RateLimiter(clock: core.clock, burst: 10, refillPerSecond: 1),
+            clock: core.clock, buckets: PixyStores(core.store).tokenBuckets)
+        server = try await OAuthServer(
+            stores: PixyStores(core.store), policy: policy ?? core.policy, clock: core.clock,
+            tokenIssuer: RecordingTokenIssuer(), tokenVerifier: RecordingTokenIssuer(),
+            passwords: PlainPasswords(), limits: limits)
     }
 
     /// A browser: the cookie it holds, updated by every answer.
@@ -53,8 +59,10 @@ struct InteractionFixture {
         browser.keep(try await server.authorize(CoreFixture.parameters(changes), cookie: browser.cookie, caller: caller))
     }
 
-    func login(_ browser: Browser, transactionID: String?, username: String = "bob", password: String = password,
-               csrf: String? = nil) async throws -> InteractionResult {
+    func login(
+        _ browser: Browser, transactionID: String?, username: String = "bob", password: String = password,
+        csrf: String? = nil
+    ) async throws -> InteractionResult {
         let page = try await server.loginPage(transactionID: transactionID, cookie: browser.cookie, problem: nil)
         let token: String? = if case .login(let login) = page.next { login.csrfToken } else { nil }
         let form = LoginForm(csrfToken: csrf ?? token, username: username, password: password)
@@ -69,8 +77,10 @@ struct InteractionFixture {
 
     func decide(_ browser: Browser, transactionID: String?, _ decision: String, csrf: String? = nil) async throws -> InteractionResult {
         let token = try await consentPage(browser, transactionID: transactionID)?.csrfToken
-        return browser.keep(try await server.consent(ConsentForm(csrfToken: csrf ?? token, decision: decision),
-                                                     transactionID: transactionID, cookie: browser.cookie, caller: caller))
+        return browser.keep(
+            try await server.consent(
+                ConsentForm(csrfToken: csrf ?? token, decision: decision),
+                transactionID: transactionID, cookie: browser.cookie, caller: caller))
     }
 
     /// Signs `browser` in through a first request for `clientID`, and approves it when asked.
@@ -99,7 +109,8 @@ extension InteractionResult {
     /// The query parameters of a redirect to the client.
     var clientParameters: [String: String]? {
         guard case .client(let location) = next, let query = location.split(separator: "?", maxSplits: 1).last,
-              let form = FormParameters(urlEncoded: String(query)) else { return nil }
+            let form = FormParameters(urlEncoded: String(query))
+        else { return nil }
         return Dictionary(form.pairs.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
     }
 }
@@ -201,8 +212,9 @@ struct InteractionSecurityTests {
         let afterLogin = try await fixture.login(browser, transactionID: first.transactionID)
         #expect(afterLogin.step == .consent)
         #expect(browser.cookie != nil && browser.cookie != before)
-        #expect(try await fixture.server.loginPage(transactionID: first.transactionID, cookie: before, problem: nil).isErrorPage,
-                "the old cookie no longer reaches the request")
+        #expect(
+            try await fixture.server.loginPage(transactionID: first.transactionID, cookie: before, problem: nil).isErrorPage,
+            "the old cookie no longer reaches the request")
         #expect(try await fixture.consentPage(browser, transactionID: afterLogin.transactionID) != nil)
     }
 
@@ -335,7 +347,8 @@ struct InteractionSecurityTests {
             Issue.record("\(forged.next)")
             return
         }
-        let signedOut = browser.keep(try await fixture.server.signOut(SignOutForm(csrfToken: csrf), transactionID: tx, cookie: browser.cookie))
+        let signedOut = browser.keep(
+            try await fixture.server.signOut(SignOutForm(csrfToken: csrf), transactionID: tx, cookie: browser.cookie))
         #expect(signedOut.step == .login)
         #expect(signedOut.transactionID == waiting.transactionID)
         let again = try await fixture.login(browser, transactionID: waiting.transactionID)

@@ -16,16 +16,20 @@ struct RefreshFixture {
     var clock: ManualClock { tokens.core.clock }
 
     /// Authorize + redeem for `clientID`; returns the token response.
-    func start(clientID: String = "refresher", scope: String? = "read write", resource: String? = "https://mcp.example.com/",
-               secret: String? = nil) async throws -> TokenResponse {
+    func start(
+        clientID: String = "refresher", scope: String? = "read write", resource: String? = "https://mcp.example.com/",
+        secret: String? = nil
+    ) async throws -> TokenResponse {
         let code = try await tokens.issueCode(["client_id": clientID, "scope": scope, "resource": resource])
         var extra: [(String, String)] = []
         if let secret { extra.append(("client_secret", secret)) }
         return try await tokens.redeem(TokenFixture.form(code: code, clientID: clientID, extra: extra)).get()
     }
 
-    func refresh(_ token: String, clientID: String = "refresher", scope: String? = nil, resource: String? = nil,
-                 secret: String? = nil) async -> Result<TokenResponse, OAuthError> {
+    func refresh(
+        _ token: String, clientID: String = "refresher", scope: String? = nil, resource: String? = nil,
+        secret: String? = nil
+    ) async -> Result<TokenResponse, OAuthError> {
         var pairs = [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", clientID)]
         if let scope { pairs.append(("scope", scope)) }
         if let resource { pairs.append(("resource", resource)) }
@@ -34,7 +38,9 @@ struct RefreshFixture {
     }
 
     func grant(of token: String) async throws -> Grant? {
-        let result = try await store.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<Grant> in .keep(grant) }
+        let result = try await store.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<Grant> in
+            .keep(grant)
+        }
         return result
     }
 
@@ -56,7 +62,8 @@ struct RefreshTokenTests {
 
     @Test("§5: with offline_access supported, refresh tokens need it in the granted scope")
     func offlineAccess() async throws {
-        let policy = ServerPolicy(issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write", "offline_access"]))
+        let policy = ServerPolicy(
+            issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write", "offline_access"]))
         let fixture = try await RefreshFixture(policy: policy)
         let code = try await fixture.tokens.issueCode(["client_id": "refresher", "scope": "read"], policy: policy)
         #expect(try await fixture.tokens.redeem(TokenFixture.form(code: code, clientID: "refresher")).get().refreshToken == nil)
@@ -137,15 +144,16 @@ struct RefreshTokenTests {
 
     @Test("§5: refresh tokens have an idle and an absolute lifetime")
     func lifetimes() async throws {
-        let policy = ServerPolicy(issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write"]),
-                                  refreshTokenLifetime: .seconds(1000), refreshTokenIdleLifetime: .seconds(300))
+        let policy = ServerPolicy(
+            issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write"]),
+            refreshTokenLifetime: .seconds(1000), refreshTokenIdleLifetime: .seconds(300))
         let fixture = try await RefreshFixture(policy: policy)
         var token = try #require(try await fixture.start().refreshToken)
         for _ in 0..<3 {
             fixture.clock.advance(by: .seconds(290))
             token = try #require(try await fixture.refresh(token).get().refreshToken, "used within the idle window")
         }
-        fixture.clock.advance(by: .seconds(150))   // 1020 s since the start: past the absolute lifetime
+        fixture.clock.advance(by: .seconds(150))  // 1020 s since the start: past the absolute lifetime
         #expect(await fixture.refresh(token).errorCode == .invalidGrant)
 
         let idle = try await RefreshFixture(policy: policy)
@@ -165,13 +173,15 @@ struct RefreshTokenTests {
 
     @Test("§5: rotation can be switched off for confidential clients, never for public ones")
     func confidentialRotationSwitch() async throws {
-        let policy = ServerPolicy(issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write"]),
-                                  rotatesConfidentialRefreshTokens: false)
+        let policy = ServerPolicy(
+            issuer: "https://auth.example.com", scopesSupported: Scope(validatedTokens: ["read", "write"]),
+            rotatesConfidentialRefreshTokens: false)
         let fixture = try await RefreshFixture(policy: policy)
         let confidential = try #require(try await fixture.start(clientID: "secret-refresher", secret: "r3fresh").refreshToken)
         let response = try await fixture.refresh(confidential, clientID: "secret-refresher", secret: "r3fresh").get()
         #expect(response.refreshToken == nil, "keep using the same token")
-        #expect(try await fixture.refresh(confidential, clientID: "secret-refresher", secret: "r3fresh").get().accessToken.hasPrefix("token-"))
+        #expect(
+            try await fixture.refresh(confidential, clientID: "secret-refresher", secret: "r3fresh").get().accessToken.hasPrefix("token-"))
         let publicToken = try #require(try await fixture.start().refreshToken)
         #expect(try await fixture.refresh(publicToken).get().refreshToken != nil)
     }
@@ -192,8 +202,9 @@ struct RefreshTokenTests {
         let first = try await fixture.start()
         let rt1 = try #require(first.refreshToken)
         let second = try await fixture.refresh(rt1).get()
-        let revocation = TokenRevocation(clients: fixture.store, verifier: fixture.tokens.issuer, tokenStatus: fixture.store,
-                                         grants: fixture.store, policy: ServerPolicy(issuer: "https://auth.example.com"), clock: fixture.clock)
+        let revocation = TokenRevocation(
+            clients: fixture.store, verifier: fixture.tokens.issuer, tokenStatus: fixture.store,
+            grants: fixture.store, policy: ServerPolicy(issuer: "https://auth.example.com"), clock: fixture.clock)
         let foreign = try await revocation.handle(FormParameters([("token", rt1), ("client_id", "app")]), basic: nil)
         #expect(foreign == .foreign)
         #expect(try await fixture.grant(of: rt1)?.revokedAt == nil)

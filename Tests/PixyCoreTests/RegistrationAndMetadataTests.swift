@@ -11,23 +11,29 @@ struct RegistrationTests {
         return (ClientRegistrar(clients: fixture.store, policy: fixture.policy, clock: fixture.clock), fixture)
     }
 
-    @Test("§7: accepted redirect URIs: https, loopback http, reverse-domain private-use schemes", arguments: [
-        "https://app.example.com/cb", "https://chatgpt.com/connector_platform_oauth_redirect", "https://claude.ai/api/mcp/auth_callback",
-        "http://localhost/callback", "http://127.0.0.1:8765/cb", "http://[::1]/cb", "com.example.app:/oauth2redirect",
-        "https://app.example.com/cb?tenant=1",
-    ])
+    @Test(
+        "§7: accepted redirect URIs: https, loopback http, reverse-domain private-use schemes",
+        arguments: [
+            "https://app.example.com/cb", "https://chatgpt.com/connector_platform_oauth_redirect",
+            "https://claude.ai/api/mcp/auth_callback",
+            "http://localhost/callback", "http://127.0.0.1:8765/cb", "http://[::1]/cb", "com.example.app:/oauth2redirect",
+            "https://app.example.com/cb?tenant=1",
+        ])
     func acceptedRedirects(uri: String) throws {
         try RedirectURIPolicy.validate(uri)
     }
 
-    @Test("§7: refused redirect URIs", arguments: [
-        "javascript:alert(1)", "JavaScript:alert(1)", "JAVASCRIPT:alert(1)", "java\tscript:alert(1)", " javascript:alert(1)",
-        "javascript\n:alert(1)", "data:text/html,<script>", "DATA:text/html,x", "file:///etc/passwd", "vbscript:msgbox",
-        "http://app.example.com/cb", "http://192.168.1.5/cb", "https://app.example.com/cb#frag", "/relative/cb", "cb",
-        "https://user@app.example.com/cb", "https://user:pw@app.example.com/cb", "https://", "myapp:/cb", "",
-        "https://app.example.com/" + String(repeating: "a", count: 2100), "https://app.example.com/c b", "https://app.example.com/\u{7}",
-        "http://localhost.evil.com/cb", "http://127.0.0.1@evil.com/cb", "com.example.app://user@host/cb",
-    ])
+    @Test(
+        "§7: refused redirect URIs",
+        arguments: [
+            "javascript:alert(1)", "JavaScript:alert(1)", "JAVASCRIPT:alert(1)", "java\tscript:alert(1)", " javascript:alert(1)",
+            "javascript\n:alert(1)", "data:text/html,<script>", "DATA:text/html,x", "file:///etc/passwd", "vbscript:msgbox",
+            "http://app.example.com/cb", "http://192.168.1.5/cb", "https://app.example.com/cb#frag", "/relative/cb", "cb",
+            "https://user@app.example.com/cb", "https://user:pw@app.example.com/cb", "https://", "myapp:/cb", "",
+            "https://app.example.com/" + String(repeating: "a", count: 2100), "https://app.example.com/c b",
+            "https://app.example.com/\u{7}",
+            "http://localhost.evil.com/cb", "http://127.0.0.1@evil.com/cb", "com.example.app://user@host/cb",
+        ])
     func refusedRedirects(uri: String) {
         #expect(throws: OAuthError(.invalidRedirectURI, "")) { try RedirectURIPolicy.validate(uri) }
     }
@@ -51,22 +57,28 @@ struct RegistrationTests {
     @Test("§7: a public client gets no secret")
     func publicClientNoSecret() async throws {
         let (registrar, _) = try await registrar()
-        let response = try await registrar.register(ClientMetadataRequest(redirectURIs: ["http://localhost/callback"], tokenEndpointAuthMethod: "none")).response
+        let response = try await registrar.register(
+            ClientMetadataRequest(redirectURIs: ["http://localhost/callback"], tokenEndpointAuthMethod: "none")
+        ).response
         #expect(response.clientSecret == nil)
         #expect(response.clientSecretExpiresAt == nil)
     }
 
-    @Test("§7: self-contradicting or unsupported metadata is invalid_client_metadata", arguments: [
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: "none", grantTypes: ["authorization_code", "client_credentials"]),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], responseTypes: ["token"]),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], responseTypes: ["code", "id_token"]),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], grantTypes: ["implicit"]),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], grantTypes: ["refresh_token"]),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: "private_key_jwt"),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], clientName: String(repeating: "x", count: 201)),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], clientURI: "javascript:alert(1)"),
-        ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], scope: "read nonexistent"),
-    ])
+    @Test(
+        "§7: self-contradicting or unsupported metadata is invalid_client_metadata",
+        arguments: [
+            ClientMetadataRequest(
+                redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: "none",
+                grantTypes: ["authorization_code", "client_credentials"]),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], responseTypes: ["token"]),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], responseTypes: ["code", "id_token"]),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], grantTypes: ["implicit"]),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], grantTypes: ["refresh_token"]),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: "private_key_jwt"),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], clientName: String(repeating: "x", count: 201)),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], clientURI: "javascript:alert(1)"),
+            ClientMetadataRequest(redirectURIs: ["https://a.example/cb"], scope: "read nonexistent"),
+        ])
     func invalidMetadata(metadata: ClientMetadataRequest) async throws {
         let (registrar, _) = try await registrar()
         await #expect(throws: OAuthError(.invalidClientMetadata, "")) { try await registrar.register(metadata) }
@@ -78,14 +90,17 @@ struct RegistrationTests {
         await #expect(throws: OAuthError(.invalidRedirectURI, "")) { try await registrar.register(ClientMetadataRequest()) }
         await #expect(throws: OAuthError(.invalidRedirectURI, "")) { try await registrar.register(ClientMetadataRequest(redirectURIs: [])) }
         let many = (0..<11).map { "https://a.example/cb\($0)" }
-        await #expect(throws: OAuthError(.invalidRedirectURI, "")) { try await registrar.register(ClientMetadataRequest(redirectURIs: many)) }
+        await #expect(throws: OAuthError(.invalidRedirectURI, "")) {
+            try await registrar.register(ClientMetadataRequest(redirectURIs: many))
+        }
     }
 
     @Test("§7 hygiene: identical public registrations return one client; different metadata or confidential clients get new ones")
     func idempotentRegistration() async throws {
         let (registrar, _) = try await registrar()
-        let metadata = ClientMetadataRequest(redirectURIs: ["http://127.0.0.1/callback"], tokenEndpointAuthMethod: "none",
-                                             grantTypes: ["authorization_code", "refresh_token"], clientName: "Claude Code", softwareID: "claude-code")
+        let metadata = ClientMetadataRequest(
+            redirectURIs: ["http://127.0.0.1/callback"], tokenEndpointAuthMethod: "none",
+            grantTypes: ["authorization_code", "refresh_token"], clientName: "Claude Code", softwareID: "claude-code")
         let first = try await registrar.register(metadata)
         let second = try await registrar.register(metadata)
         #expect(first.isNew && !second.isNew)
@@ -173,10 +188,12 @@ struct MetadataTests {
 
     @Test("RFC 9207 §2: iss is on success and error responses; an existing query is kept")
     func issOnResponses() throws {
-        let success = AuthorizationResponse.success(redirectURI: "https://a.example/cb?tenant=1", code: "c", state: "s t", issuer: "https://auth.example.com")
+        let success = AuthorizationResponse.success(
+            redirectURI: "https://a.example/cb?tenant=1", code: "c", state: "s t", issuer: "https://auth.example.com")
         #expect(success == "https://a.example/cb?tenant=1&code=c&state=s%20t&iss=https%3A%2F%2Fauth.example.com")
-        let failure = AuthorizationResponse.failure(redirectURI: "https://a.example/cb", error: OAuthError(.accessDenied, "no"), state: nil,
-                                                    issuer: "https://auth.example.com")
+        let failure = AuthorizationResponse.failure(
+            redirectURI: "https://a.example/cb", error: OAuthError(.accessDenied, "no"), state: nil,
+            issuer: "https://auth.example.com")
         #expect(failure == "https://a.example/cb?error=access_denied&error_description=no&iss=https%3A%2F%2Fauth.example.com")
         #expect(!failure.contains("#"))
     }

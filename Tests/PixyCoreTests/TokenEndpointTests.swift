@@ -10,7 +10,9 @@ final class TTLIgnoringCodeStore: AuthorizationCodeStore, @unchecked Sendable {
     private var records: [String: AuthorizationCodeRecord] = [:]
     private(set) var keys: [String] = []
     func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
-        lock.withLock { records[codeHash] = record; keys.append(StorageKey.authorizationCode(hash: codeHash)) }
+        lock.withLock {
+            records[codeHash] = record; keys.append(StorageKey.authorizationCode(hash: codeHash))
+        }
     }
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
         lock.withLock { records.removeValue(forKey: codeHash) }
@@ -30,20 +32,25 @@ struct TokenFixture {
     }
 
     var endpoint: TokenEndpoint {
-        TokenEndpoint(clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, grants: core.store, users: core.store, policy: policy ?? core.policy,
-                      clock: core.clock)
+        TokenEndpoint(
+            clients: core.store, codes: codes, tokens: issuer, tokenStatus: core.store, grants: core.store, users: core.store,
+            policy: policy ?? core.policy,
+            clock: core.clock)
     }
 
     /// Runs /authorize validation and issues a code for `user-1`.
     func issueCode(_ changes: [String: String?] = [:], policy: ServerPolicy? = nil) async throws -> String {
         let effective = policy ?? self.policy ?? core.policy
-        let request = try await AuthorizationRequestValidator(clients: core.store, policy: effective).validate(CoreFixture.parameters(changes))
+        let request = try await AuthorizationRequestValidator(clients: core.store, policy: effective).validate(
+            CoreFixture.parameters(changes))
         let issuer = AuthorizationCodeIssuer(codes: codes, policy: policy ?? core.policy, clock: core.clock)
         return try await issuer.issueCode(for: request, subject: "user-1", authTime: core.clock.now()).code
     }
 
-    static func form(code: String, verifier: String? = CoreFixture.verifier.value, clientID: String? = "app",
-                     extra: [(String, String)] = []) -> FormParameters {
+    static func form(
+        code: String, verifier: String? = CoreFixture.verifier.value, clientID: String? = "app",
+        extra: [(String, String)] = []
+    ) -> FormParameters {
         var pairs = [("grant_type", "authorization_code"), ("code", code)]
         if let verifier { pairs.append(("code_verifier", verifier)) }
         if let clientID { pairs.append(("client_id", clientID)) }
@@ -98,8 +105,11 @@ struct TokenEndpointTests {
         #expect(fixture.issuer.issued.all.isEmpty)
     }
 
-    @Test("§2 decision: a malformed verifier is invalid_request and consumes nothing",
-          arguments: ["short", String(repeating: "a", count: 129), CoreFixture.verifier.value + "\n", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+"])
+    @Test(
+        "§2 decision: a malformed verifier is invalid_request and consumes nothing",
+        arguments: [
+            "short", String(repeating: "a", count: 129), CoreFixture.verifier.value + "\n", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+",
+        ])
     func malformedVerifier(verifier: String?) async throws {
         let fixture = try await TokenFixture()
         let code = try await fixture.issueCode()
@@ -169,13 +179,16 @@ struct TokenEndpointTests {
     func boundToClient() async throws {
         let fixture = try await TokenFixture()
         let code = try await fixture.issueCode()
-        try await fixture.core.store.save(Client(clientID: "other", redirectURIs: [CoreFixture.redirect], createdAt: fixture.core.clock.now()))
+        try await fixture.core.store.save(
+            Client(clientID: "other", redirectURIs: [CoreFixture.redirect], createdAt: fixture.core.clock.now()))
         #expect(await fixture.redeem(TokenFixture.form(code: code, clientID: "other")).errorCode == .invalidGrant)
     }
 
-    @Test("§4: redirect_uri, when sent, must equal the one used at /authorize", arguments: [
-        "https://app.example.com/other", "https://app.example.com/cb/", "https://APP.example.com/cb",
-    ])
+    @Test(
+        "§4: redirect_uri, when sent, must equal the one used at /authorize",
+        arguments: [
+            "https://app.example.com/other", "https://app.example.com/cb/", "https://APP.example.com/cb",
+        ])
     func redirectMustMatch(redirect: String) async throws {
         let fixture = try await TokenFixture()
         let code = try await fixture.issueCode()
@@ -193,9 +206,12 @@ struct TokenEndpointTests {
     func resourceMustMatch() async throws {
         let fixture = try await TokenFixture()
         let code = try await fixture.issueCode(["resource": "https://mcp.example.com/mcp"])
-        #expect(await fixture.redeem(TokenFixture.form(code: code, extra: [("resource", "https://evil.example/")])).errorCode == .invalidTarget)
+        #expect(
+            await fixture.redeem(TokenFixture.form(code: code, extra: [("resource", "https://evil.example/")])).errorCode == .invalidTarget)
         let second = try await fixture.issueCode()
-        #expect(await fixture.redeem(TokenFixture.form(code: second, extra: [("resource", "https://mcp.example.com/mcp")])).errorCode == .invalidTarget)
+        #expect(
+            await fixture.redeem(TokenFixture.form(code: second, extra: [("resource", "https://mcp.example.com/mcp")])).errorCode
+                == .invalidTarget)
     }
 
     @Test("§3: a value of another kind is simply unknown")
@@ -205,10 +221,12 @@ struct TokenEndpointTests {
         #expect(await fixture.redeem(TokenFixture.form(code: "token-abc")).errorCode == .invalidGrant)
     }
 
-    @Test("§4: grant_type missing, unknown or not the client's", arguments: [
-        (nil, OAuthError.Code.invalidRequest), ("password", .unsupportedGrantType), ("client_credentials", .unsupportedGrantType),
-        ("refresh_token", .unauthorizedClient),
-    ])
+    @Test(
+        "§4: grant_type missing, unknown or not the client's",
+        arguments: [
+            (nil, OAuthError.Code.invalidRequest), ("password", .unsupportedGrantType), ("client_credentials", .unsupportedGrantType),
+            ("refresh_token", .unauthorizedClient),
+        ])
     func grantTypes(grantType: String?, expected: OAuthError.Code) async throws {
         let fixture = try await TokenFixture()
         var pairs: [(String, String)] = [("client_id", "app"), ("code", "x"), ("code_verifier", CoreFixture.verifier.value)]
@@ -239,7 +257,9 @@ struct ClientAuthenticationTests {
         #expect(try await authenticate(.init(formClientID: "app")).get() == "app")
     }
 
-    @Test("client_secret_basic and client_secret_post with the right secret; RFC 6749 §2.3.1: Basic works for a client_secret_post client too")
+    @Test(
+        "client_secret_basic and client_secret_post with the right secret; RFC 6749 §2.3.1: Basic works for a client_secret_post client too"
+    )
     func secrets() async throws {
         #expect(try await authenticate(.init(basic: ("secret-basic", "s3cret"))).get() == "secret-basic")
         #expect(try await authenticate(.init(formClientID: "secret-post", formClientSecret: "p0st")).get() == "secret-post")
@@ -247,16 +267,18 @@ struct ClientAuthenticationTests {
         #expect(try await authenticate(.init(basic: ("secret-post", "wrong"))).errorCode == .invalidClient)
     }
 
-    @Test("invalid_client: unknown client, wrong secret, public client with a secret, confidential without, wrong method", arguments: [
-        ClientCredentials(formClientID: "nobody"),
-        ClientCredentials(basic: ("secret-basic", "wrong")),
-        ClientCredentials(basic: ("secret-basic", "s3cre")),
-        ClientCredentials(formClientID: "app", formClientSecret: "anything"),
-        ClientCredentials(basic: ("app", "anything")),
-        ClientCredentials(formClientID: "secret-basic"),
-        ClientCredentials(formClientID: "secret-basic", formClientSecret: "s3cret"),
-        ClientCredentials(),
-    ])
+    @Test(
+        "invalid_client: unknown client, wrong secret, public client with a secret, confidential without, wrong method",
+        arguments: [
+            ClientCredentials(formClientID: "nobody"),
+            ClientCredentials(basic: ("secret-basic", "wrong")),
+            ClientCredentials(basic: ("secret-basic", "s3cre")),
+            ClientCredentials(formClientID: "app", formClientSecret: "anything"),
+            ClientCredentials(basic: ("app", "anything")),
+            ClientCredentials(formClientID: "secret-basic"),
+            ClientCredentials(formClientID: "secret-basic", formClientSecret: "s3cret"),
+            ClientCredentials(),
+        ])
     func invalidClient(credentials: ClientCredentials) async throws {
         #expect(try await authenticate(credentials).errorCode == .invalidClient)
     }

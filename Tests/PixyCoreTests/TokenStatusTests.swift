@@ -23,7 +23,8 @@ struct CodeReplayTests {
         let code = try await fixture.issueCode()
         _ = try await fixture.redeem(TokenFixture.form(code: code)).get()
         let jti = try #require(fixture.issuer.issued.all.first?.tokenID)
-        try await fixture.core.store.save(Client(clientID: "other", redirectURIs: [CoreFixture.redirect], createdAt: fixture.core.clock.now()))
+        try await fixture.core.store.save(
+            Client(clientID: "other", redirectURIs: [CoreFixture.redirect], createdAt: fixture.core.clock.now()))
         #expect(await fixture.redeem(TokenFixture.form(code: code, verifier: CodeVerifier.generate().value)).errorCode == .invalidGrant)
         #expect(await fixture.redeem(TokenFixture.form(code: code, clientID: "other")).errorCode == .invalidGrant)
         #expect(try await !fixture.core.store.isTokenRevoked(id: jti))
@@ -49,16 +50,19 @@ struct StatusFixture {
         let code = try await tokens.issueCode()
         appToken = try await tokens.redeem(TokenFixture.form(code: code)).get().accessToken
         let second = try await tokens.issueCode(["client_id": "secret-basic"])
-        otherToken = try await tokens.redeem(TokenFixture.form(code: second, clientID: nil), basic: ("secret-basic", "s3cret")).get().accessToken
+        otherToken = try await tokens.redeem(TokenFixture.form(code: second, clientID: nil), basic: ("secret-basic", "s3cret")).get()
+            .accessToken
     }
 
     var revocation: TokenRevocation {
-        TokenRevocation(clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, grants: tokens.core.store,
-                        policy: tokens.core.policy, clock: tokens.core.clock)
+        TokenRevocation(
+            clients: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store, grants: tokens.core.store,
+            policy: tokens.core.policy, clock: tokens.core.clock)
     }
     var introspection: TokenIntrospection {
-        TokenIntrospection(clients: tokens.core.store, users: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store,
-                           clock: tokens.core.clock)
+        TokenIntrospection(
+            clients: tokens.core.store, users: tokens.core.store, verifier: tokens.issuer, tokenStatus: tokens.core.store,
+            clock: tokens.core.clock)
     }
 
     func revoke(_ token: String?, clientID: String = "app") async -> Result<TokenRevocation.Outcome, OAuthError> {
@@ -67,10 +71,14 @@ struct StatusFixture {
         do { return .success(try await revocation.handle(FormParameters(pairs), basic: nil)) } catch { return .failure(error) }
     }
 
-    func introspect(_ token: String, basic: (String, String)? = ("secret-basic", "s3cret"), clientID: String? = nil) async -> Result<IntrospectionResponse, OAuthError> {
+    func introspect(_ token: String, basic: (String, String)? = ("secret-basic", "s3cret"), clientID: String? = nil) async -> Result<
+        IntrospectionResponse, OAuthError
+    > {
         var pairs = [("token", token)]
         if let clientID { pairs.append(("client_id", clientID)) }
-        do { return .success(try await introspection.handle(FormParameters(pairs), basic: basic.map { ($0.0, $0.1) })) } catch { return .failure(error) }
+        do { return .success(try await introspection.handle(FormParameters(pairs), basic: basic.map { ($0.0, $0.1) })) } catch {
+            return .failure(error)
+        }
     }
 }
 

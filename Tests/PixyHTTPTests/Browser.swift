@@ -23,8 +23,9 @@ final class Browser: @unchecked Sendable {
     func post(_ client: some TestClientProtocol, _ uri: String, form: [(String, String)]) async throws -> TestResponse {
         var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
         if let cookie { headers[.cookie] = "pixy_session=\(cookie)" }
-        let response = try await client.execute(uri: uri, method: .post, headers: headers,
-                                                body: ByteBuffer(string: FormParameters.encode(form)))
+        let response = try await client.execute(
+            uri: uri, method: .post, headers: headers,
+            body: ByteBuffer(string: FormParameters.encode(form)))
         remember(response)
         return response
     }
@@ -44,10 +45,14 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Submits the login form on `page` with the seeded user's name and `password`.
-    func logIn(_ client: some TestClientProtocol, on page: TestResponse, password: String = TestHarness.password) async throws -> TestResponse {
-        try await post(client, try page.formAction(), form: [
-            ("username", TestHarness.username), ("password", password), ("csrf_token", try page.csrfToken()),
-        ])
+    func logIn(_ client: some TestClientProtocol, on page: TestResponse, password: String = TestHarness.password) async throws
+        -> TestResponse
+    {
+        try await post(
+            client, try page.formAction(),
+            form: [
+                ("username", TestHarness.username), ("password", password), ("csrf_token", try page.csrfToken()),
+            ])
     }
 
     /// `GET /authorize`, log in, and open the consent page.
@@ -61,8 +66,10 @@ final class Browser: @unchecked Sendable {
 
     /// Drives /authorize, the login page (with `password`) and, if shown, the consent page with
     /// `decision`. Returns the final response (the redirect to the client, or wherever it stopped).
-    func authorize(_ client: some TestClientProtocol, query: String, password: String = TestHarness.password,
-                   decision: String = "approve") async throws -> TestResponse {
+    func authorize(
+        _ client: some TestClientProtocol, query: String, password: String = TestHarness.password,
+        decision: String = "approve"
+    ) async throws -> TestResponse {
         var response = try await get(client, "/authorize?\(query)")
         guard response.status == .seeOther, var location = response.headers[.location] else { return response }
         if location.hasPrefix("/login") {
@@ -83,7 +90,8 @@ extension TestResponse {
         let regex = try NSRegularExpression(pattern: pattern)
         let text = self.text
         guard let found = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
-              let range = Range(found.range(at: 1), in: text) else {
+            let range = Range(found.range(at: 1), in: text)
+        else {
             throw TestFailure("pattern \(pattern) not found in page")
         }
         return String(text[range])
@@ -95,14 +103,17 @@ extension TestResponse {
     /// The query parameters of the Location header.
     var locationParameters: [String: String] {
         guard let location = headers[.location], let query = location.split(separator: "?", maxSplits: 1).last,
-              let parameters = FormParameters(urlEncoded: String(query)) else { return [:] }
+            let parameters = FormParameters(urlEncoded: String(query))
+        else { return [:] }
         return Dictionary(parameters.pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 }
 
 /// POSTs a token request.
-func tokenRequest(_ client: some TestClientProtocol, _ form: [(String, String)], authorization: String? = nil,
-                  contentType: String = "application/x-www-form-urlencoded") async throws -> TestResponse {
+func tokenRequest(
+    _ client: some TestClientProtocol, _ form: [(String, String)], authorization: String? = nil,
+    contentType: String = "application/x-www-form-urlencoded"
+) async throws -> TestResponse {
     var headers: HTTPFields = [.contentType: contentType]
     if let authorization { headers[.authorization] = authorization }
     return try await client.execute(uri: "/token", method: .post, headers: headers, body: ByteBuffer(string: FormParameters.encode(form)))

@@ -35,11 +35,14 @@ struct CIMDHTTPTests {
 
     func app(_ harness: TestHarness) async throws -> some ApplicationProtocol {
         let fetcher = StaticFetcher(documents: [
-            Self.url: #"{"client_id":"\#(Self.url)","client_name":"Claude","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}"#,
-            Self.mismatched: #"{"client_id":"https://claude.example.com/oauth/client-metadata.json","redirect_uris":["https://evil.example.com/cb"]}"#,
+            Self.url:
+                #"{"client_id":"\#(Self.url)","client_name":"Claude","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}"#,
+            Self.mismatched:
+                #"{"client_id":"https://claude.example.com/oauth/client-metadata.json","redirect_uris":["https://evil.example.com/cb"]}"#,
         ])
-        return try await buildApplication(configuration: harness.configuration, stores: PixyStores(harness.store), clock: harness.clock,
-                                          logger: harness.logs.logger(), metadataFetcher: fetcher)
+        return try await buildApplication(
+            configuration: harness.configuration, stores: PixyStores(harness.store), clock: harness.clock,
+            logger: harness.logs.logger(), metadataFetcher: fetcher)
     }
 
     @Test("A metadata-document client completes a flow; the consent page names the document's host; metadata says supported")
@@ -49,14 +52,20 @@ struct CIMDHTTPTests {
             let metadata = try json(try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get))
             #expect(metadata["client_id_metadata_document_supported"] as? Bool == true)
             let browser = Browser()
-            let (query, pkce) = TestHarness.authorizeQuery(clientID: ClientID(Self.url), redirectURI: "https://claude.ai/api/mcp/auth_callback", scope: "read")
+            let (query, pkce) = TestHarness.authorizeQuery(
+                clientID: ClientID(Self.url), redirectURI: "https://claude.ai/api/mcp/auth_callback", scope: "read")
             let consent = try await browser.openConsentPage(client, query: query)
             #expect(consent.text.contains("claude.example.com"))
             #expect(consent.text.contains("identified by its metadata"))
-            let approved = try await browser.post(client, try consent.formAction(), form: [("csrf_token", try consent.csrfToken()), ("decision", "approve")])
+            let approved = try await browser.post(
+                client, try consent.formAction(), form: [("csrf_token", try consent.csrfToken()), ("decision", "approve")])
             let code = try #require(approved.locationParameters["code"])
-            let token = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
-                                                        ("client_id", Self.url)])
+            let token = try await tokenRequest(
+                client,
+                [
+                    ("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                    ("client_id", Self.url),
+                ])
             #expect(token.status == .ok)
             #expect(try json(token)["refresh_token"] != nil)
             #expect(try await harness.store.client(withID: ClientID(Self.url)) == nil, "never stored")
@@ -74,14 +83,17 @@ struct CIMDHTTPTests {
         }
     }
 
-    @Test("Fetches at capacity: /authorize answers 503 with Retry-After (temporarily unavailable), never a redirect, and retries fetch again")
+    @Test(
+        "Fetches at capacity: /authorize answers 503 with Retry-After (temporarily unavailable), never a redirect, and retries fetch again")
     func capacityIsTemporarilyUnavailable() async throws {
         let harness = try await TestHarness.make()
         let fetcher = BusyFetcher()
-        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(harness.store), clock: harness.clock,
-                                             logger: harness.logs.logger(), metadataFetcher: fetcher)
+        let app = try await buildApplication(
+            configuration: harness.configuration, stores: PixyStores(harness.store), clock: harness.clock,
+            logger: harness.logs.logger(), metadataFetcher: fetcher)
         try await app.test(.router) { client in
-            let (query, _) = TestHarness.authorizeQuery(clientID: ClientID(Self.url), redirectURI: "https://claude.ai/api/mcp/auth_callback")
+            let (query, _) = TestHarness.authorizeQuery(
+                clientID: ClientID(Self.url), redirectURI: "https://claude.ai/api/mcp/auth_callback")
             for attempt in 1...2 {
                 let response = try await client.execute(uri: "/authorize?\(query)", method: .get)
                 #expect(response.status == .serviceUnavailable)

@@ -36,8 +36,12 @@ final class BreakableStore: PixyStorageBackend {
     func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
         try check(); return try await base.client(withRegistrationFingerprint: fingerprint)
     }
-    func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws { try check(); try await base.storeCode(record, codeHash: codeHash, ttl: ttl) }
-    func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? { try check(); return try await base.consumeCode(codeHash: codeHash) }
+    func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
+        try check(); try await base.storeCode(record, codeHash: codeHash, ttl: ttl)
+    }
+    func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
+        try check(); return try await base.consumeCode(codeHash: codeHash)
+    }
     func user(named username: String) async throws -> User? { try check(); return try await base.user(named: username) }
     func user(withID id: String) async throws -> User? { try check(); return try await base.user(withID: id) }
     func save(_ user: User) async throws { try check(); try await base.save(user) }
@@ -45,22 +49,36 @@ final class BreakableStore: PixyStorageBackend {
     func allUsers() async throws -> [User] { try check(); return try await base.allUsers() }
     func allSigningKeys() async throws -> [SigningKeyRecord] { try check(); return try await base.allSigningKeys() }
     func save(_ key: SigningKeyRecord) async throws { try check(); try await base.save(key) }
-    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws { try checkInteractions(); try await base.saveSession(session, key: key, ttl: ttl) }
+    func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws {
+        try checkInteractions(); try await base.saveSession(session, key: key, ttl: ttl)
+    }
     func session(key: String) async throws -> BrowserSession? { try checkInteractions(); return try await base.session(key: key) }
     func deleteSession(key: String) async throws { try check(); try await base.deleteSession(key: key) }
     func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
         try checkInteractions(); try await base.savePendingAuthorization(pending, key: key, ttl: ttl)
     }
-    func pendingAuthorization(key: String) async throws -> PendingAuthorization? { try checkInteractions(); return try await base.pendingAuthorization(key: key) }
-    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? { try checkInteractions(); return try await base.consumePendingAuthorization(key: key) }
-    func revokeToken(id tokenID: String, expiresAt: Date) async throws { try check(); try await base.revokeToken(id: tokenID, expiresAt: expiresAt) }
+    func pendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        try checkInteractions(); return try await base.pendingAuthorization(key: key)
+    }
+    func consumePendingAuthorization(key: String) async throws -> PendingAuthorization? {
+        try checkInteractions(); return try await base.consumePendingAuthorization(key: key)
+    }
+    func revokeToken(id tokenID: String, expiresAt: Date) async throws {
+        try check(); try await base.revokeToken(id: tokenID, expiresAt: expiresAt)
+    }
     func isTokenRevoked(id tokenID: String) async throws -> Bool { try check(); return try await base.isTokenRevoked(id: tokenID) }
-    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws { try check(); try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl) }
-    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try check(); return try await base.usedCodeMarker(codeHash: codeHash) }
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
+        try check(); try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl)
+    }
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
+        try check(); return try await base.usedCodeMarker(codeHash: codeHash)
+    }
     func createGrant(_ grant: Grant) async throws { try check(); try await base.createGrant(grant) }
     func grant(withID id: String) async throws -> Grant? { try check(); return try await base.grant(withID: id) }
     func grants(of owner: GrantOwner) async throws -> [Grant] { try check(); return try await base.grants(of: owner) }
-    func updateGrant<Result: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
+    func updateGrant<Result: Sendable>(refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws
+        -> Result?
+    {
         try check(); return try await base.updateGrant(refreshTokenHash: refreshTokenHash, body)
     }
     func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
@@ -80,8 +98,9 @@ struct FailClosedTests {
     func storeOutage() async throws {
         let harness = try await TestHarness.make()
         let store = BreakableStore(harness.store)
-        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
-                                             logger: harness.logs.logger())
+        let app = try await buildApplication(
+            configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
+            logger: harness.logs.logger())
         try await app.test(.router) { client in
             let (query, pkce) = TestHarness.authorizeQuery()
             let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
@@ -91,14 +110,17 @@ struct FailClosedTests {
             #expect(authorize.status == .internalServerError)
             #expect(authorize.headers[.location] == nil)
 
-            let form = [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
-                        ("client_id", TestHarness.publicClientID.rawValue)]
+            let form = [
+                ("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                ("client_id", TestHarness.publicClientID.rawValue),
+            ]
             let token = try await tokenRequest(client, form)
             #expect(token.status.code >= 500)
             #expect(try json(token)["access_token"] == nil)
 
-            let registration = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                        body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
+            let registration = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
             #expect(registration.status.code >= 500)
             #expect(try json(registration)["client_id"] == nil)
 
@@ -108,12 +130,15 @@ struct FailClosedTests {
         }
     }
 
-    @Test("§10: with the store unreachable (a Redis outage), endpoints answer 503 with Retry-After, and /authorize redirects temporarily_unavailable once the redirect URI is known")
+    @Test(
+        "§10: with the store unreachable (a Redis outage), endpoints answer 503 with Retry-After, and /authorize redirects temporarily_unavailable once the redirect URI is known"
+    )
     func storeUnavailable() async throws {
         let harness = try await TestHarness.make()
         let store = BreakableStore(harness.store, error: .unavailable("redis: connection refused"))
-        let app = try await buildApplication(configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
-                                             logger: harness.logs.logger())
+        let app = try await buildApplication(
+            configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
+            logger: harness.logs.logger())
         try await app.test(.router) { client in
             let (query, pkce) = TestHarness.authorizeQuery()
             let browser = Browser()
@@ -125,8 +150,10 @@ struct FailClosedTests {
             #expect(page.headers[.retryAfter] == "1")
             #expect(page.headers[.location] == nil, "before the client is known, never a redirect")
 
-            let form = [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
-                        ("client_id", TestHarness.publicClientID.rawValue)]
+            let form = [
+                ("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                ("client_id", TestHarness.publicClientID.rawValue),
+            ]
             let token = try await tokenRequest(client, form)
             #expect(token.status == .serviceUnavailable)
             #expect(token.headers[.retryAfter] == "1")
@@ -134,8 +161,9 @@ struct FailClosedTests {
             #expect(try json(token)["error"] as? String == "server_error")
             #expect(try json(token)["access_token"] == nil)
 
-            let registration = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                        body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
+            let registration = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
             #expect(registration.status == .serviceUnavailable)
 
             let login = try await browser.get(client, "/login?tx=whatever")  // with its session cookie: the store is asked

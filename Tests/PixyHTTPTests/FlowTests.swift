@@ -18,7 +18,9 @@ struct AccessTokenClaimsCheck: JWTPayload, Codable {
     var jti: IDClaim
     var client_id: String
     var scope: String?
-    func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired(currentDate: Date(timeIntervalSince1970: 1_800_000_100)) }
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired(currentDate: Date(timeIntervalSince1970: 1_800_000_100))
+    }
 }
 
 @Suite("The whole PKCE flow over HTTP")
@@ -39,11 +41,13 @@ struct FlowTests {
             #expect(parameters["iss"] == TestHarness.defaultIssuer, "RFC 9207")
             let code = try #require(parameters["code"])
 
-            let token = try await tokenRequest(client, [
-                ("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
-                ("client_id", TestHarness.publicClientID.rawValue), ("redirect_uri", TestHarness.redirectURI),
-                ("resource", "https://mcp.example.com/mcp"),
-            ])
+            let token = try await tokenRequest(
+                client,
+                [
+                    ("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value),
+                    ("client_id", TestHarness.publicClientID.rawValue), ("redirect_uri", TestHarness.redirectURI),
+                    ("resource", "https://mcp.example.com/mcp"),
+                ])
             #expect(token.status == .ok)
             #expect(token.headers[.cacheControl] == "no-store")
             #expect(token.headers[HTTPField.Name("Pragma")!] == "no-cache")
@@ -95,12 +99,16 @@ struct FlowTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let first = try await browser.authorize(client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
+            let first = try await browser.authorize(
+                client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
             #expect(first.locationParameters["code"] != nil)
-            let again = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
+            let again = try await browser.get(
+                client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
             #expect(again.status == .found)
             #expect(again.locationParameters["code"] != nil)
-            let forced = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID, extra: [("prompt", "consent")]).query)")
+            let forced = try await browser.get(
+                client,
+                "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID, extra: [("prompt", "consent")]).query)")
             #expect(forced.headers[.location]?.hasPrefix("/consent") == true)
         }
     }
@@ -126,8 +134,12 @@ struct FlowTests {
             let (query, pkce) = TestHarness.authorizeQuery()
             let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
             harness.clock.advance(by: .seconds(61))
-            let token = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code),
-                                                        ("code_verifier", pkce.verifier.value), ("client_id", TestHarness.publicClientID.rawValue)])
+            let token = try await tokenRequest(
+                client,
+                [
+                    ("grant_type", "authorization_code"), ("code", code),
+                    ("code_verifier", pkce.verifier.value), ("client_id", TestHarness.publicClientID.rawValue),
+                ])
             #expect(token.status == .badRequest)
             #expect(try json(token)["error"] as? String == "invalid_grant")
         }

@@ -13,8 +13,9 @@ import Testing
 /// Registers a public client through `POST /register`, as anyone on the internet can.
 func registerClient(_ client: some TestClientProtocol, redirectURI: String, name: String = "Self-registered") async throws -> String {
     let body = #"{"redirect_uris":["\#(redirectURI)"],"token_endpoint_auth_method":"none","client_name":"\#(name)"}"#
-    let response = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                            body: ByteBuffer(string: body))
+    let response = try await client.execute(
+        uri: "/register", method: .post, headers: [.contentType: "application/json"],
+        body: ByteBuffer(string: body))
     guard response.status == .created, let id = try json(response)["client_id"] as? String else {
         throw TestFailure("registration failed: \(response.status) \(response.text)")
     }
@@ -66,8 +67,9 @@ struct UnauthenticatedStateTests {
             let cookie = try #require(response.headers[.setCookie])
             #expect(cookie.contains("Max-Age=600;"), "\(cookie)")
             harness.clock.advance(by: .seconds(601))
-            let login = try await client.execute(uri: response.headers[.location]!, method: .get,
-                                                 headers: [.cookie: String(cookie.prefix { $0 != ";" })])
+            let login = try await client.execute(
+                uri: response.headers[.location]!, method: .get,
+                headers: [.cookie: String(cookie.prefix { $0 != ";" })])
             #expect(login.status == .badRequest, "the session and its request are gone")
         }
     }
@@ -117,9 +119,12 @@ struct UnauthenticatedStateTests {
     func invisibleCharactersInNames(name: String) async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let body = try String(decoding: JSONSerialization.data(withJSONObject: ["redirect_uris": ["https://a.example/cb"], "client_name": name]), as: UTF8.self)
-            let response = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                    body: ByteBuffer(string: body))
+            let body = try String(
+                decoding: JSONSerialization.data(withJSONObject: ["redirect_uris": ["https://a.example/cb"], "client_name": name]),
+                as: UTF8.self)
+            let response = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)
             #expect(try json(response)["error"] as? String == "invalid_client_metadata")
         }
@@ -128,8 +133,9 @@ struct UnauthenticatedStateTests {
 
 @Suite("Pages: headers, CSRF, redirect host, logout, cookie")
 struct PageHardeningTests {
-    @Test("Page security headers are on every spelling of the page paths and on every HTML response",
-          arguments: ["/consent/", "//consent", "/login/", "/authorize/", "/logout", "/consent?tx=nothing"])
+    @Test(
+        "Page security headers are on every spelling of the page paths and on every HTML response",
+        arguments: ["/consent/", "//consent", "/login/", "/authorize/", "/logout", "/consent?tx=nothing"])
     func headersOnEveryPage(path: String) async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
@@ -151,7 +157,8 @@ struct PageHardeningTests {
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.location] == nil)
             }
-            let approved = try await browser.post(client, try page.formAction(), form: [("csrf_token", try page.csrfToken()), ("decision", "approve")])
+            let approved = try await browser.post(
+                client, try page.formAction(), form: [("csrf_token", try page.csrfToken()), ("decision", "approve")])
             #expect(approved.locationParameters["code"] != nil, "the real form still works")
         }
     }
@@ -159,8 +166,10 @@ struct PageHardeningTests {
     @Test("RFC 8252 §7.1: a private-use redirect URI is shown as an app on this device, not as the host it seems to name")
     func privateUseSchemeOnConsent() async throws {
         let harness = try await TestHarness.make()
-        try await harness.store.save(Client(clientID: "native-app", clientName: "Claude", redirectURIs: ["com.evil.app://claude.ai/cb"],
-                                            createdAt: harness.clock.now()))
+        try await harness.store.save(
+            Client(
+                clientID: "native-app", clientName: "Claude", redirectURIs: ["com.evil.app://claude.ai/cb"],
+                createdAt: harness.clock.now()))
         try await harness.application().test(.router) { client in
             let page = try await Browser().openConsentPage(
                 client, query: TestHarness.authorizeQuery(clientID: "native-app", redirectURI: "com.evil.app://claude.ai/cb").query)
@@ -185,9 +194,11 @@ struct PageHardeningTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let done = try await browser.authorize(client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
+            let done = try await browser.authorize(
+                client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
             #expect(done.locationParameters["code"] != nil)
-            let again = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
+            let again = try await browser.get(
+                client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
             #expect(again.status == .found, "signed in: straight back to the client")
             let page = try await browser.get(client, "/logout")
             let forged = try await browser.post(client, "/logout", form: [("csrf_token", "forged")])
@@ -195,7 +206,8 @@ struct PageHardeningTests {
             let out = try await browser.post(client, "/logout", form: [("csrf_token", try page.csrfToken())])
             #expect(out.status == .ok)
             #expect(out.headers[.setCookie]?.contains("Max-Age=0") == true)
-            let after = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
+            let after = try await browser.get(
+                client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
             #expect(after.headers[.location]?.hasPrefix("/login") == true)
         }
     }
@@ -232,8 +244,11 @@ struct LoginLimitHTTPTests {
             let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
                 for (browser, page) in pages {
                     group.addTask {
-                        let response = try await browser.post(client, try page.formAction(), form: [
-                            ("username", "ALICE"), ("password", "wrong password"), ("csrf_token", try page.csrfToken())])
+                        let response = try await browser.post(
+                            client, try page.formAction(),
+                            form: [
+                                ("username", "ALICE"), ("password", "wrong password"), ("csrf_token", try page.csrfToken()),
+                            ])
                         return response.headers[.location] ?? ""
                     }
                 }
@@ -265,10 +280,12 @@ struct LoginLimitHTTPTests {
         try await harness.application().test(.router) { client in
             let browser = Browser()
             let page = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
-            let body = "username=alice%00x&password=\(FormParameters.percentEncode(TestHarness.password))&csrf_token=\(try page.csrfToken())"
+            let body =
+                "username=alice%00x&password=\(FormParameters.percentEncode(TestHarness.password))&csrf_token=\(try page.csrfToken())"
             var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
             headers[.cookie] = "pixy_session=\(browser.cookie!)"
-            let response = try await client.execute(uri: try page.formAction(), method: .post, headers: headers, body: ByteBuffer(string: body))
+            let response = try await client.execute(
+                uri: try page.formAction(), method: .post, headers: headers, body: ByteBuffer(string: body))
             #expect(response.headers[.location]?.contains("error=expired") == true, "the form is refused as malformed")
             #expect(response.headers[.location]?.contains("code=") != true)
         }
@@ -286,11 +303,14 @@ struct SourceAddressTests {
         #expect(SourceAddress.limitKey(nil) == "unknown")
     }
 
-    @Test("CIDR ranges match IPv4, IPv6 and IPv4-mapped addresses", arguments: [
-        ("10.0.0.0/8", "10.200.1.1", true), ("10.0.0.0/8", "11.0.0.1", false), ("10.0.0.0/8", "::ffff:10.1.2.3", true),
-        ("fd00::/8", "fd12::1", true), ("fd00::/8", "fe80::1", false), ("127.0.0.1", "127.0.0.1", true), ("127.0.0.1", "127.0.0.2", false),
-        ("192.168.1.0/23", "192.168.0.255", true), ("192.168.1.0/23", "192.168.2.1", false),
-    ])
+    @Test(
+        "CIDR ranges match IPv4, IPv6 and IPv4-mapped addresses",
+        arguments: [
+            ("10.0.0.0/8", "10.200.1.1", true), ("10.0.0.0/8", "11.0.0.1", false), ("10.0.0.0/8", "::ffff:10.1.2.3", true),
+            ("fd00::/8", "fd12::1", true), ("fd00::/8", "fe80::1", false), ("127.0.0.1", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.2", false),
+            ("192.168.1.0/23", "192.168.0.255", true), ("192.168.1.0/23", "192.168.2.1", false),
+        ])
     func ranges(range: String, address: String, contained: Bool) throws {
         #expect(try #require(AddressRange(range)).contains(address) == contained)
     }
@@ -303,7 +323,9 @@ struct SourceAddressTests {
     @Test("Behind trusted proxies the client is the rightmost untrusted X-Forwarded-For hop; an untrusted peer's header is ignored")
     func forwardedFor() throws {
         let trusted = [try #require(AddressRange("10.0.0.0/8"))]
-        #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["1.2.3.4, 203.0.113.9, 10.0.0.7"], trusted: trusted) == "203.0.113.9")
+        #expect(
+            TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["1.2.3.4, 203.0.113.9, 10.0.0.7"], trusted: trusted)
+                == "203.0.113.9")
         #expect(TrustedProxyMiddleware.client(peer: "198.51.100.1", forwardedFor: ["1.2.3.4"], trusted: trusted) == "198.51.100.1")
         #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: [], trusted: trusted) == "10.0.0.5")
         #expect(TrustedProxyMiddleware.client(peer: "10.0.0.5", forwardedFor: ["evil, 203.0.113.9"], trusted: trusted) == "203.0.113.9")
@@ -320,9 +342,11 @@ struct SourceAddressTests {
             try await harness.application().test(.live) { client in
                 func register(_ index: Int, from address: String) async throws -> HTTPResponse.Status {
                     let body = #"{"redirect_uris":["https://app-\#(index).example/cb"]}"#
-                    return try await client.execute(uri: "/register", method: .post,
-                                                    headers: [.contentType: "application/json", .init("X-Forwarded-For")!: address],
-                                                    body: ByteBuffer(string: body)).status
+                    return try await client.execute(
+                        uri: "/register", method: .post,
+                        headers: [.contentType: "application/json", .init("X-Forwarded-For")!: address],
+                        body: ByteBuffer(string: body)
+                    ).status
                 }
                 let first = try await register(1, from: "203.0.113.1")
                 let second = try await register(2, from: "203.0.113.1")
@@ -344,11 +368,13 @@ struct SessionLifetimeTests {
         let clock = harness.clock
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let page = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
+            let page = try await browser.openLoginPage(
+                client, query: TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)
             let signedIn = try await browser.logIn(client, on: page)
             #expect(signedIn.headers[.setCookie]?.contains("Max-Age=120;") == true)
             clock.advance(by: .seconds(121))
-            let later = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
+            let later = try await browser.get(
+                client, "/authorize?\(TestHarness.authorizeQuery(clientID: TestHarness.firstPartyClientID).query)")
             #expect(later.headers[.location]?.hasPrefix("/login") == true, "the session ended")
         }
     }

@@ -42,9 +42,10 @@ enum WCAG {
     /// The custom properties each `property:var(--name)` declaration in `css` reads.
     static func variables(readBy property: String, in css: String) throws -> Set<String> {
         let regex = try NSRegularExpression(pattern: #"(?<![\w-])"# + property + #":\s*var\(--([\w-]+)\)"#)
-        return Set(regex.matches(in: css, range: NSRange(css.startIndex..., in: css)).compactMap {
-            Range($0.range(at: 1), in: css).map { String(css[$0]) }
-        })
+        return Set(
+            regex.matches(in: css, range: NSRange(css.startIndex..., in: css)).compactMap {
+                Range($0.range(at: 1), in: css).map { String(css[$0]) }
+            })
     }
 }
 
@@ -53,8 +54,10 @@ struct PageContrastTests {
     /// Text colour on the background it is drawn on, as the stylesheet uses them: body text in
     /// the card and secondary buttons, text outside the card, muted text, the primary button,
     /// links and the "new" mark, the error box.
-    static let pairs = [("fg", "card"), ("fg", "bg"), ("muted", "card"), ("muted", "bg"), ("on-accent", "accent"),
-                        ("link", "card"), ("link", "bg"), ("bad", "bad-bg")]
+    static let pairs = [
+        ("fg", "card"), ("fg", "bg"), ("muted", "card"), ("muted", "bg"), ("on-accent", "accent"),
+        ("link", "card"), ("link", "bg"), ("bad", "bad-bg"),
+    ]
 
     @Test("Each text/background pair of the light and the dark scheme has contrast >= 4.5")
     func everyPairMeetsAA() throws {
@@ -108,7 +111,8 @@ struct BrandingHTTPTests {
             let error = try await client.execute(uri: "/authorize?client_id=nobody", method: .get)
             let signOut = try await browser.get(client, "/logout")
             let home = try await client.execute(uri: "/", method: .get)
-            let header = #"<header class="brand"><img src="https://cdn.example.com/brand/logo.svg" alt=""><span>Acme &lt;Notes&gt;</span></header>"#
+            let header =
+                #"<header class="brand"><img src="https://cdn.example.com/brand/logo.svg" alt=""><span>Acme &lt;Notes&gt;</span></header>"#
             for (name, page) in [("login", login), ("consent", consentPage), ("error", error), ("sign-out", signOut), ("home", home)] {
                 #expect(page.text.contains(header), "\(name)")
             }
@@ -123,7 +127,10 @@ struct BrandingHTTPTests {
             let browser = Browser()
             let login = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
             let csp = try #require(login.headers[.contentSecurityPolicy])
-            #expect(csp == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; img-src https://cdn.example.com")
+            #expect(
+                csp
+                    == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; img-src https://cdn.example.com"
+            )
             #expect(!csp.contains("script-src") && !csp.contains("'self'") && !csp.contains("*"))
             #expect(login.headers[.xFrameOptions] == "DENY")
         }
@@ -134,7 +141,9 @@ struct BrandingHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let page = try await Browser().openLoginPage(client, query: TestHarness.authorizeQuery().query)
-            #expect(page.headers[.contentSecurityPolicy] == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+            #expect(
+                page.headers[.contentSecurityPolicy]
+                    == "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
             #expect(page.text.contains(#"<header class="brand"><span>Pixy</span></header>"#))
             #expect(!page.text.contains("<img"))
         }
@@ -149,14 +158,18 @@ struct BrandingHTTPTests {
 
     @Test("Only https URLs and base64 PNG or SVG data: URIs are acceptable logos")
     func logoValidation() {
-        for good in ["https://cdn.example.com/logo.png", "https://cdn.example.com:8443/a/b.svg?v=2",
-                     "data:image/png;base64,iVBORw0KGgo=", "data:image/svg+xml;base64,PHN2Zy8+"] {
+        for good in [
+            "https://cdn.example.com/logo.png", "https://cdn.example.com:8443/a/b.svg?v=2",
+            "data:image/png;base64,iVBORw0KGgo=", "data:image/svg+xml;base64,PHN2Zy8+",
+        ] {
             #expect(PageBranding.isAcceptableLogo(good), "\(good)")
         }
-        for bad in ["http://cdn.example.com/logo.png", "https://user:pw@cdn.example.com/logo.png", "javascript:alert(1)",
-                    "data:image/gif;base64,R0lGODlh", "data:image/svg+xml,<svg onload=alert(1)>", "data:text/html;base64,PGI+",
-                    "data:image/png;base64,", "https://cdn.example.com/a;script-src *", "https://*.example.com/logo.png",
-                    "//cdn.example.com/logo.png", "data:image/png;base64," + String(repeating: "A", count: 70_000)] {
+        for bad in [
+            "http://cdn.example.com/logo.png", "https://user:pw@cdn.example.com/logo.png", "javascript:alert(1)",
+            "data:image/gif;base64,R0lGODlh", "data:image/svg+xml,<svg onload=alert(1)>", "data:text/html;base64,PGI+",
+            "data:image/png;base64,", "https://cdn.example.com/a;script-src *", "https://*.example.com/logo.png",
+            "//cdn.example.com/logo.png", "data:image/png;base64," + String(repeating: "A", count: 70_000),
+        ] {
             #expect(!PageBranding.isAcceptableLogo(bad), "\(bad)")
         }
     }
@@ -194,10 +207,11 @@ struct ConsentPageHTTPTests {
     func publicClientStepUpMarksNewScopes() async throws {
         let harness = try await TestHarness.make()
         let now = harness.clock.now()
-        try await harness.store.createGrant(Grant(
-            id: "grant-1", clientID: TestHarness.publicClientID, subject: harness.user.id, scope: Scope(validatedTokens: ["read"]),
-            resource: nil, authTime: now, createdAt: now, expiresAt: now.addingTimeInterval(86400),
-            idleExpiresAt: now.addingTimeInterval(86400), currentTokenHash: "hash"))
+        try await harness.store.createGrant(
+            Grant(
+                id: "grant-1", clientID: TestHarness.publicClientID, subject: harness.user.id, scope: Scope(validatedTokens: ["read"]),
+                resource: nil, authTime: now, createdAt: now, expiresAt: now.addingTimeInterval(86400),
+                idleExpiresAt: now.addingTimeInterval(86400), currentTokenHash: "hash"))
         try await harness.application().test(.router) { client in
             let page = try await Browser().openConsentPage(client, query: TestHarness.authorizeQuery(scope: "read write").query)
             #expect(page.status == .ok)

@@ -14,20 +14,34 @@ struct RefreshHTTPTests {
     func refreshOverHTTP() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let registered = try json(try await client.execute(
-                uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                body: ByteBuffer(string: #"{"redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"client_name":"MCP client"}"#)))
+            let registered = try json(
+                try await client.execute(
+                    uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(
+                        string:
+                            #"{"redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"client_name":"MCP client"}"#
+                    )))
             let clientID = try #require(registered["client_id"] as? String)
             #expect(registered["grant_types"] as? [String] == ["authorization_code", "refresh_token"])
-            let (query, pkce) = TestHarness.authorizeQuery(clientID: ClientID(clientID), redirectURI: "http://127.0.0.1:5555/callback",
-                                                           scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
+            let (query, pkce) = TestHarness.authorizeQuery(
+                clientID: ClientID(clientID), redirectURI: "http://127.0.0.1:5555/callback",
+                scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
             let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
-            let first = try json(try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code),
-                                                                 ("code_verifier", pkce.verifier.value), ("client_id", clientID)]))
+            let first = try json(
+                try await tokenRequest(
+                    client,
+                    [
+                        ("grant_type", "authorization_code"), ("code", code),
+                        ("code_verifier", pkce.verifier.value), ("client_id", clientID),
+                    ]))
             let rt1 = try #require(first["refresh_token"] as? String)
 
-            let refreshed = try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", rt1), ("client_id", clientID),
-                                                            ("resource", "https://mcp.example.com/mcp")])
+            let refreshed = try await tokenRequest(
+                client,
+                [
+                    ("grant_type", "refresh_token"), ("refresh_token", rt1), ("client_id", clientID),
+                    ("resource", "https://mcp.example.com/mcp"),
+                ])
             #expect(refreshed.status == .ok)
             #expect(refreshed.headers[.cacheControl] == "no-store")
             let body = try json(refreshed)

@@ -34,9 +34,11 @@ struct AuthorizeHTTPTests {
         }
     }
 
-    @Test("§2 (probe N3/N4): no challenge, or plain, is refused by redirect with state and iss, and no code", arguments: [
-        [("code_challenge_method", "plain")], [("code_challenge", ""), ("code_challenge_method", "")], [("code_challenge_method", "")],
-    ])
+    @Test(
+        "§2 (probe N3/N4): no challenge, or plain, is refused by redirect with state and iss, and no code",
+        arguments: [
+            [("code_challenge_method", "plain")], [("code_challenge", ""), ("code_challenge_method", "")], [("code_challenge_method", "")],
+        ])
     func pkceRefusedByRedirect(overrides: [(String, String)]) async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
@@ -90,18 +92,21 @@ struct TokenHTTPTests {
         try await harness.application().test(.router) { client in
             let get = try await client.execute(uri: "/token", method: .get)
             #expect(get.status == .methodNotAllowed)
-            let asJSON = try await client.execute(uri: "/token", method: .post, headers: [.contentType: "application/json"],
-                                                  body: ByteBuffer(string: #"{"grant_type":"authorization_code"}"#))
+            let asJSON = try await client.execute(
+                uri: "/token", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"grant_type":"authorization_code"}"#))
             #expect(asJSON.status == .badRequest)
             #expect(try json(asJSON)["error"] as? String == "invalid_request")
             #expect(asJSON.headers[.cacheControl] == "no-store")
             #expect(asJSON.headers[pragma] == "no-cache")
-            let huge = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", String(repeating: "a", count: 70_000))])
+            let huge = try await tokenRequest(
+                client, [("grant_type", "authorization_code"), ("code", String(repeating: "a", count: 70_000))])
             #expect(huge.status == .badRequest)
         }
     }
 
-    @Test("docs/security.md §4, §8: an error from /token carries the same headers as a success (CORS for browser clients, nosniff, no-store)")
+    @Test(
+        "docs/security.md §4, §8: an error from /token carries the same headers as a success (CORS for browser clients, nosniff, no-store)")
     func errorsKeepHeaders() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
@@ -119,10 +124,12 @@ struct TokenHTTPTests {
         try await harness.application().test(.router) { client in
             let (query, pkce) = TestHarness.authorizeQuery(clientID: TestHarness.confidentialClientID)
             let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
-            let credentials = FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":" +
-                FormParameters.percentEncode(TestHarness.confidentialSecret)
-            let token = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
-                                               authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
+            let credentials =
+                FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":"
+                + FormParameters.percentEncode(TestHarness.confidentialSecret)
+            let token = try await tokenRequest(
+                client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
+                authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
             #expect(token.status == .ok)
             #expect(try json(token)["access_token"] != nil)
         }
@@ -133,7 +140,8 @@ struct TokenHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let form = [("grant_type", "authorization_code"), ("code", "x"), ("code_verifier", CodeVerifier.generate().value)]
-            let basic = try await tokenRequest(client, form, authorization: "Basic " + Data("confidential%3Aclient%25%2B:wrong".utf8).base64EncodedString())
+            let basic = try await tokenRequest(
+                client, form, authorization: "Basic " + Data("confidential%3Aclient%25%2B:wrong".utf8).base64EncodedString())
             #expect(basic.status == .unauthorized)
             #expect(basic.headers[.wwwAuthenticate]?.hasPrefix("Basic") == true)
             #expect(try json(basic)["error"] as? String == "invalid_client")
@@ -150,10 +158,12 @@ struct TokenHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let form = [("grant_type", "authorization_code"), ("code", "x"), ("code_verifier", CodeVerifier.generate().value)]
-            let publicWithSecret = try await tokenRequest(client, form + [("client_id", TestHarness.publicClientID.rawValue), ("client_secret", "x")])
+            let publicWithSecret = try await tokenRequest(
+                client, form + [("client_id", TestHarness.publicClientID.rawValue), ("client_secret", "x")])
             #expect(try json(publicWithSecret)["error"] as? String == "invalid_client")
-            let both = try await tokenRequest(client, form + [("client_secret", TestHarness.confidentialSecret)],
-                                              authorization: "Basic " + Data("a:b".utf8).base64EncodedString())
+            let both = try await tokenRequest(
+                client, form + [("client_secret", TestHarness.confidentialSecret)],
+                authorization: "Basic " + Data("a:b".utf8).base64EncodedString())
             #expect(try json(both)["error"] as? String == "invalid_request")
         }
     }
@@ -166,7 +176,9 @@ struct MetadataAndRegistrationHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-                let response = try await client.execute(uri: path, method: .get, headers: [HTTPField.Name("Host")!: "evil.example", HTTPField.Name("X-Forwarded-Host")!: "evil.example"])
+                let response = try await client.execute(
+                    uri: path, method: .get,
+                    headers: [HTTPField.Name("Host")!: "evil.example", HTTPField.Name("X-Forwarded-Host")!: "evil.example"])
                 #expect(response.status == .ok)
                 let body = try json(response)
                 #expect(body["issuer"] as? String == TestHarness.defaultIssuer)
@@ -181,8 +193,10 @@ struct MetadataAndRegistrationHTTPTests {
     func issuerWithPath() async throws {
         let harness = try await TestHarness.make(issuer: "https://auth.example.com/tenant")
         try await harness.application().test(.router) { client in
-            for path in ["/.well-known/oauth-authorization-server/tenant", "/.well-known/openid-configuration/tenant",
-                         "/tenant/.well-known/openid-configuration"] {
+            for path in [
+                "/.well-known/oauth-authorization-server/tenant", "/.well-known/openid-configuration/tenant",
+                "/tenant/.well-known/openid-configuration",
+            ] {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(try json(response)["token_endpoint"] as? String == "https://auth.example.com/tenant/token")
             }
@@ -198,8 +212,10 @@ struct MetadataAndRegistrationHTTPTests {
     func registration() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let body = #"{"redirect_uris":["https://chatgpt.com/connector_platform_oauth_redirect"],"token_endpoint_auth_method":"none","client_name":"ChatGPT","client_id":"chosen-by-attacker","client_secret":"x","client_id_issued_at":1}"#
-            let response = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+            let body =
+                #"{"redirect_uris":["https://chatgpt.com/connector_platform_oauth_redirect"],"token_endpoint_auth_method":"none","client_name":"ChatGPT","client_id":"chosen-by-attacker","client_secret":"x","client_id_issued_at":1}"#
+            let response = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
             #expect(response.status == .created)
             #expect(response.headers[.cacheControl] == "no-store")
             #expect(response.headers[pragma] == "no-cache")
@@ -210,25 +226,29 @@ struct MetadataAndRegistrationHTTPTests {
             let clientID = try #require(registered["client_id"] as? String)
             #expect(try await harness.store.client(withID: ClientID(clientID))?.isDynamicallyRegistered == true)
 
-            let confidential = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                        body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"client_secret_post"}"#))
+            let confidential = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"client_secret_post"}"#))
             let secret = try #require(try json(confidential)["client_secret"] as? String)
             let stored = try #require(try await harness.store.client(withID: ClientID(try json(confidential)["client_id"] as! String)))
             #expect(stored.secretHash == SecretHash.sha256Hex(secret))
         }
     }
 
-    @Test("§7: bad registrations are refused with the RFC 7591 error codes", arguments: [
-        (#"{"redirect_uris":["javascript:alert(1)"]}"#, "invalid_redirect_uri"),
-        (#"{"redirect_uris":["http://example.com/cb"]}"#, "invalid_redirect_uri"),
-        (#"{"redirect_uris":"https://a.example/cb"}"#, "invalid_client_metadata"),
-        (#"{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}"#, "invalid_client_metadata"),
-        ("not json", "invalid_client_metadata"),
-    ])
+    @Test(
+        "§7: bad registrations are refused with the RFC 7591 error codes",
+        arguments: [
+            (#"{"redirect_uris":["javascript:alert(1)"]}"#, "invalid_redirect_uri"),
+            (#"{"redirect_uris":["http://example.com/cb"]}"#, "invalid_redirect_uri"),
+            (#"{"redirect_uris":"https://a.example/cb"}"#, "invalid_client_metadata"),
+            (#"{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}"#, "invalid_client_metadata"),
+            ("not json", "invalid_client_metadata"),
+        ])
     func registrationErrors(body: String, error: String) async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let response = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+            let response = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)
             #expect(try json(response)["error"] as? String == error)
             #expect(response.headers[.cacheControl] == "no-store")
@@ -240,7 +260,8 @@ struct MetadataAndRegistrationHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let body = #"{"redirect_uris":["https://a.example/cb"],"client_name":""# + String(repeating: "x", count: 20_000) + #""}"#
-            let response = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+            let response = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)
         }
     }
@@ -249,12 +270,16 @@ struct MetadataAndRegistrationHTTPTests {
     func registeredClientOnConsentPage() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let body = #"{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"token_endpoint_auth_method":"none","client_name":"<script>alert('x')</script>"}"#
-            let registered = try json(try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                               body: ByteBuffer(string: body)))
+            let body =
+                #"{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"token_endpoint_auth_method":"none","client_name":"<script>alert('x')</script>"}"#
+            let registered = try json(
+                try await client.execute(
+                    uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: body)))
             let clientID = ClientID(try #require(registered["client_id"] as? String))
             let browser = Browser()
-            let (query, _) = TestHarness.authorizeQuery(clientID: clientID, redirectURI: "https://claude.ai/api/mcp/auth_callback", scope: "read")
+            let (query, _) = TestHarness.authorizeQuery(
+                clientID: clientID, redirectURI: "https://claude.ai/api/mcp/auth_callback", scope: "read")
             let login = try await browser.openLoginPage(client, query: query)
             #expect(!login.text.contains("<script>"))
             #expect(login.text.contains("&lt;script&gt;"))
@@ -280,7 +305,8 @@ struct PageSecurityTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let browser = Browser()
-            let start = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery().query)", headers: [.origin: "https://evil.example"])
+            let start = try await browser.get(
+                client, "/authorize?\(TestHarness.authorizeQuery().query)", headers: [.origin: "https://evil.example"])
             let login = try await browser.get(client, try #require(start.headers[.location]), headers: [.origin: "https://evil.example"])
             let errorPage = try await client.execute(uri: "/authorize?client_id=nobody", method: .get)
             for response in [start, login, errorPage] {
@@ -331,10 +357,12 @@ struct PageSecurityTests {
             // Now log in properly, then forge the consent POST.
             let afterLogin = try await browser.logIn(client, on: login)
             let consent = try await browser.get(client, try #require(afterLogin.headers[.location]))
-            let forged = try await browser.post(client, try consent.formAction(), form: [("csrf_token", "forged"), ("decision", "approve")])
+            let forged = try await browser.post(
+                client, try consent.formAction(), form: [("csrf_token", "forged"), ("decision", "approve")])
             #expect(forged.status == .forbidden, "a forged consent POST is refused outright (docs/threat-model.md)")
             #expect(forged.locationParameters["code"] == nil)
-            let real = try await browser.post(client, try consent.formAction(), form: [("csrf_token", try consent.csrfToken()), ("decision", "approve")])
+            let real = try await browser.post(
+                client, try consent.formAction(), form: [("csrf_token", try consent.csrfToken()), ("decision", "approve")])
             #expect(real.locationParameters["code"] != nil, "the forged POST did not consume the transaction")
         }
     }
@@ -361,7 +389,7 @@ struct PageSecurityTests {
             let start = try await victim.get(client, "/authorize?\(TestHarness.authorizeQuery().query)")
             let loginPath = try #require(start.headers[.location])
             let attacker = Browser()
-            _ = try await attacker.authorize(client, query: TestHarness.authorizeQuery().query)   // attacker has its own logged-in session
+            _ = try await attacker.authorize(client, query: TestHarness.authorizeQuery().query)  // attacker has its own logged-in session
             let stolen = try await attacker.get(client, loginPath)
             #expect(stolen.status == .badRequest)
             let consentPath = loginPath.replacingOccurrences(of: "/login", with: "/consent")
@@ -390,13 +418,15 @@ struct PageSecurityTests {
             let browser = Browser()
             let login = try await browser.openLoginPage(client, query: TestHarness.authorizeQuery().query)
             func attempt(_ username: String, _ password: String) async throws -> TestResponse {
-                try await browser.post(client, try login.formAction(), form: [("username", username), ("password", password), ("csrf_token", try login.csrfToken())])
+                try await browser.post(
+                    client, try login.formAction(),
+                    form: [("username", username), ("password", password), ("csrf_token", try login.csrfToken())])
             }
             let unknown = try await attempt("mallory", "whatever-password")
             let wrong = try await attempt(TestHarness.username, "wrong-password")
             #expect(unknown.headers[.location] == wrong.headers[.location])
             #expect(wrong.headers[.location]?.contains("error=invalid") == true)
-            for _ in 0..<4 { _ = try await attempt(TestHarness.username, "wrong-password") }   // 5 failures in all
+            for _ in 0..<4 { _ = try await attempt(TestHarness.username, "wrong-password") }  // 5 failures in all
             let throttled = try await attempt(TestHarness.username, TestHarness.password)
             #expect(throttled.headers[.location]?.contains("error=throttled") == true)
             #expect(throttled.headers[.setCookie] == nil)
@@ -411,17 +441,25 @@ struct PageSecurityTests {
             let (query, pkce) = TestHarness.authorizeQuery(clientID: TestHarness.confidentialClientID)
             let redirect = try await browser.authorize(client, query: query)
             let code = try #require(redirect.locationParameters["code"])
-            let credentials = FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":" + FormParameters.percentEncode(TestHarness.confidentialSecret)
-            let token = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
-                                               authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
-            let replay = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
-                                                authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
+            let credentials =
+                FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":"
+                + FormParameters.percentEncode(TestHarness.confidentialSecret)
+            let token = try await tokenRequest(
+                client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
+                authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
+            let replay = try await tokenRequest(
+                client, [("grant_type", "authorization_code"), ("code", code), ("code_verifier", pkce.verifier.value)],
+                authorization: "Basic " + Data(credentials.utf8).base64EncodedString())
             #expect(replay.status == .badRequest)
             _ = try await browser.get(client, "/authorize?\(TestHarness.authorizeQuery(extra: [("state", "secret-state")]).query)")
-            let registered = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                      body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
-            return [TestHarness.password, TestHarness.confidentialSecret, code, pkce.verifier.value, try #require(try json(token)["access_token"] as? String), try #require(browser.cookie),
-                        try #require(try json(registered)["client_secret"] as? String), "secret-state", pkce.challenge.value]
+            let registered = try await client.execute(
+                uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redirect_uris":["https://a.example/cb"]}"#))
+            return [
+                TestHarness.password, TestHarness.confidentialSecret, code, pkce.verifier.value,
+                try #require(try json(token)["access_token"] as? String), try #require(browser.cookie),
+                try #require(try json(registered)["client_secret"] as? String), "secret-state", pkce.challenge.value,
+            ]
         }
         let lines = harness.logs.allLines
         #expect(lines.contains { $0.contains("POST /token 200") }, "one line per request is logged")
@@ -438,12 +476,15 @@ struct RegistrationRateLimitTests {
         let harness = try await TestHarness.make()
         var configuration = harness.configuration
         configuration.registrationBurst = 2
-        let app = try await buildApplication(configuration: configuration, stores: PixyStores(harness.store), clock: harness.clock,
-                                             logger: harness.logs.logger())
+        let app = try await buildApplication(
+            configuration: configuration, stores: PixyStores(harness.store), clock: harness.clock,
+            logger: harness.logs.logger())
         try await app.test(.router) { client in
             func register(_ name: String) async throws -> TestResponse {
-                try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(
-                    string: #"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","client_name":"\#(name)"}"#))
+                try await client.execute(
+                    uri: "/register", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(
+                        string: #"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","client_name":"\#(name)"}"#))
             }
             let first = try await register("one")
             #expect(first.status == .created)

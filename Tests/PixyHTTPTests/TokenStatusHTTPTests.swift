@@ -13,18 +13,27 @@ import Testing
 func obtainToken(_ client: some TestClientProtocol) async throws -> (code: String, verifier: String, accessToken: String) {
     let (query, pkce) = TestHarness.authorizeQuery()
     let code = try #require(try await Browser().authorize(client, query: query).locationParameters["code"])
-    let token = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code),
-                                                ("code_verifier", pkce.verifier.value), ("client_id", TestHarness.publicClientID.rawValue)])
+    let token = try await tokenRequest(
+        client,
+        [
+            ("grant_type", "authorization_code"), ("code", code),
+            ("code_verifier", pkce.verifier.value), ("client_id", TestHarness.publicClientID.rawValue),
+        ])
     return (code, pkce.verifier.value, try #require(try json(token)["access_token"] as? String))
 }
 
-let resourceServerBasic = "Basic " + Data((FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":" +
-                                           FormParameters.percentEncode(TestHarness.confidentialSecret)).utf8).base64EncodedString()
+let resourceServerBasic =
+    "Basic "
+    + Data(
+        (FormParameters.percentEncode(TestHarness.confidentialClientID.rawValue) + ":"
+            + FormParameters.percentEncode(TestHarness.confidentialSecret)).utf8
+    ).base64EncodedString()
 
 func introspect(_ client: some TestClientProtocol, _ token: String) async throws -> TestResponse {
-    try await client.execute(uri: "/introspect", method: .post,
-                             headers: [.contentType: "application/x-www-form-urlencoded", .authorization: resourceServerBasic],
-                             body: ByteBuffer(string: FormParameters.encode([("token", token)])))
+    try await client.execute(
+        uri: "/introspect", method: .post,
+        headers: [.contentType: "application/x-www-form-urlencoded", .authorization: resourceServerBasic],
+        body: ByteBuffer(string: FormParameters.encode([("token", token)])))
 }
 
 @Suite("docs/security.md §9 over HTTP: /revoke and /introspect")
@@ -42,10 +51,13 @@ struct TokenStatusHTTPTests {
             #expect(claims["client_id"] as? String == TestHarness.publicClientID.rawValue)
             #expect(claims["iss"] as? String == TestHarness.defaultIssuer)
 
-            let revoked = try await client.execute(uri: "/revoke", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                   body: ByteBuffer(string: FormParameters.encode([
-                                                       ("token", accessToken), ("token_type_hint", "access_token"),
-                                                       ("client_id", TestHarness.publicClientID.rawValue)])))
+            let revoked = try await client.execute(
+                uri: "/revoke", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(
+                    string: FormParameters.encode([
+                        ("token", accessToken), ("token_type_hint", "access_token"),
+                        ("client_id", TestHarness.publicClientID.rawValue),
+                    ])))
             #expect(revoked.status == .ok)
             #expect(revoked.headers[.cacheControl] == "no-store")
             let inactive = try await introspect(client, accessToken)
@@ -57,11 +69,13 @@ struct TokenStatusHTTPTests {
     func unknownAndPublic() async throws {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
-            let unknown = try await client.execute(uri: "/revoke", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                   body: ByteBuffer(string: "token=garbage&client_id=public-client"))
+            let unknown = try await client.execute(
+                uri: "/revoke", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=garbage&client_id=public-client"))
             #expect(unknown.status == .ok)
-            let publicIntrospection = try await client.execute(uri: "/introspect", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                               body: ByteBuffer(string: "token=garbage&client_id=public-client"))
+            let publicIntrospection = try await client.execute(
+                uri: "/introspect", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=garbage&client_id=public-client"))
             #expect(publicIntrospection.status == .unauthorized)
             #expect(try json(publicIntrospection)["error"] as? String == "invalid_client")
             #expect(try await introspect(client, "garbage").text == #"{"active":false}"#)
@@ -73,8 +87,12 @@ struct TokenStatusHTTPTests {
         let harness = try await TestHarness.make()
         try await harness.application().test(.router) { client in
             let (code, verifier, accessToken) = try await obtainToken(client)
-            let replay = try await tokenRequest(client, [("grant_type", "authorization_code"), ("code", code),
-                                                         ("code_verifier", verifier), ("client_id", TestHarness.publicClientID.rawValue)])
+            let replay = try await tokenRequest(
+                client,
+                [
+                    ("grant_type", "authorization_code"), ("code", code),
+                    ("code_verifier", verifier), ("client_id", TestHarness.publicClientID.rawValue),
+                ])
             #expect(try json(replay)["error"] as? String == "invalid_grant")
             #expect(try await introspect(client, accessToken).text == #"{"active":false}"#)
         }
@@ -120,7 +138,8 @@ struct TokenStatusHTTPTests {
             #expect(metadata["introspection_endpoint"] as? String == "\(TestHarness.defaultIssuer)/introspect")
             let revokePreflight = try await client.execute(uri: "/revoke", method: .options, headers: [.origin: "https://app.example.com"])
             #expect(revokePreflight.headers[.accessControlAllowOrigin] == "*")
-            let introspectPreflight = try await client.execute(uri: "/introspect", method: .options, headers: [.origin: "https://app.example.com"])
+            let introspectPreflight = try await client.execute(
+                uri: "/introspect", method: .options, headers: [.origin: "https://app.example.com"])
             #expect(introspectPreflight.headers[.accessControlAllowOrigin] == nil)
             #expect(try await client.execute(uri: "/introspect", method: .get).status == .methodNotAllowed)
         }

@@ -6,7 +6,6 @@ import PixySQLite
 import PixyTesting
 import Testing
 
-
 @Suite("Key rotation (docs/operations.md, signing keys)")
 struct KeyRotationTests {
     @Test("A rotated-out key keeps verifying and stays published until its tokens have expired, then it is gone")
@@ -37,7 +36,8 @@ struct KeyRotationTests {
     @Test("Verification requires this issuer's iss")
     func issuerChecked() async throws {
         let clock = ManualClock()
-        let keys = try await SigningKeys(store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let keys = try await SigningKeys(
+            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
         let foreignIssuer = try await keys.issueAccessToken(sampleClaims(clock: clock, issuer: "https://other.example.com"))
         #expect(await keys.verifiedClaims(of: foreignIssuer) == nil)
     }

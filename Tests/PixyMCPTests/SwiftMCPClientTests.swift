@@ -26,11 +26,13 @@ struct SwiftMCPClientTests {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let bundle = work.appendingPathComponent("bundle.pem").path
         let system = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
-        try (system + "\n" + String(contentsOfFile: certificates.caFile, encoding: .utf8)).write(toFile: bundle, atomically: true, encoding: .utf8)
+        try (system + "\n" + String(contentsOfFile: certificates.caFile, encoding: .utf8)).write(
+            toFile: bundle, atomically: true, encoding: .utf8)
 
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificates.caFile))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
+        let http = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
         do {
             try await exercise(http, certificates: certificates, work: work, bundle: bundle)
         } catch {
@@ -43,16 +45,25 @@ struct SwiftMCPClientTests {
     private func exercise(_ http: HTTPClient, certificates: TestCertificateAuthority, work: URL, bundle: String) async throws {
         let data = work.appendingPathComponent("pixy-data").path
         let password = "correct horse battery staple"
-        try LiveProcess.run(Binaries.pixy, ["users", "add", "alice", "--password-stdin", "--create", "--data-dir", data], stdin: password + "\n")
+        try LiveProcess.run(
+            Binaries.pixy, ["users", "add", "alice", "--password-stdin", "--create", "--data-dir", data], stdin: password + "\n")
         let pixyPort = RedisServer.freePort()
         let issuer = "https://127.0.0.1:\(pixyPort)"
-        let pixy = try LiveProcess(Binaries.pixy, ["serve", "--port", String(pixyPort), "--data-dir", data, "--tls-cert", certificates.certificateFile,
-                                                  "--tls-key", certificates.keyFile, "--access-token-ttl", "5"])
+        let pixy = try LiveProcess(
+            Binaries.pixy,
+            [
+                "serve", "--port", String(pixyPort), "--data-dir", data, "--tls-cert", certificates.certificateFile,
+                "--tls-key", certificates.keyFile, "--access-token-ttl", "5",
+            ])
         defer { pixy.stop() }
         try await waitForHealth(http, "\(issuer)/health")
         let mcpPort = RedisServer.freePort()
-        let example = try LiveProcess(Binaries.exampleServer, ["--issuer", issuer, "--port", String(mcpPort), "--issuer-ca-file", certificates.caFile,
-                                                               "--clock-skew", "0"])
+        let example = try LiveProcess(
+            Binaries.exampleServer,
+            [
+                "--issuer", issuer, "--port", String(mcpPort), "--issuer-ca-file", certificates.caFile,
+                "--clock-skew", "0",
+            ])
         defer { example.stop() }
         try await waitForHealth(http, "http://127.0.0.1:\(mcpPort)/health")
 
@@ -115,8 +126,10 @@ struct SwiftMCPClientTests {
             let page = try await get(http, origin + location, cookie: cookie)
             let html = String(buffer: try await page.body.collect(upTo: 1 << 20))
             let csrf = try #require(html.firstMatch(of: /name="csrf_token" value="([^"]+)"/)?.1)
-            let action = try #require(html.firstMatch(of: /<form method="post" action="([^"]+)"/)?.1).replacingOccurrences(of: "&amp;", with: "&")
-            let form = html.contains("name=\"password\"")
+            let action = try #require(html.firstMatch(of: /<form method="post" action="([^"]+)"/)?.1).replacingOccurrences(
+                of: "&amp;", with: "&")
+            let form =
+                html.contains("name=\"password\"")
                 ? "username=alice&password=\(password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&csrf_token=\(csrf)"
                 : "csrf_token=\(csrf)&decision=approve"
             var request = HTTPClientRequest(url: origin + action)

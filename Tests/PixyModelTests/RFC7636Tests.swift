@@ -27,8 +27,9 @@ struct RFC7636Tests {
         }
     }
 
-    @Test("§4.1: trailing newline, NUL and non-ASCII look-alikes are refused (byte-level, not Unicode classes)",
-          arguments: ["\n", "\0", "\r\n", "é", "Ａ", "٣", " ", "%41"])
+    @Test(
+        "§4.1: trailing newline, NUL and non-ASCII look-alikes are refused (byte-level, not Unicode classes)",
+        arguments: ["\n", "\0", "\r\n", "é", "Ａ", "٣", " ", "%41"])
     func verifierRefusesSneakyCharacters(suffix: String) {
         #expect(CodeVerifier(String(repeating: "a", count: 43) + suffix) == nil)
         #expect(CodeVerifier(String(repeating: "a", count: 42) + suffix) == nil)
@@ -78,17 +79,18 @@ struct RFC7636Tests {
         }
     }
 
-    @Test("docs/security.md §2: a challenge is exactly 43 canonical base64url characters",
-          arguments: [
+    @Test(
+        "docs/security.md §2: a challenge is exactly 43 canonical base64url characters",
+        arguments: [
             ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", true),
-            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c", false),     // 42
-            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMA", false),   // 44
-            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", false),   // padding
-            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM", false),    // base64, not base64url
+            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c", false),  // 42
+            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMA", false),  // 44
+            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", false),  // padding
+            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM", false),  // base64, not base64url
             ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw/cM", false),
-            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN", false),    // non-canonical trailing bits
+            ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN", false),  // non-canonical trailing bits
             ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c\n", false),
-          ])
+        ])
     func challengeFormat(value: String, isValid: Bool) {
         #expect((CodeChallenge(value) != nil) == isValid)
     }

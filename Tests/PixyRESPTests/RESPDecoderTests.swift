@@ -74,7 +74,9 @@ struct RESPDecoderTests {
         #expect(try channel.finish().isClean)
     }
 
-    @Test("Malformed bytes in the pipeline are a protocol violation", arguments: ["?x\r\n", ":abc\r\n", "$-2\r\n", "$3\r\nabcXY", "*1000001\r\n"])
+    @Test(
+        "Malformed bytes in the pipeline are a protocol violation",
+        arguments: ["?x\r\n", ":abc\r\n", "$-2\r\n", "$3\r\nabcXY", "*1000001\r\n"])
     func malformedInPipeline(text: String) throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(RESPDecoder()))
         let error = #expect(throws: RedisError.self) { try channel.writeInbound(ByteBuffer(string: text)) }
@@ -86,13 +88,15 @@ struct RESPDecoderTests {
 
 @Suite("RESP encoder round trips")
 struct RESPEncoderRoundTripTests {
-    @Test("An encoded command decodes to the array of its arguments' bytes, consuming exactly the encoding", arguments: [
-        ["PING"],
-        ["SET", "auth:code:é", "", "PX", "60000", "NX"],
-        ["SET", "k", "line one\r\nline two"],
-        ["EVALSHA", "0123456789abcdef0123456789abcdef01234567", "2", "a", "b", "{\"json\":[1,2]}"],
-        [],
-    ])
+    @Test(
+        "An encoded command decodes to the array of its arguments' bytes, consuming exactly the encoding",
+        arguments: [
+            ["PING"],
+            ["SET", "auth:code:é", "", "PX", "60000", "NX"],
+            ["SET", "k", "line one\r\nline two"],
+            ["EVALSHA", "0123456789abcdef0123456789abcdef01234567", "2", "a", "b", "{\"json\":[1,2]}"],
+            [],
+        ])
     func commandRoundTrip(arguments: [String]) throws {
         var buffer = ByteBuffer()
         RESP.encodeCommand(arguments, into: &buffer)

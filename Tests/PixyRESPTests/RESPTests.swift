@@ -52,19 +52,22 @@ struct RESPTests {
         #expect(throws: RedisError.protocolViolation("nested too deeply")) { _ = try decode(String(repeating: "*1\r\n", count: 100_000)) }
     }
 
-    @Test("redis:// URLs", arguments: [
-        ("redis://127.0.0.1", "127.0.0.1", 6379, nil, nil, 0),
-        ("redis://localhost:6380/2", "localhost", 6380, nil, nil, 2),
-        ("redis://:s%40cret@host:7000", "host", 7000, nil, "s@cret", 0),
-        ("redis://pixy:pw@[::1]:6379/1", "::1", 6379, "pixy", "pw", 1),
-    ] as [(String, String, Int, String?, String?, Int)])
+    @Test(
+        "redis:// URLs",
+        arguments: [
+            ("redis://127.0.0.1", "127.0.0.1", 6379, nil, nil, 0),
+            ("redis://localhost:6380/2", "localhost", 6380, nil, nil, 2),
+            ("redis://:s%40cret@host:7000", "host", 7000, nil, "s@cret", 0),
+            ("redis://pixy:pw@[::1]:6379/1", "::1", 6379, "pixy", "pw", 1),
+        ] as [(String, String, Int, String?, String?, Int)])
     func urls(url: String, host: String, port: Int, user: String?, password: String?, database: Int) throws {
         let configuration = try #require(RedisConfiguration(url: url))
         #expect(configuration.host == host && configuration.port == port && configuration.database == database)
         #expect(configuration.username == user && configuration.password == password)
     }
 
-    @Test("Malformed or unsupported URLs are refused", arguments: ["http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h/x"])
+    @Test(
+        "Malformed or unsupported URLs are refused", arguments: ["http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h/x"])
     func badURLs(url: String) {
         #expect(RedisConfiguration(url: url) == nil)
     }

@@ -10,5 +10,3 @@ import PixyTesting
 func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):") -> RedisStore {
     RedisStore(configuration: RedisConfiguration(url: RedisServer.shared.url)!, prefix: prefix, clock: clock)
 }
-
-

@@ -64,7 +64,8 @@ struct RedisLiveTests {
         let connection = try await RedisConnection.connect(try #require(RedisConfiguration(url: url)))
         defer { connection.close() }
         _ = try await connection.send(["SET", "k", "in-db-3"])
-        let other = try await RedisConnection.connect(try #require(RedisConfiguration(url: "redis://:s3cret%20pass@127.0.0.1:\(server.port)/0")))
+        let other = try await RedisConnection.connect(
+            try #require(RedisConfiguration(url: "redis://:s3cret%20pass@127.0.0.1:\(server.port)/0")))
         defer { other.close() }
         #expect(try await other.send(["GET", "k"]).isNull, "databases are separate")
         let wrongPassword = await #expect(throws: PixyRESP.RedisError.self) {
@@ -170,7 +171,9 @@ struct RedisLiveTests {
         // BLPOP would answer (nil) after 60 s: a failure well before that is the command timeout,
         // however busy the machine. The upper bound only tells the two apart.
         let start = ContinuousClock.now
-        await #expect(throws: PixyRESP.RedisError.timedOut("command timed out")) { try await connection.send(["BLPOP", "never-filled", "60"]) }
+        await #expect(throws: PixyRESP.RedisError.timedOut("command timed out")) {
+            try await connection.send(["BLPOP", "never-filled", "60"])
+        }
         let elapsed = ContinuousClock.now - start
         #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(45), "\(elapsed)")
         // The close completes on the event loop: wait for it (bounded only against a hang).

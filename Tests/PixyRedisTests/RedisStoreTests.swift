@@ -52,8 +52,10 @@ struct RedisStoreTests {
         let secret = SecureRandom.token()
         let refreshToken = SecureRandom.token()
         try await store.storeCode(sampleCode(clock: clock), codeHash: SecretHash.sha256Hex(code), ttl: .seconds(60))
-        try await store.save(Client(clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
-                                    secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
+                secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
         try await store.createGrant(sampleGrant(clock: clock, tokenHash: SecretHash.sha256Hex(refreshToken)))
         var everything = ""
         guard case .array(let keys?) = try await store.pool.send(["KEYS", prefix + "*"]) else { Issue.record("KEYS"); return }
@@ -67,12 +69,15 @@ struct RedisStoreTests {
         #expect(everything.contains("auth:rt:" + SecretHash.sha256Hex(refreshToken)))
     }
 
-    @Test("§10: with Redis down every call fails as 'unavailable'; with AOF, after a restart nothing durable is lost and no consumed code returns")
+    @Test(
+        "§10: with Redis down every call fails as 'unavailable'; with AOF, after a restart nothing durable is lost and no consumed code returns"
+    )
     func outageAndRestart() async throws {
         let server = try RedisServer(extraArguments: ["--appendonly", "yes", "--appendfsync", "always"])
         let clock = ManualClock()
         let store = RedisStore(configuration: RedisConfiguration(url: server.url)!, clock: clock)
-        let client = Client(clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
+        let client = Client(
+            clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
         try await store.save(client)
         try await store.createGrant(sampleGrant(clock: clock))
         try await store.storeCode(sampleCode(clock: clock), codeHash: "consumed", ttl: .seconds(60))
@@ -132,7 +137,9 @@ struct RedisStoreTests {
         #expect(try await redisStore(clock: clock, prefix: prefix).allSigningKeys().count == 1)
     }
 
-    @Test("docs/security.md §10: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about")
+    @Test(
+        "docs/security.md §10: a Redis that may evict is refused unless explicitly allowed, then with a loud warning; no persistence is warned about"
+    )
     func evictionPolicyChecked() async throws {
         let server = try RedisServer(extraArguments: ["--maxmemory-policy", "allkeys-lru"])
         var configuration = Configuration()

@@ -44,7 +44,8 @@ final class FakeIssuer: IssuerClient, @unchecked Sendable {
         state.withLock { $0.ring = ring }
     }
 
-    private let gate = Mutex<(closed: Bool, waiting: [CheckedContinuation<Void, Never>], inFlight: Int, maxInFlight: Int)>((false, [], 0, 0))
+    private let gate = Mutex<(closed: Bool, waiting: [CheckedContinuation<Void, Never>], inFlight: Int, maxInFlight: Int)>(
+        (false, [], 0, 0))
 
     /// Holds every GET until ``openGate()``.
     func closeGate() { gate.withLock { $0.closed = true } }
@@ -77,7 +78,9 @@ final class FakeIssuer: IssuerClient, @unchecked Sendable {
         guard reachable else { throw URLError(.cannotConnectToHost) }
         switch url {
         case "https://auth.example.com/.well-known/oauth-authorization-server":
-            return Data(#"{"issuer":"https://auth.example.com","jwks_uri":"https://auth.example.com/jwks.json","introspection_endpoint":"https://auth.example.com/introspect"}"#.utf8)
+            return Data(
+                #"{"issuer":"https://auth.example.com","jwks_uri":"https://auth.example.com/jwks.json","introspection_endpoint":"https://auth.example.com/introspect"}"#
+                    .utf8)
         case "https://auth.example.com/jwks.json":
             return Data(jwks.utf8)
         default:
@@ -97,10 +100,14 @@ final class FakeIssuer: IssuerClient, @unchecked Sendable {
     }
 
     /// A token as Pixy issues it.
-    func token(audience: String = resource, scope: String = "read", issuer: String = issuer, lifetime: TimeInterval = 900) async throws -> String {
-        try await ring.issueAccessToken(AccessTokenClaims(
-            issuer: issuer, subject: "user-1", audience: audience, clientID: "app", scope: Scope(parsing: scope)!,
-            issuedAt: clock.now(), expiresAt: clock.now().addingTimeInterval(lifetime), tokenID: "jti-\(UUID().uuidString)", authTime: nil))
+    func token(audience: String = resource, scope: String = "read", issuer: String = issuer, lifetime: TimeInterval = 900) async throws
+        -> String
+    {
+        try await ring.issueAccessToken(
+            AccessTokenClaims(
+                issuer: issuer, subject: "user-1", audience: audience, clientID: "app", scope: Scope(parsing: scope)!,
+                issuedAt: clock.now(), expiresAt: clock.now().addingTimeInterval(lifetime), tokenID: "jti-\(UUID().uuidString)",
+                authTime: nil))
     }
 
     /// A token signed with the issuer's *current private key* but a chosen header, to test the
@@ -206,7 +213,9 @@ struct AccessTokenVerifierTests {
         #expect(issuer.jwksFetches == 2)
     }
 
-    @Test("Back-off: after a failed issuer fetch no request refetches until the back-off passes on the injected clock; it doubles per failure")
+    @Test(
+        "Back-off: after a failed issuer fetch no request refetches until the back-off passes on the injected clock; it doubles per failure"
+    )
     func backOffAfterFailure() async throws {
         let issuer = try await FakeIssuer()
         let verifier = issuer.verifier { $0.keyRefetchInterval = .seconds(60) }
@@ -234,8 +243,9 @@ struct AccessTokenVerifierTests {
         #expect(issuer.fetches.count == 4, "the retry fetched metadata and keys")
     }
 
-    @Test("Single flight: concurrent verifications before any keys are known share one metadata fetch and one JWKS fetch",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Single flight: concurrent verifications before any keys are known share one metadata fetch and one JWKS fetch",
+        .timeLimit(.minutes(1)))
     func singleFlightFirstFetch() async throws {
         let issuer = try await FakeIssuer()
         let verifier = issuer.verifier()
@@ -249,8 +259,9 @@ struct AccessTokenVerifierTests {
         #expect(issuer.maxConcurrentFetches == 1)
     }
 
-    @Test("Single flight: N concurrent verifications with an unknown kid cause one JWKS refetch, never several in flight",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Single flight: N concurrent verifications with an unknown kid cause one JWKS refetch, never several in flight",
+        .timeLimit(.minutes(1)))
     func singleFlightUnknownKid() async throws {
         let issuer = try await FakeIssuer()
         let verifier = issuer.verifier { $0.keyRefetchInterval = .seconds(60) }
@@ -284,8 +295,10 @@ struct AccessTokenVerifierTests {
         let issuer = try await FakeIssuer()
         let verifier = issuer.verifier { $0.verification = .introspection(clientID: "rs", clientSecret: "rs-secret") }
         let exp = issuer.clock.now().addingTimeInterval(600).timeIntervalSince1970
-        issuer.setIntrospectionAnswer(["active": true, "sub": "user-1", "client_id": "app", "scope": "read", "aud": FakeIssuer.resource,
-                                       "iss": FakeIssuer.issuer, "exp": exp])
+        issuer.setIntrospectionAnswer([
+            "active": true, "sub": "user-1", "client_id": "app", "scope": "read", "aud": FakeIssuer.resource,
+            "iss": FakeIssuer.issuer, "exp": exp,
+        ])
         #expect(try await verifier.verify("opaque-or-jwt").scopes == ["read"])
         issuer.setIntrospectionAnswer(["active": false])
         await #expect(throws: TokenRejection.self) { _ = try await verifier.verify("opaque-or-jwt") }
@@ -298,15 +311,18 @@ struct AccessTokenVerifierTests {
 @Suite("PixyResource: bearer challenges and Protected Resource Metadata (RFC 6750, RFC 9728)")
 struct BearerMiddlewareTests {
     func app(_ issuer: FakeIssuer) -> some ApplicationProtocol {
-        let resource = ProtectedResource(resource: FakeIssuer.resource, issuer: FakeIssuer.issuer, scopesSupported: ["read", "write"],
-                                         resourceName: "Test MCP")
+        let resource = ProtectedResource(
+            resource: FakeIssuer.resource, issuer: FakeIssuer.issuer, scopesSupported: ["read", "write"],
+            resourceName: "Test MCP")
         let verifier = issuer.verifier()
         let router = Router(context: ResourceRequestContext.self)
         router.addProtectedResourceMetadata(resource)
         router.group("/mcp")
-            .add(middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, _ in
-                (request, request.uri.queryParameters["tool"] == "write" ? ["write"] : ["read"])
-            })
+            .add(
+                middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, _ in
+                    (request, request.uri.queryParameters["tool"] == "write" ? ["write"] : ["read"])
+                }
+            )
             .get("") { _, context in "hello \(context.accessToken?.subject ?? "nobody")" }
         return Application(router: router)
     }
@@ -317,7 +333,8 @@ struct BearerMiddlewareTests {
         try await app(issuer).test(.router) { client in
             let response = try await client.execute(uri: "/mcp", method: .get)
             #expect(response.status == .unauthorized)
-            #expect(response.headers[.wwwAuthenticate]
+            #expect(
+                response.headers[.wwwAuthenticate]
                     == #"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="read""#)
         }
     }
@@ -387,8 +404,9 @@ struct BearerMiddlewareTests {
                 #expect(document?["scopes_supported"] as? [String] == ["read", "write"])
                 #expect(document?["bearer_methods_supported"] as? [String] == ["header"])
             }
-            let preflight = try await client.execute(uri: "/.well-known/oauth-protected-resource/mcp", method: .options,
-                                                     headers: [.origin: "https://claude.ai"])
+            let preflight = try await client.execute(
+                uri: "/.well-known/oauth-protected-resource/mcp", method: .options,
+                headers: [.origin: "https://claude.ai"])
             #expect(preflight.status == .noContent)
             #expect(preflight.headers[.accessControlAllowMethods]?.contains("GET") == true)
         }
@@ -396,31 +414,37 @@ struct BearerMiddlewareTests {
 
     @Test("RFC 9728 §3.1: the metadata URL inserts the well-known segment before the resource's path")
     func metadataURL() {
-        #expect(ProtectedResource(resource: "https://mcp.example.com/mcp", issuer: "x", scopesSupported: []).metadataURL
+        #expect(
+            ProtectedResource(resource: "https://mcp.example.com/mcp", issuer: "x", scopesSupported: []).metadataURL
                 == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
-        #expect(ProtectedResource(resource: "https://mcp.example.com/", issuer: "x", scopesSupported: []).metadataURL
+        #expect(
+            ProtectedResource(resource: "https://mcp.example.com/", issuer: "x", scopesSupported: []).metadataURL
                 == "https://mcp.example.com/.well-known/oauth-protected-resource")
-        #expect(ProtectedResource(resource: "http://127.0.0.1:8000/a/b", issuer: "x", scopesSupported: []).metadataURL
+        #expect(
+            ProtectedResource(resource: "http://127.0.0.1:8000/a/b", issuer: "x", scopesSupported: []).metadataURL
                 == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/b")
     }
 }
 
 @Suite("PixyResource: the HTTP issuer client")
 struct HTTPIssuerClientTests {
-    @Test("One deadline over the whole request, body included: an issuer trickling its body fails the request at the deadline",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "One deadline over the whole request, body included: an issuer trickling its body fails the request at the deadline",
+        .timeLimit(.minutes(1)))
     func trickledBodyHitsDeadline() async throws {
         let router = Router()
         // 200 bytes, 100 ms apart: over 20 s in all, each read well inside AsyncHTTPClient's read timeout.
         router.get("/slow") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
-                for _ in 0..<200 {
-                    try await writer.write(ByteBuffer(string: " "))
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                try await writer.write(ByteBuffer(string: "{}"))
-                try await writer.finish(nil)
-            })
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { writer in
+                    for _ in 0..<200 {
+                        try await writer.write(ByteBuffer(string: " "))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await writer.write(ByteBuffer(string: "{}"))
+                    try await writer.finish(nil)
+                })
         }
         try await Application(router: router).test(.live) { client in
             let port = try #require(client.port)

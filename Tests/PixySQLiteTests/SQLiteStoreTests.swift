@@ -12,7 +12,8 @@ struct SQLiteStoreTests {
     func durableAcrossRestart() async throws {
         let clock = ManualClock()
         let path = temporaryDatabasePath()
-        let client = Client(clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
+        let client = Client(
+            clientID: "durable", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
         let key = try SigningKeyRing.makeKey(createdAt: clock.now())
         do {
             let store = try SQLiteStore(path: path, clock: clock)
@@ -42,8 +43,10 @@ struct SQLiteStoreTests {
         let code = SecureRandom.token()
         let secret = SecureRandom.token()
         try await store.storeCode(sampleCode(clock: clock), codeHash: SecretHash.sha256Hex(code), ttl: .seconds(60))
-        try await store.save(Client(clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
-                                    secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
+        try await store.save(
+            Client(
+                clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
+                secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
         var bytes = Data()
         for suffix in ["", "-wal"] { bytes.append((try? Data(contentsOf: URL(fileURLWithPath: path + suffix))) ?? Data()) }
         #expect(!bytes.isEmpty)

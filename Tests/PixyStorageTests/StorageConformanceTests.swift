@@ -31,8 +31,6 @@ func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):
     RedisStore(configuration: RedisConfiguration(url: RedisServer.shared.url)!, prefix: prefix, clock: clock)
 }
 
-
-
 @Suite("Storage conformance: every backend keeps the same promises")
 struct StorageConformanceTests {
     @Test("§3: a code is consumed exactly once and returns its whole record", arguments: Backend.allCases)
@@ -94,11 +92,13 @@ struct StorageConformanceTests {
     func clients(backend: Backend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
-        let first = Client(clientID: "a", clientName: "A", redirectURIs: ["https://a.example/cb"], scope: Scope(validatedTokens: ["read"]),
-                           createdAt: clock.now())
+        let first = Client(
+            clientID: "a", clientName: "A", redirectURIs: ["https://a.example/cb"], scope: Scope(validatedTokens: ["read"]),
+            createdAt: clock.now())
         clock.advance(by: .seconds(1))
-        var second = Client(clientID: "b", redirectURIs: ["https://b.example/cb"], tokenEndpointAuthMethod: .clientSecretPost,
-                            secretHash: "hash", isDynamicallyRegistered: true, createdAt: clock.now(), softwareID: "sw")
+        var second = Client(
+            clientID: "b", redirectURIs: ["https://b.example/cb"], tokenEndpointAuthMethod: .clientSecretPost,
+            secretHash: "hash", isDynamicallyRegistered: true, createdAt: clock.now(), softwareID: "sw")
         try await store.save(second)
         try await store.save(first)
         #expect(try await store.client(withID: "a") == first)
@@ -150,9 +150,10 @@ struct StorageConformanceTests {
         clock.advance(by: .seconds(101))
         #expect(try await store.session(key: "s2") == nil)
 
-        let request = AuthorizationRequest(clientID: "app", redirectURI: "https://app.example.com/cb", redirectURIWasSent: true,
-                                           codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
-                                           scope: .empty, resource: nil, state: "st", prompt: [.consent])
+        let request = AuthorizationRequest(
+            clientID: "app", redirectURI: "https://app.example.com/cb", redirectURIWasSent: true,
+            codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
+            scope: .empty, resource: nil, state: "st", prompt: [.consent])
         let pending = PendingAuthorization(request: request, sessionKey: "s1", expiresAt: clock.now().addingTimeInterval(600))
         try await store.savePendingAuthorization(pending, key: "tx", ttl: .seconds(600))
         #expect(try await store.pendingAuthorization(key: "tx") == pending)
@@ -183,8 +184,9 @@ struct TokenStatusConformanceTests {
     func usedCodeMarkers(backend: Backend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
-        let marker = UsedCodeMarker(clientID: "app", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
-                                    tokenIDs: ["a", "b"], tokensExpireAt: clock.now().addingTimeInterval(3600))
+        let marker = UsedCodeMarker(
+            clientID: "app", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
+            tokenIDs: ["a", "b"], tokensExpireAt: clock.now().addingTimeInterval(3600))
         try await store.markCodeUsed(codeHash: "h", marker, ttl: .seconds(3600))
         #expect(try await store.usedCodeMarker(codeHash: "h") == marker)
         #expect(try await store.consumeCode(codeHash: "h") == nil, "a marker is not a code")
@@ -192,7 +194,6 @@ struct TokenStatusConformanceTests {
         #expect(try await store.usedCodeMarker(codeHash: "h") == nil)
     }
 }
-
 
 @Suite("Storage conformance: grants and refresh families")
 struct GrantConformanceTests {
@@ -382,8 +383,9 @@ struct GrantOwnerConformanceTests {
 
 @Suite("Failed-login reservations: atomic in memory and in Redis")
 struct ReservationConformanceTests {
-    @Test("Of 40 parallel reservations with a limit of 5, exactly 5 are counted; a release lets one more in",
-          arguments: FailureCountingConformanceTests.Counters.allCases)
+    @Test(
+        "Of 40 parallel reservations with a limit of 5, exactly 5 are counted; a release lets one more in",
+        arguments: FailureCountingConformanceTests.Counters.allCases)
     func parallelReservations(counters kind: FailureCountingConformanceTests.Counters) async throws {
         let clock = ManualClock()
         let counters = kind.make(clock: clock)
@@ -411,7 +413,8 @@ struct ClientReplaceConformanceTests {
     func replaceIfPresent(backend: Backend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
-        var client = Client(clientID: "dcr-1", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
+        var client = Client(
+            clientID: "dcr-1", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
         try await store.save(client)
         client.lastUsedAt = clock.now().addingTimeInterval(86_401)
         #expect(try await store.replaceIfPresent(client))

@@ -48,8 +48,9 @@ func checkAddress(_ text: String) {
     let octets = text.split(separator: ".", omittingEmptySubsequences: false)
     if octets.count == 4, let first = UInt8(octets[0]), let second = UInt8(octets[1]) {
         require(![0, 10, 127].contains(first) && first < 224, "called \(text) public")
-        require(!(first == 192 && second == 168) && !(first == 169 && second == 254) && !(first == 172 && (16...31).contains(second)),
-                "called private address \(text) public")
+        require(
+            !(first == 192 && second == 168) && !(first == 169 && second == 254) && !(first == 172 && (16...31).contains(second)),
+            "called private address \(text) public")
     }
     require(!["::", "::1"].contains(text.lowercased()), "called \(text) public")
 }

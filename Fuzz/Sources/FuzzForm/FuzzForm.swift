@@ -18,9 +18,11 @@ let policy = ServerPolicy(issuer: "https://auth.example.com", scopesSupported: S
 let registeredRedirects = ["https://app.example.com/cb", "http://127.0.0.1/cb", "http://[::1]/cb", "com.example.app:/cb"]
 let store: InMemoryStore = {
     let store = InMemoryStore()
-    let client = Client(clientID: "app", redirectURIs: registeredRedirects, scope: Scope(validatedTokens: ["read"]),
-                        createdAt: Date(timeIntervalSince1970: 1_700_000_000))
-    let single = Client(clientID: "single", redirectURIs: ["https://app.example.com/cb"], createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+    let client = Client(
+        clientID: "app", redirectURIs: registeredRedirects, scope: Scope(validatedTokens: ["read"]),
+        createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+    let single = Client(
+        clientID: "single", redirectURIs: ["https://app.example.com/cb"], createdAt: Date(timeIntervalSince1970: 1_700_000_000))
     runBlocking {
         try! await store.save(client)
         try! await store.save(single)
@@ -36,7 +38,7 @@ func samePairs(_ a: [(name: String, value: String)], _ b: [(name: String, value:
 func isEncodedByte(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-         UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"):
+        UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"):
         return true
     default:
         return false
@@ -51,19 +53,22 @@ func checkValidation(_ form: FormParameters) {
     case .success(let request):
         require(request.clientID == "app" || request.clientID == "single", "accepted an unknown client \(request.clientID)")
         let registered = request.clientID == "app" ? registeredRedirects : ["https://app.example.com/cb"]
-        require(RedirectURIMatcher.match(requested: request.redirectURI, in: registered) != nil,
-                "accepted an unregistered redirect URI \(request.redirectURI)")
+        require(
+            RedirectURIMatcher.match(requested: request.redirectURI, in: registered) != nil,
+            "accepted an unregistered redirect URI \(request.redirectURI)")
         require(request.scope.isSubset(of: policy.scopesSupported), "granted an unsupported scope \(request.scope)")
         require(CodeChallenge(request.codeChallenge.value) != nil, "accepted a malformed challenge")
         require(form.values("code_challenge_method") == ["S256"], "accepted a challenge method other than S256")
         require(form.values("response_type") == ["code"], "accepted a response_type other than code")
-        require(form.repeatedNames.allSatisfy { $0 == "resource" } && form.values("resource").count <= 1,
-                "accepted repeated parameters \(form.repeatedNames)")
+        require(
+            form.repeatedNames.allSatisfy { $0 == "resource" } && form.values("resource").count <= 1,
+            "accepted repeated parameters \(form.repeatedNames)")
         if let state = request.state { require(form.values("state") == [state], "state was not echoed as sent") }
     case .failure(let error):
         if let redirect = error.redirect {
-            require(RedirectURIMatcher.match(requested: redirect.uri, in: registeredRedirects) != nil,
-                    "an error would be redirected to an unregistered URI \(redirect.uri)")
+            require(
+                RedirectURIMatcher.match(requested: redirect.uri, in: registeredRedirects) != nil,
+                "an error would be redirected to an unregistered URI \(redirect.uri)")
             if let state = redirect.state { require(form.values("state") == [state], "an error echoes a state that was not sent once") }
         }
     }
@@ -83,8 +88,9 @@ public func fuzzForm(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     if let form = decoded {
         let encoded = FormParameters.encode(form.pairs.map { ($0.name, $0.value) })
-        require(encoded.utf8.allSatisfy { isEncodedByte($0) || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "&") },
-                "encoding produced a reserved character: \(encoded)")
+        require(
+            encoded.utf8.allSatisfy { isEncodedByte($0) || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "&") },
+            "encoding produced a reserved character: \(encoded)")
         guard let again = FormParameters(urlEncoded: encoded) else {
             require(false, "re-decoding the encoded form failed: \(encoded)")
             return 0

@@ -96,8 +96,9 @@ func checkContentTypeAndQuery(_ text: String) {
     let direct = FormParameters(urlEncoded: withQuery.uri.query ?? "")
     require((query == nil) == (direct == nil), "the query reader disagrees with FormParameters")
     if let query, let direct {
-        require(query.pairs.count == direct.pairs.count && zip(query.pairs, direct.pairs).allSatisfy { $0 == $1 },
-                "the query reader disagrees with FormParameters")
+        require(
+            query.pairs.count == direct.pairs.count && zip(query.pairs, direct.pairs).allSatisfy { $0 == $1 },
+            "the query reader disagrees with FormParameters")
     }
 }
 

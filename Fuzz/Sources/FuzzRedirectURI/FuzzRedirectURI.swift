@@ -42,7 +42,8 @@ func checkAccepted(_ uri: String) {
         require(LoopbackURI(uri) != nil, "accepted http on a non-loopback host: \(uri)")
         require(authority(of: uri).map { !$0.contains("@") } ?? false, "accepted userinfo: \(uri)")
     case "https":
-        require(authority(of: uri).map { !$0.isEmpty && !$0.contains("@") } ?? false, "accepted https without host or with userinfo: \(uri)")
+        require(
+            authority(of: uri).map { !$0.isEmpty && !$0.contains("@") } ?? false, "accepted https without host or with userinfo: \(uri)")
     default:
         require(scheme.contains(".") && !uri.contains("@"), "accepted a custom scheme not in reverse-domain form: \(uri)")
     }
@@ -53,7 +54,9 @@ func checkLoopback(_ uri: String) {
     require(LoopbackURI.hosts.contains(loopback.host), "LoopbackURI accepted host \(loopback.host)")
     require(uri.utf8.starts(with: ("http://" + loopback.host).utf8), "LoopbackURI host is not the one written: \(uri)")
     require(uri.utf8.reversed().starts(with: loopback.rest.utf8.reversed()), "LoopbackURI rest is not the tail of the URI: \(uri)")
-    require(loopback.rest.utf8.first.map { [UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#")].contains($0) } ?? true, "LoopbackURI rest starts inside the authority: \(uri)")
+    require(
+        loopback.rest.utf8.first.map { [UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#")].contains($0) } ?? true,
+        "LoopbackURI rest starts inside the authority: \(uri)")
     if let port = loopback.port { require((0...65535).contains(port), "LoopbackURI port \(port) out of range") }
     let portText = uri.utf8.count - "http://".utf8.count - loopback.host.utf8.count - loopback.rest.utf8.count
     require(loopback.port == nil ? portText == 0 : (2...6).contains(portText), "LoopbackURI lost bytes between host and rest: \(uri)")
@@ -67,8 +70,9 @@ func checkMatch(requested: String, registered: String) {
     guard forward else { return }
     if requested != registered {
         let left = LoopbackURI(requested), right = LoopbackURI(registered)
-        require(left != nil && right != nil && left!.host == right!.host && left!.rest == right!.rest,
-                "URIs that differ matched outside the loopback-port rule: \(requested) vs \(registered)")
+        require(
+            left != nil && right != nil && left!.host == right!.host && left!.rest == right!.rest,
+            "URIs that differ matched outside the loopback-port rule: \(requested) vs \(registered)")
     }
     if accepted(registered) {
         // What a client may send in place of an accepted URI: still printable, no fragment, no userinfo.

@@ -19,15 +19,18 @@ let policy = ServerPolicy(issuer: "https://auth.example.com", scopesSupported: S
 let now = Date(timeIntervalSince1970: 1_700_000_000)
 
 func checkAccepted(_ client: Client, from metadata: ClientMetadataRequest) {
-    require((1...ClientRegistrar.maximumRedirectURIs).contains(client.redirectURIs.count), "accepted \(client.redirectURIs.count) redirect URIs")
+    require(
+        (1...ClientRegistrar.maximumRedirectURIs).contains(client.redirectURIs.count), "accepted \(client.redirectURIs.count) redirect URIs"
+    )
     for uri in client.redirectURIs {
         do { try RedirectURIPolicy.validate(uri) } catch { require(false, "accepted a redirect URI the policy refuses: \(uri)") }
         require(isPrintableASCII(uri), "accepted a redirect URI with control characters")
     }
     require(client.grantTypes.contains(.authorizationCode), "accepted grant types without authorization_code")
     require(Set(client.grantTypes).count == client.grantTypes.count, "kept repeated grant types")
-    require(client.tokenEndpointAuthMethod.rawValue == (metadata.tokenEndpointAuthMethod ?? "client_secret_basic"),
-            "auth method changed from \(metadata.tokenEndpointAuthMethod ?? "default")")
+    require(
+        client.tokenEndpointAuthMethod.rawValue == (metadata.tokenEndpointAuthMethod ?? "client_secret_basic"),
+        "auth method changed from \(metadata.tokenEndpointAuthMethod ?? "default")")
     if let scope = client.scope {
         require(scope.isSubset(of: policy.scopesSupported), "accepted unsupported scope \(scope)")
         require(Scope(parsing: scope.description) == scope, "scope does not survive its wire form")
@@ -67,10 +70,12 @@ public func fuzzRegistration(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     do {
         let second = try ClientRegistrar.validateMetadata(again, policy: policy, now: now)
-        require(ClientRegistrar.fingerprint(of: second) == ClientRegistrar.fingerprint(of: client),
-                "re-registering the response describes another client")
-        require(second.redirectURIs == client.redirectURIs && second.scope == client.scope && second.clientURI == client.clientURI,
-                "re-registering the response changed the metadata")
+        require(
+            ClientRegistrar.fingerprint(of: second) == ClientRegistrar.fingerprint(of: client),
+            "re-registering the response describes another client")
+        require(
+            second.redirectURIs == client.redirectURIs && second.scope == client.scope && second.clientURI == client.clientURI,
+            "re-registering the response changed the metadata")
     } catch {
         require(false, "the registration response is refused as metadata: \(error)")
     }

@@ -1,15 +1,17 @@
 // Helpers shared by the fuzz targets (docs/fuzzing.md).
 import Dispatch
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Stops the process when an invariant does not hold, so libFuzzer records the input as a crash.
 /// `abort()` rather than `fatalError` so the message is printed the same way in every build mode.
-public func require(_ condition: Bool, _ message: @autoclosure () -> String,
-                    file: StaticString = #fileID, line: UInt = #line) {
+public func require(
+    _ condition: Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
     guard !condition else { return }
     let text = "invariant violated at \(file):\(line): \(message())\n"
     var bytes = Array(text.utf8)

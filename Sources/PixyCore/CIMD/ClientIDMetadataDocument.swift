@@ -1,9 +1,9 @@
 public import struct Foundation.Date
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP authorization
@@ -15,7 +15,8 @@ public enum ClientIDMetadataDocument {
     public static func isDocumentURL(_ clientID: String) -> Bool {
         let bytes = Array(clientID.utf8)
         guard bytes.count <= 2048, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), clientID.hasPrefix("https://"),
-              !clientID.contains("#") else { return false }
+            !clientID.contains("#")
+        else { return false }
         let rest = clientID.dropFirst("https://".count)
         guard let slash = rest.firstIndex(of: "/") else { return false }
         let authority = rest[..<slash]
@@ -51,7 +52,8 @@ public enum ClientIDMetadataDocument {
         func invalid(_ why: String) -> OAuthError { OAuthError(.invalidClientMetadata, "Client metadata document refused: \(why)") }
         let decoder = JSONDecoder()
         guard let identity = try? decoder.decode(DocumentIdentity.self, from: Data(body)),
-              var metadata = try? decoder.decode(ClientMetadataRequest.self, from: Data(body)) else {
+            var metadata = try? decoder.decode(ClientMetadataRequest.self, from: Data(body))
+        else {
             throw invalid("it is not a JSON object of the expected shape.")
         }
         guard let documentID = identity.clientID, documentID.utf8.elementsEqual(url.utf8) else {
@@ -114,20 +116,20 @@ public enum FetchAddressPolicy {
     static func isPublicIPv4(_ b: [UInt8]) -> Bool {
         let (a, b1, b2) = (b[0], b[1], b[2])
         switch a {
-        case 0: return false                                          // 0/8 "this network" (RFC 791)
-        case 10: return false                                         // 10/8 private (RFC 1918)
-        case 100 where b1 & 0xC0 == 64: return false                  // 100.64/10 carrier-grade NAT (RFC 6598)
-        case 127: return false                                        // 127/8 loopback
-        case 169 where b1 == 254: return false                        // 169.254/16 link-local, cloud metadata (RFC 3927)
-        case 172 where b1 & 0xF0 == 16: return false                  // 172.16/12 private
-        case 192 where b1 == 0 && b2 == 0: return false               // 192.0.0/24 protocol assignments (RFC 6890)
-        case 192 where b1 == 0 && b2 == 2: return false               // 192.0.2/24 TEST-NET-1 (RFC 5737)
-        case 192 where b1 == 88 && b2 == 99: return false             // 192.88.99/24 6to4 relay anycast (RFC 7526)
-        case 192 where b1 == 168: return false                        // 192.168/16 private
-        case 198 where b1 & 0xFE == 18: return false                  // 198.18/15 benchmarking (RFC 2544)
-        case 198 where b1 == 51 && b2 == 100: return false            // 198.51.100/24 TEST-NET-2
-        case 203 where b1 == 0 && b2 == 113: return false             // 203.0.113/24 TEST-NET-3
-        case 224...255: return false                                  // 224/4 multicast, 240/4 reserved, broadcast
+        case 0: return false  // 0/8 "this network" (RFC 791)
+        case 10: return false  // 10/8 private (RFC 1918)
+        case 100 where b1 & 0xC0 == 64: return false  // 100.64/10 carrier-grade NAT (RFC 6598)
+        case 127: return false  // 127/8 loopback
+        case 169 where b1 == 254: return false  // 169.254/16 link-local, cloud metadata (RFC 3927)
+        case 172 where b1 & 0xF0 == 16: return false  // 172.16/12 private
+        case 192 where b1 == 0 && b2 == 0: return false  // 192.0.0/24 protocol assignments (RFC 6890)
+        case 192 where b1 == 0 && b2 == 2: return false  // 192.0.2/24 TEST-NET-1 (RFC 5737)
+        case 192 where b1 == 88 && b2 == 99: return false  // 192.88.99/24 6to4 relay anycast (RFC 7526)
+        case 192 where b1 == 168: return false  // 192.168/16 private
+        case 198 where b1 & 0xFE == 18: return false  // 198.18/15 benchmarking (RFC 2544)
+        case 198 where b1 == 51 && b2 == 100: return false  // 198.51.100/24 TEST-NET-2
+        case 203 where b1 == 0 && b2 == 113: return false  // 203.0.113/24 TEST-NET-3
+        case 224...255: return false  // 224/4 multicast, 240/4 reserved, broadcast
         default: return true
         }
     }
@@ -144,10 +146,10 @@ public enum FetchAddressPolicy {
         // IPv4-compatible), 64:ff9b:1::/48, 100::/64 discard, 5f00::/16 SRv6, fc00::/7 unique local,
         // fe80::/10 link-local, fec0::/10 site-local, ff00::/8 multicast.
         guard b[0] & 0xE0 == 0x20 else { return false }
-        if word0 == 0x2001 && word1 < 0x0200 { return false }         // 2001::/23 protocol assignments (Teredo, ORCHID, benchmarking)
-        if word0 == 0x2001 && word1 == 0x0DB8 { return false }        // 2001:db8::/32 documentation (RFC 3849)
-        if word0 & 0xFFF0 == 0x3FF0 { return false }                  // 3fff::/20 documentation (RFC 9637)
-        if word0 == 0x2002 { return isPublicIPv4(Array(b[2..<6])) }   // 2002::/16 6to4: the embedded address decides
+        if word0 == 0x2001 && word1 < 0x0200 { return false }  // 2001::/23 protocol assignments (Teredo, ORCHID, benchmarking)
+        if word0 == 0x2001 && word1 == 0x0DB8 { return false }  // 2001:db8::/32 documentation (RFC 3849)
+        if word0 & 0xFFF0 == 0x3FF0 { return false }  // 3fff::/20 documentation (RFC 9637)
+        if word0 == 0x2002 { return isPublicIPv4(Array(b[2..<6])) }  // 2002::/16 6to4: the embedded address decides
         return true
     }
 }

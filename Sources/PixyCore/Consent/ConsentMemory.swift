@@ -61,8 +61,10 @@ public enum ConsentPolicy {
     ///   - record: the remembered consent; ignored unless the client may have it remembered.
     ///   - grants: the user's grants (``GrantStore/grants(of:)`` with `.user(id:)`); revoked,
     ///     expired, idle-expired and other clients' or resources' grants are left out here.
-    public static func newTokens(in request: AuthorizationRequest, for client: Client, remembered record: ConsentRecord?,
-                                 grants: [Grant], now: Date) -> Set<String> {
+    public static func newTokens(
+        in request: AuthorizationRequest, for client: Client, remembered record: ConsentRecord?,
+        grants: [Grant], now: Date
+    ) -> Set<String> {
         var approved: [String] = []
         var hasApproval = false
         if remembers(client), let record {

@@ -41,8 +41,9 @@ public struct BrowserSessions: Sendable {
         let value = SecureRandom.token()
         let key = SecretHash.sha256Hex(value)
         let lifetime = user == nil ? policy.interactionLifetime : policy.sessionLifetime
-        var session = BrowserSession(csrfToken: SecureRandom.token(), userID: user?.id, authTime: authTime,
-                                     expiresAt: clock.now().addingTimeInterval(lifetime.timeInterval))
+        var session = BrowserSession(
+            csrfToken: SecureRandom.token(), userID: user?.id, authTime: authTime,
+            expiresAt: clock.now().addingTimeInterval(lifetime.timeInterval))
         session.userSessionVersion = user?.sessionVersion ?? (user == nil ? nil : 0)
         session.pendingAuthorizations = pendingAuthorizations
         try await store.saveSession(session, key: key, ttl: lifetime)

@@ -19,8 +19,9 @@ public struct LoginForm: Sendable {
 
     /// Reads the fields; a field sent twice counts as missing.
     public init(form: FormParameters) {
-        self.init(csrfToken: (try? form.single("csrf_token")) ?? nil, username: ((try? form.single("username")) ?? nil) ?? "",
-                  password: ((try? form.single("password")) ?? nil) ?? "")
+        self.init(
+            csrfToken: (try? form.single("csrf_token")) ?? nil, username: ((try? form.single("username")) ?? nil) ?? "",
+            password: ((try? form.single("password")) ?? nil) ?? "")
     }
 }
 

@@ -39,40 +39,48 @@ extension OAuthServer {
 
         do {
             let needsLogin = LoginRequirement.applies(to: authorization, signedIn: user)
-            let needsConsent = try await ConsentRequirement.applies(to: authorization, client: client, userID: user?.id,
-                                                                    consents: stores.consents)
+            let needsConsent = try await ConsentRequirement.applies(
+                to: authorization, client: client, userID: user?.id,
+                consents: stores.consents)
             if let refusal = SilentAuthorization.refusal(for: authorization, needsLogin: needsLogin, needsConsent: needsConsent) {
                 return redirect(refusal)
             }
             if let user, let session = existing?.session, !needsLogin, !needsConsent {
-                let (_, location) = try await codeIssuer.issueCode(for: authorization, subject: user.id,
-                                                                  authTime: session.authTime ?? clock.now())
+                let (_, location) = try await codeIssuer.issueCode(
+                    for: authorization, subject: user.id,
+                    authTime: session.authTime ?? clock.now())
                 return InteractionResult(.client(location: location))
             }
-            return try await keepWaiting(authorization, existing: existing, isSignedIn: user != nil, needsLogin: needsLogin,
-                                         caller: caller)
+            return try await keepWaiting(
+                authorization, existing: existing, isSignedIn: user != nil, needsLogin: needsLogin,
+                caller: caller)
         } catch {
             caller.logger.error("authorize failed", metadata: ["error": "\(error)"])
             // RFC 6749 §4.1.2.1: a redirect cannot carry 503, so a store outage is said with
             // `temporarily_unavailable`; anything else is `server_error`.
             let failure = OAuthError.storageFailure(error, while: "authorize")
-            return redirect(failure.isTemporary
-                ? OAuthError(.temporarilyUnavailable, "The authorization server is temporarily unavailable; try again shortly.")
-                : failure)
+            return redirect(
+                failure.isTemporary
+                    ? OAuthError(.temporarilyUnavailable, "The authorization server is temporarily unavailable; try again shortly.")
+                    : failure)
         }
     }
 
     /// Interaction needed: keeps the request server-side, bound to this browser's session, and
     /// sends the browser to the page it needs first. Storing state for whoever asks is what the
     /// per-source limit and, before sign-in, ``PendingAuthorizationCap`` guard.
-    func keepWaiting(_ authorization: AuthorizationRequest, existing: BrowserSessions.Current?, isSignedIn: Bool,
-                     needsLogin: Bool, caller: Caller) async throws -> InteractionResult {
+    func keepWaiting(
+        _ authorization: AuthorizationRequest, existing: BrowserSessions.Current?, isSignedIn: Bool,
+        needsLogin: Bool, caller: Caller
+    ) async throws -> InteractionResult {
         let limit = try await limits.authorization.take(caller.source)
         guard limit.isAllowed else {
             caller.logger.notice("authorize rate-limited", metadata: ["source": "\(caller.source)"])
-            return InteractionResult(.errorPage(OAuthError(
-                .temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again.",
-                condition: .rateLimited(retryAfter: max(1, limit.retryAfter)))))
+            return InteractionResult(
+                .errorPage(
+                    OAuthError(
+                        .temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again.",
+                        condition: .rateLimited(retryAfter: max(1, limit.retryAfter)))))
         }
         let sessionKey: String
         var cookie: SessionCookieChange?
@@ -98,8 +106,9 @@ extension OAuthServer {
         let pending = PendingAuthorization(
             request: authorization, sessionKey: sessionKey,
             expiresAt: clock.now().addingTimeInterval(policy.interactionLifetime.timeInterval))
-        try await stores.interactions.savePendingAuthorization(pending, key: SecretHash.sha256Hex(transactionID),
-                                                               ttl: policy.interactionLifetime)
+        try await stores.interactions.savePendingAuthorization(
+            pending, key: SecretHash.sha256Hex(transactionID),
+            ttl: policy.interactionLifetime)
         let stillSignedIn = isSignedIn && sessionKey == existing?.key
         let step: InteractionStep = needsLogin || !stillSignedIn ? .login : .consent
         return InteractionResult(.step(step, transactionID: transactionID), cookie: cookie)

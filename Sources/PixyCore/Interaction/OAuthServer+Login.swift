@@ -24,9 +24,9 @@ extension OAuthServer {
     /// transaction id alone, leaked or guessed, is worth nothing in another browser).
     func waiting(_ transactionID: String?, cookie: String?) async throws -> WaitingLookup {
         guard let transactionID,
-              let current = try await sessions.current(cookie: cookie),
-              let pending = try await stores.interactions.pendingAuthorization(key: SecretHash.sha256Hex(transactionID)),
-              ConstantTime.isEqual(pending.sessionKey, current.key)
+            let current = try await sessions.current(cookie: cookie),
+            let pending = try await stores.interactions.pendingAuthorization(key: SecretHash.sha256Hex(transactionID)),
+            ConstantTime.isEqual(pending.sessionKey, current.key)
         else { return .failed(Self.expiredInteraction) }
         guard let client = try await stores.clients.client(withID: pending.request.clientID) else {
             return .failed(.invalidRequest("The application is no longer registered."))
@@ -40,10 +40,12 @@ extension OAuthServer {
             return InteractionResult(.errorPage(Self.expiredInteraction))
         }
         let client = waiting.client
-        return InteractionResult(.login(LoginPage(
-            clientName: RedirectDisplay.name(of: client), transactionID: waiting.transactionID,
-            csrfToken: waiting.session.session.csrfToken, problem: problem, isUnverified: RedirectDisplay.isUnverified(client),
-            metadataHost: RedirectDisplay.metadataHost(of: client))))
+        return InteractionResult(
+            .login(
+                LoginPage(
+                    clientName: RedirectDisplay.name(of: client), transactionID: waiting.transactionID,
+                    csrfToken: waiting.session.session.csrfToken, problem: problem, isUnverified: RedirectDisplay.isUnverified(client),
+                    metadataHost: RedirectDisplay.metadataHost(of: client))))
     }
 
     /// `POST /login`: checks the password and, on success, starts a fresh session and moves the
@@ -72,9 +74,13 @@ extension OAuthServer {
         let hash = user?.passwordHash ?? decoyPasswordHash
         let passwords = self.passwords
         let password = form.password
-        guard let verified = try await limits.passwordWork.run(key: account, {
-            try await passwords.verify(password, hash: hash)
-        }) else {
+        guard
+            let verified = try await limits.passwordWork.run(
+                key: account,
+                {
+                    try await passwords.verify(password, hash: hash)
+                })
+        else {
             try await limits.loginThrottle.cancel(reservation)
             caller.logger.notice("login refused: password checks busy", metadata: ["source": "\(source)"])
             return back(.busy)
@@ -94,8 +100,10 @@ extension OAuthServer {
         let transactionKey = SecretHash.sha256Hex(waiting.transactionID)
 
         let next: InteractionResult.Next
-        if try await !ConsentRequirement.applies(to: pending.request, client: waiting.client, userID: user.id,
-                                                 consents: stores.consents) {
+        if try await !ConsentRequirement.applies(
+            to: pending.request, client: waiting.client, userID: user.id,
+            consents: stores.consents)
+        {
             guard try await stores.interactions.consumePendingAuthorization(key: transactionKey) != nil else {
                 return back()
             }
@@ -113,9 +121,10 @@ extension OAuthServer {
     func finish(_ pending: PendingAuthorization, userID: String, authTime: Date, approved: Bool) async throws -> InteractionResult.Next {
         let request = pending.request
         guard approved else {
-            return .client(location: AuthorizationResponse.failure(
-                redirectURI: request.redirectURI, error: OAuthError(.accessDenied, "The user denied the request."),
-                state: request.state, issuer: policy.issuer))
+            return .client(
+                location: AuthorizationResponse.failure(
+                    redirectURI: request.redirectURI, error: OAuthError(.accessDenied, "The user denied the request."),
+                    state: request.state, issuer: policy.issuer))
         }
         let (_, location) = try await codeIssuer.issueCode(for: request, subject: userID, authTime: authTime)
         return .client(location: location)

@@ -12,8 +12,11 @@ extension OAuthServer {
             return InteractionResult(.signOut(.signedOut(afterSignOut: false)))
         }
         if case .found(let waiting) = try await waiting(transactionID, cookie: cookie) {
-            return InteractionResult(.signOut(.confirm(csrfToken: current.session.csrfToken, transactionID: waiting.transactionID,
-                                                       clientName: RedirectDisplay.name(of: waiting.client))))
+            return InteractionResult(
+                .signOut(
+                    .confirm(
+                        csrfToken: current.session.csrfToken, transactionID: waiting.transactionID,
+                        clientName: RedirectDisplay.name(of: waiting.client))))
         }
         return InteractionResult(.signOut(.confirm(csrfToken: current.session.csrfToken, transactionID: nil, clientName: nil)))
     }
@@ -34,10 +37,12 @@ extension OAuthServer {
             let fresh = try await sessions.start(user: nil, authTime: nil, pendingAuthorizations: 1)
             var pending = waiting.pending
             pending.sessionKey = fresh.key
-            try await stores.interactions.savePendingAuthorization(pending, key: SecretHash.sha256Hex(waiting.transactionID),
-                                                                   ttl: .seconds(remaining))
-            return InteractionResult(.step(.login, transactionID: waiting.transactionID),
-                                     cookie: sessions.cookie(fresh.cookieValue, for: fresh.session))
+            try await stores.interactions.savePendingAuthorization(
+                pending, key: SecretHash.sha256Hex(waiting.transactionID),
+                ttl: .seconds(remaining))
+            return InteractionResult(
+                .step(.login, transactionID: waiting.transactionID),
+                cookie: sessions.cookie(fresh.cookieValue, for: fresh.session))
         }
         return InteractionResult(.signOut(.signedOut(afterSignOut: true)), cookie: .clear)
     }

@@ -18,8 +18,10 @@ public struct LoginPage: Sendable, Equatable {
     public var metadataHost: String?
 
     /// Creates the page's model.
-    public init(clientName: String, transactionID: String, csrfToken: String, problem: LoginProblem?, isUnverified: Bool,
-                metadataHost: String?) {
+    public init(
+        clientName: String, transactionID: String, csrfToken: String, problem: LoginProblem?, isUnverified: Bool,
+        metadataHost: String?
+    ) {
         self.clientName = clientName
         self.transactionID = transactionID
         self.csrfToken = csrfToken
@@ -67,8 +69,10 @@ public struct ConsentPage: Sendable, Equatable {
     public var csrfToken: String
 
     /// Creates the page's model.
-    public init(clientName: String, clientID: String, username: String, redirectHost: String, scopes: [ScopeLine],
-                resource: String?, isUnverified: Bool, metadataHost: String?, transactionID: String, csrfToken: String) {
+    public init(
+        clientName: String, clientID: String, username: String, redirectHost: String, scopes: [ScopeLine],
+        resource: String?, isUnverified: Bool, metadataHost: String?, transactionID: String, csrfToken: String
+    ) {
         self.clientName = clientName
         self.clientID = clientID
         self.username = username

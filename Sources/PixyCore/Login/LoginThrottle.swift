@@ -61,7 +61,9 @@ public final class InMemoryFailureCounters: FailureCounting {
         let now = clock.now()
         return state.withLock { state in
             if state.count > 100_000 { state = state.filter { $0.value.endsAt > now } }
-            var entry = state[key].flatMap { $0.endsAt > now ? $0 : nil } ?? Window(failures: 0, endsAt: now.addingTimeInterval(window.timeInterval))
+            var entry =
+                state[key].flatMap { $0.endsAt > now ? $0 : nil }
+                ?? Window(failures: 0, endsAt: now.addingTimeInterval(window.timeInterval))
             guard entry.failures < limit else { return false }
             entry.failures += 1
             state[key] = entry

@@ -51,8 +51,10 @@ public struct Grant: Sendable, Codable, Equatable {
     // a refresh's cost stay the same however often the family refreshes (docs/threat-model.md).
 
     /// Creates a grant.
-    public init(id: String, clientID: ClientID, subject: String, scope: Scope, resource: String?, authTime: Date, createdAt: Date,
-                expiresAt: Date, idleExpiresAt: Date, currentTokenHash: String) {
+    public init(
+        id: String, clientID: ClientID, subject: String, scope: Scope, resource: String?, authTime: Date, createdAt: Date,
+        expiresAt: Date, idleExpiresAt: Date, currentTokenHash: String
+    ) {
         self.id = id
         self.clientID = clientID
         self.subject = subject

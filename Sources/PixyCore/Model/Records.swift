@@ -36,8 +36,10 @@ public struct AuthorizationCodeRecord: Sendable, Codable, Equatable {
     }
 
     /// Creates a record.
-    public init(clientID: ClientID, redirectURI: String, codeChallenge: CodeChallenge, scope: Scope, resource: String?,
-                subject: String, issuer: String, authTime: Date, expiresAt: Date) {
+    public init(
+        clientID: ClientID, redirectURI: String, codeChallenge: CodeChallenge, scope: Scope, resource: String?,
+        subject: String, issuer: String, authTime: Date, expiresAt: Date
+    ) {
         self.clientID = clientID
         self.redirectURI = redirectURI
         self.codeChallenge = codeChallenge

@@ -25,8 +25,9 @@ public struct Offboarding: Sendable {
         let now = clock.now()
         let live = try await stores.grants.grants(of: owner).filter { $0.revokedAt == nil }
         for grant in live {
-            try await GrantRevocation.revoke(grantID: grant.id, grants: stores.grants, tokenStatus: stores.tokenStatus,
-                                             policy: policy, now: now)
+            try await GrantRevocation.revoke(
+                grantID: grant.id, grants: stores.grants, tokenStatus: stores.tokenStatus,
+                policy: policy, now: now)
         }
         return live
     }
@@ -34,8 +35,9 @@ public struct Offboarding: Sendable {
     /// Revokes one grant by id; `false` if there is no such grant.
     public func revokeGrant(id: String) async throws -> Bool {
         guard try await stores.grants.grant(withID: id) != nil else { return false }
-        try await GrantRevocation.revoke(grantID: id, grants: stores.grants, tokenStatus: stores.tokenStatus, policy: policy,
-                                         now: clock.now())
+        try await GrantRevocation.revoke(
+            grantID: id, grants: stores.grants, tokenStatus: stores.tokenStatus, policy: policy,
+            now: clock.now())
         return true
     }
 

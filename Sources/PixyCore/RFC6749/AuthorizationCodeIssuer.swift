@@ -18,7 +18,9 @@ public struct AuthorizationCodeIssuer: Sendable {
     ///
     /// The code is 256 bits from the CSPRNG (docs/security.md §3 asks ≥ 128); only its SHA-256 is
     /// stored, under `auth:code:<hash>`, with the configured TTL and an absolute expiry.
-    public func issueCode(for request: AuthorizationRequest, subject: String, authTime: Date) async throws -> (code: String, redirect: String) {
+    public func issueCode(for request: AuthorizationRequest, subject: String, authTime: Date) async throws -> (
+        code: String, redirect: String
+    ) {
         let code = SecureRandom.token(byteCount: 32)
         let now = clock.now()
         let record = AuthorizationCodeRecord(

@@ -31,8 +31,10 @@ public struct AuthorizationRequest: Sendable, Codable, Equatable {
     }
 
     /// Creates a validated request.
-    public init(clientID: ClientID, redirectURI: String, redirectURIWasSent: Bool, codeChallenge: CodeChallenge,
-                scope: Scope, resource: String?, state: String?, prompt: Set<Prompt> = []) {
+    public init(
+        clientID: ClientID, redirectURI: String, redirectURIWasSent: Bool, codeChallenge: CodeChallenge,
+        scope: Scope, resource: String?, state: String?, prompt: Set<Prompt> = []
+    ) {
         self.clientID = clientID
         self.redirectURI = redirectURI
         self.redirectURIWasSent = redirectURIWasSent
@@ -100,7 +102,9 @@ public struct AuthorizationRequestValidator: Sendable {
 
     /// Validates `parameters`; returns the request and the client it names, so callers need not
     /// look the client up a second time.
-    public func validateWithClient(_ parameters: FormParameters) async throws(AuthorizationRequestError) -> (request: AuthorizationRequest, client: Client) {
+    public func validateWithClient(_ parameters: FormParameters) async throws(AuthorizationRequestError) -> (
+        request: AuthorizationRequest, client: Client
+    ) {
         // §1.1: client_id names a known client. Errors here go to a page, never to a URI.
         let clientIDValue: String
         do throws(OAuthError) {
@@ -112,8 +116,9 @@ public struct AuthorizationRequestValidator: Sendable {
         let client: Client
         do {
             guard let found = try await clients.client(withID: ClientID(clientIDValue)) else {
-                throw OAuthError(.invalidRequest, "The client_id does not name a registered client.",
-                                 detail: "unknown client_id")
+                throw OAuthError(
+                    .invalidRequest, "The client_id does not name a registered client.",
+                    detail: "unknown client_id")
             }
             client = found
         } catch let error as OAuthError {
@@ -145,8 +150,9 @@ public struct AuthorizationRequestValidator: Sendable {
         // An over-long `state` is not echoed either: it would be stored with the pending request.
         let state = parameters.values("state").count == 1 ? parameters.values("state").first : nil
         if let value = state, value.utf8.count > policy.maximumStateLength {
-            throw .redirect(.invalidRequest("The state parameter is too long (at most \(policy.maximumStateLength) bytes)."),
-                            to: redirectURI, state: nil, client: client)
+            throw .redirect(
+                .invalidRequest("The state parameter is too long (at most \(policy.maximumStateLength) bytes)."),
+                to: redirectURI, state: nil, client: client)
         }
         func fail(_ error: OAuthError) -> AuthorizationRequestError {
             .redirect(error, to: redirectURI, state: state, client: client)

@@ -45,8 +45,9 @@ public struct ClientAuthenticated<Body: ClientAuthenticatedBody>: Sendable {
     public init(form: FormParameters, basic: (clientID: String, secret: String)?) throws(OAuthError) {
         try form.rejectRepeats()
         self.init(
-            credentials: ClientCredentials(basic: basic, formClientID: form.values("client_id").first,
-                                           formClientSecret: form.values("client_secret").first),
+            credentials: ClientCredentials(
+                basic: basic, formClientID: form.values("client_id").first,
+                formClientSecret: form.values("client_secret").first),
             body: Body(form: form))
     }
 }
@@ -109,8 +110,9 @@ public struct ClientAuthenticator: Sendable {
             // The reverse, a secret in the body for a Basic client, stays refused (NOT RECOMMENDED).
             let isAccepted = method == client.tokenEndpointAuthMethod || method == .clientSecretBasic
             guard isAccepted else {
-                throw .invalidClient("Use the client authentication method this client registered.",
-                                     detail: "method \(method.rawValue), registered \(client.tokenEndpointAuthMethod.rawValue)")
+                throw .invalidClient(
+                    "Use the client authentication method this client registered.",
+                    detail: "method \(method.rawValue), registered \(client.tokenEndpointAuthMethod.rawValue)")
             }
             guard let storedHash = client.secretHash, SecretHash.matches(presentedSecret, storedHash: storedHash) else {
                 throw .invalidClient(detail: "wrong client secret")

@@ -13,7 +13,7 @@ public struct FormParameters: Sendable {
             let value: String
             if let equals = field.firstIndex(of: UInt8(ascii: "=")) {
                 guard let decodedName = Self.percentDecode(field[field.startIndex..<equals]),
-                      let decodedValue = Self.percentDecode(field[field.index(after: equals)...])
+                    let decodedValue = Self.percentDecode(field[field.index(after: equals)...])
                 else { return nil }
                 name = decodedName
                 value = decodedValue

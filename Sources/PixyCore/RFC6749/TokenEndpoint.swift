@@ -45,9 +45,11 @@ public struct TokenEndpoint: Sendable {
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
-    public init(clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
-                tokenStatus: any TokenStatusStore, grants: any GrantStore, users: any UserStore, policy: ServerPolicy,
-                clock: any WallClock) {
+    public init(
+        clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
+        tokenStatus: any TokenStatusStore, grants: any GrantStore, users: any UserStore, policy: ServerPolicy,
+        clock: any WallClock
+    ) {
         self.authenticator = ClientAuthenticator(clients: clients)
         self.users = users
         self.clients = clients
@@ -136,12 +138,14 @@ public struct TokenEndpoint: Sendable {
         // the token exists, and a grant revoked before it was created is revoked on creation.
         let issuesRefreshToken = policy.issuesRefreshToken(to: client, scope: record.scope)
         let grantID = issuesRefreshToken ? SecureRandom.token(byteCount: 16) : nil
-        let claims = accessTokenClaims(subject: record.subject, resource: record.resource, clientID: client.clientID,
-                                       scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
+        let claims = accessTokenClaims(
+            subject: record.subject, resource: record.resource, clientID: client.clientID,
+            scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
         try await tokenStatus.markCodeUsed(
             codeHash: codeHash,
-            UsedCodeMarker(clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
-                           tokensExpireAt: claims.expiresAt, grantID: grantID),
+            UsedCodeMarker(
+                clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
+                tokensExpireAt: claims.expiresAt, grantID: grantID),
             ttl: policy.accessTokenLifetime)
         guard try await users.user(withID: record.subject) != nil else {
             throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "user no longer exists")
@@ -168,8 +172,10 @@ public struct TokenEndpoint: Sendable {
     }
 
     /// RFC 9068 claims: `aud` is the granted resource, or the issuer when none was named.
-    func accessTokenClaims(subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
-                           grantID: String?) -> AccessTokenClaims {
+    func accessTokenClaims(
+        subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
+        grantID: String?
+    ) -> AccessTokenClaims {
         AccessTokenClaims(
             issuer: policy.issuer, subject: subject, audience: resource ?? policy.issuer, clientID: clientID, scope: scope,
             issuedAt: now, expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval),
@@ -177,8 +183,9 @@ public struct TokenEndpoint: Sendable {
     }
 
     func response(accessToken: String, scope: Scope, refreshToken: String?) -> TokenResponse {
-        TokenResponse(accessToken: accessToken, expiresIn: Int(policy.accessTokenLifetime.timeInterval),
-                      scope: scope.isEmpty ? nil : scope.description, refreshToken: refreshToken)
+        TokenResponse(
+            accessToken: accessToken, expiresIn: Int(policy.accessTokenLifetime.timeInterval),
+            scope: scope.isEmpty ? nil : scope.description, refreshToken: refreshToken)
     }
 
     /// RFC 6749 §6 with the family rules of docs/security.md §5, decided in one atomic store update.
@@ -199,7 +206,8 @@ public struct TokenEndpoint: Sendable {
         let idle = policy.refreshTokenIdleLifetime
         let retryWindow = policy.refreshTokenRetryWindow
         let clientID = client.clientID
-        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(presented)) { grant -> GrantUpdate<(RefreshTokenFamily.Outcome, Grant)> in
+        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(presented)) {
+            grant -> GrantUpdate<(RefreshTokenFamily.Outcome, Grant)> in
             // A refresh token is bound to its client; another client's attempt changes nothing.
             guard grant.clientID == clientID else { return .keep((.dead, grant)) }
             switch RefreshTokenFamily.present(presentation, to: &grant, now: now, idleLifetime: idle, retryWindow: retryWindow) {
@@ -215,8 +223,9 @@ public struct TokenEndpoint: Sendable {
         case .accepted: refreshToken = nil
         case .reuseDetected:
             try await GrantRevocation.revokeAccessTokens(ofGrant: grant.id, tokenStatus: tokenStatus, policy: policy, now: now)
-            throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.",
-                                          detail: "refresh token reuse: family \(grant.id) revoked")
+            throw OAuthError.invalidGrant(
+                "The refresh token is invalid, expired or revoked.",
+                detail: "refresh token reuse: family \(grant.id) revoked")
         case .dead: throw invalid
         case .invalidScope: throw OAuthError.invalidScope("The requested scope exceeds the grant.")
         case .invalidTarget: throw OAuthError.invalidTarget("The resource is not covered by this grant.")
@@ -227,8 +236,9 @@ public struct TokenEndpoint: Sendable {
             throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.", detail: "user no longer exists")
         }
         let scope = requestedScope ?? grant.scope
-        let claims = accessTokenClaims(subject: grant.subject, resource: grant.resource, clientID: client.clientID, scope: scope,
-                                       authTime: grant.authTime, now: now, grantID: grant.id)
+        let claims = accessTokenClaims(
+            subject: grant.subject, resource: grant.resource, clientID: client.clientID, scope: scope,
+            authTime: grant.authTime, now: now, grantID: grant.id)
         return response(accessToken: try await tokens.issueAccessToken(claims), scope: scope, refreshToken: refreshToken)
     }
 
@@ -237,7 +247,7 @@ public struct TokenEndpoint: Sendable {
     /// revoke what it produced. Anyone else learns nothing and revokes nothing.
     func handleReplay(codeHash: String, client: Client, verifier: CodeVerifier) async throws {
         guard let marker = try await tokenStatus.usedCodeMarker(codeHash: codeHash),
-              marker.clientID == client.clientID, marker.codeChallenge.isSatisfied(by: verifier)
+            marker.clientID == client.clientID, marker.codeChallenge.isSatisfied(by: verifier)
         else { return }
         for tokenID in marker.tokenIDs {
             try await tokenStatus.revokeToken(id: tokenID, expiresAt: marker.tokensExpireAt)
@@ -245,8 +255,9 @@ public struct TokenEndpoint: Sendable {
         if let grantID = marker.grantID {
             try await revokeGrant(id: grantID, now: clock.now())
         }
-        throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.",
-                                      detail: "code replayed by its client; \(marker.tokenIDs.count) token(s) revoked")
+        throw OAuthError.invalidGrant(
+            "The authorization code is invalid, expired or already used.",
+            detail: "code replayed by its client; \(marker.tokenIDs.count) token(s) revoked")
     }
 
     /// Records when a dynamically registered client was last used, at most once a day (a write per
@@ -281,8 +292,10 @@ public enum GrantRevocation {
     /// Marks the grant's access tokens revoked, then the grant itself. The marker comes first: a
     /// redemption creating this grant at the same moment checks the marker after creating it, so
     /// either it sees the marker or this update sees the grant (``TokenEndpoint``).
-    public static func revoke(grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
-                              now: Date) async throws {
+    public static func revoke(
+        grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
+        now: Date
+    ) async throws {
         try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
         _ = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Void> in
             guard grant.revokedAt == nil else { return .keep(()) }
@@ -292,10 +305,13 @@ public enum GrantRevocation {
     }
 
     /// Revokes every access token issued from `grantID` that may still be alive.
-    public static func revokeAccessTokens(ofGrant grantID: String, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
-                                          now: Date) async throws {
-        try await tokenStatus.revokeToken(id: tokenStatusID(ofGrant: grantID),
-                                          expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval))
+    public static func revokeAccessTokens(
+        ofGrant grantID: String, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
+        now: Date
+    ) async throws {
+        try await tokenStatus.revokeToken(
+            id: tokenStatusID(ofGrant: grantID),
+            expiresAt: now.addingTimeInterval(policy.accessTokenLifetime.timeInterval))
     }
 
     /// Whether the access token with `claims` was revoked, alone or with its grant.

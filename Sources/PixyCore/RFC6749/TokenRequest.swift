@@ -18,8 +18,10 @@ public struct TokenRequest: ClientAuthenticatedBody, Equatable {
     public var scope: String?
 
     /// Creates a request.
-    public init(grantType: String? = nil, code: String? = nil, codeVerifier: String? = nil, redirectURI: String? = nil,
-                resource: String? = nil, refreshToken: String? = nil, scope: String? = nil) {
+    public init(
+        grantType: String? = nil, code: String? = nil, codeVerifier: String? = nil, redirectURI: String? = nil,
+        resource: String? = nil, refreshToken: String? = nil, scope: String? = nil
+    ) {
         self.grantType = grantType
         self.code = code
         self.codeVerifier = codeVerifier
@@ -31,9 +33,10 @@ public struct TokenRequest: ClientAuthenticatedBody, Equatable {
 
     /// Reads the token request's parameters from the form.
     public init(form: FormParameters) {
-        self.init(grantType: form.values("grant_type").first, code: form.values("code").first,
-                  codeVerifier: form.values("code_verifier").first, redirectURI: form.values("redirect_uri").first,
-                  resource: form.values("resource").first, refreshToken: form.values("refresh_token").first,
-                  scope: form.values("scope").first)
+        self.init(
+            grantType: form.values("grant_type").first, code: form.values("code").first,
+            codeVerifier: form.values("code_verifier").first, redirectURI: form.values("redirect_uri").first,
+            resource: form.values("resource").first, refreshToken: form.values("refresh_token").first,
+            scope: form.values("scope").first)
     }
 }

@@ -29,8 +29,10 @@ public struct TokenRevocation: Sendable {
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
-    public init(clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
-                grants: any GrantStore, policy: ServerPolicy, clock: any WallClock) {
+    public init(
+        clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
+        grants: any GrantStore, policy: ServerPolicy, clock: any WallClock
+    ) {
         authenticator = ClientAuthenticator(clients: clients)
         self.verifier = verifier
         self.tokenStatus = tokenStatus
@@ -73,7 +75,8 @@ public struct TokenRevocation: Sendable {
     }
 
     func revokeRefreshToken(_ token: String, clientID: ClientID, now: Date) async throws -> Outcome {
-        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) { grant -> GrantUpdate<(Outcome, String)> in
+        let result = try await grants.updateGrant(refreshTokenHash: SecretHash.sha256Hex(token)) {
+            grant -> GrantUpdate<(Outcome, String)> in
             guard grant.clientID == clientID else { return .keep((.foreign, grant.id)) }
             guard grant.revokedAt == nil, grant.expiresAt > now else { return .keep((.unknown, grant.id)) }
             grant.revoke(at: now)

@@ -37,9 +37,11 @@ public struct ClientMetadataRequest: Sendable, Decodable {
     }
 
     /// Creates metadata.
-    public init(redirectURIs: [String]? = nil, tokenEndpointAuthMethod: String? = nil, grantTypes: [String]? = nil,
-                responseTypes: [String]? = nil, clientName: String? = nil, clientURI: String? = nil, scope: String? = nil,
-                softwareID: String? = nil, softwareVersion: String? = nil) {
+    public init(
+        redirectURIs: [String]? = nil, tokenEndpointAuthMethod: String? = nil, grantTypes: [String]? = nil,
+        responseTypes: [String]? = nil, clientName: String? = nil, clientURI: String? = nil, scope: String? = nil,
+        softwareID: String? = nil, softwareVersion: String? = nil
+    ) {
         self.redirectURIs = redirectURIs
         self.tokenEndpointAuthMethod = tokenEndpointAuthMethod
         self.grantTypes = grantTypes
@@ -174,8 +176,10 @@ public struct ClientRegistrar: Sendable {
 
     /// SHA-256 over the registered metadata in a fixed order (JSON, so no field can bleed into another).
     static func fingerprint(of client: Client) -> String {
-        let parts: [String?] = [client.tokenEndpointAuthMethod.rawValue, client.clientName, client.clientURI, client.scope?.description,
-                                client.softwareID, client.softwareVersion]
+        let parts: [String?] = [
+            client.tokenEndpointAuthMethod.rawValue, client.clientName, client.clientURI, client.scope?.description,
+            client.softwareID, client.softwareVersion,
+        ]
         let canonical: [[String]] = [client.redirectURIs, client.grantTypes.map(\.rawValue), parts.map { $0 ?? "\u{0}" }]
         let data = (try? JSONEncoder().encode(canonical)) ?? Data()
         return SecretHash.sha256Hex(String(decoding: data, as: UTF8.self))
@@ -244,8 +248,10 @@ public struct ClientRegistrar: Sendable {
             }
             scope = parsed
         }
-        for (name, value) in [("client_name", metadata.clientName), ("software_id", metadata.softwareID),
-                              ("software_version", metadata.softwareVersion)] {
+        for (name, value) in [
+            ("client_name", metadata.clientName), ("software_id", metadata.softwareID),
+            ("software_version", metadata.softwareVersion),
+        ] {
             // Control characters, and the bidi and zero-width ones (Unicode Cf) that can make a
             // name on the consent page read as something else (docs/threat-model.md).
             if let value, value.count > Self.maximumTextLength || TextSafety.containsInvisibleOrControl(value) {
@@ -256,7 +262,8 @@ public struct ClientRegistrar: Sendable {
         if let value = metadata.clientURI {
             // Shown as a link on the consent page: https only, so no javascript: can ever be rendered.
             guard value.utf8.count <= RedirectURIPolicy.maximumLength, value.hasPrefix("https://"),
-                  value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
                 throw invalid("client_uri must be an https URL.")
             }
             clientURI = value

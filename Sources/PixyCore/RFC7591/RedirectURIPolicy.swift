@@ -20,7 +20,9 @@ public enum RedirectURIPolicy {
         let schemeBytes = bytes[..<colon]
         // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
         guard let first = schemeBytes.first, isAlpha(first),
-              schemeBytes.allSatisfy({ isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") })
+            schemeBytes.allSatisfy({
+                isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+            })
         else { throw refuse("it is not an absolute URI.") }
         let scheme = String(decoding: schemeBytes, as: UTF8.self).lowercased()
         guard !forbiddenSchemes.contains(scheme) else { throw refuse("the \(scheme) scheme is not allowed.") }
@@ -38,7 +40,9 @@ public enum RedirectURIPolicy {
             if scheme == "http" {
                 // Only loopback may use http (RFC 8252 §7.3, OAuth 2.1 §2.3.1); the scheme must be
                 // lower case so byte-exact matching with the LoopbackURI rule stays simple.
-                guard LoopbackURI(uri) != nil else { throw refuse("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost).") }
+                guard LoopbackURI(uri) != nil else {
+                    throw refuse("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost).")
+                }
             }
         default:
             // RFC 8252 §7.1: private-use schemes in reverse domain name form, e.g. com.example.app:/cb.

@@ -54,8 +54,10 @@ public struct TokenIntrospection: Sendable {
     private let clock: any WallClock
 
     /// Creates the endpoint logic.
-    public init(clients: any ClientStore, users: any UserStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
-                clock: any WallClock) {
+    public init(
+        clients: any ClientStore, users: any UserStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
+        clock: any WallClock
+    ) {
         authenticator = ClientAuthenticator(clients: clients)
         self.clients = clients
         self.users = users
@@ -73,8 +75,9 @@ public struct TokenIntrospection: Sendable {
             throw .invalidClient("Introspection requires a confidential client.", detail: "public client at /introspect")
         }
         guard client.mayIntrospect else {
-            throw OAuthError(.unauthorizedClient, "This client is not registered as a resource server.",
-                             detail: "client not marked as a resource server at /introspect")
+            throw OAuthError(
+                .unauthorizedClient, "This client is not registered as a resource server.",
+                detail: "client not marked as a resource server at /introspect")
         }
         guard let token = request.body.token else {
             throw .invalidRequest("The token parameter is missing.")

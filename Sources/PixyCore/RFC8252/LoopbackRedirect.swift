@@ -36,7 +36,9 @@ public struct LoopbackURI: Sendable, Equatable {
         let bytes = Array(uri.utf8)
         let prefix = Array("http://".utf8)
         guard bytes.count > prefix.count, Array(bytes[0..<prefix.count]) == prefix else { return nil }
-        let authorityEnd = bytes[prefix.count...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? bytes.count
+        let authorityEnd =
+            bytes[prefix.count...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+            ?? bytes.count
         let authority = Array(bytes[prefix.count..<authorityEnd])
         var hostBytes = authority
         var port: Int? = nil
@@ -44,7 +46,7 @@ public struct LoopbackURI: Sendable, Equatable {
         if let colon = authority.lastIndex(of: UInt8(ascii: ":")), !authority[colon...].contains(UInt8(ascii: "]")) {
             let digits = authority[(colon + 1)...]
             guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-                  let value = Int(String(decoding: digits, as: UTF8.self)), value <= 65535
+                let value = Int(String(decoding: digits, as: UTF8.self)), value <= 65535
             else { return nil }
             port = value
             hostBytes = Array(authority[..<colon])

@@ -13,7 +13,11 @@ public enum ResourceIndicator {
         }
         let lower = value.lowercased()
         let schemeLength: Int
-        if lower.hasPrefix("https://") { schemeLength = 8 } else if lower.hasPrefix("http://") { schemeLength = 7 } else {
+        if lower.hasPrefix("https://") {
+            schemeLength = 8
+        } else if lower.hasPrefix("http://") {
+            schemeLength = 7
+        } else {
             throw .invalidTarget("The resource must be an absolute http or https URI.")
         }
         let afterScheme = bytes[schemeLength...]

@@ -25,8 +25,10 @@ public struct AccessTokenClaims: Sendable, Equatable {
     public var grantID: String?
 
     /// Creates claims.
-    public init(issuer: String, subject: String, audience: String, clientID: ClientID, scope: Scope,
-                issuedAt: Date, expiresAt: Date, tokenID: String, authTime: Date?, grantID: String? = nil) {
+    public init(
+        issuer: String, subject: String, audience: String, clientID: ClientID, scope: Scope,
+        issuedAt: Date, expiresAt: Date, tokenID: String, authTime: Date?, grantID: String? = nil
+    ) {
         self.issuer = issuer
         self.subject = subject
         self.audience = audience

@@ -57,8 +57,10 @@ public enum RefreshTokenFamily {
     /// `retryWindow` bounds the idempotent retry: the previous token returns the newest one only
     /// this long after the rotation. Later it counts as reuse (RFC 9700 §4.14.2), so a thief who
     /// alternates with the victim is detected the first time either comes back late.
-    public static func present(_ presentation: Presentation, to grant: inout Grant, now: Date, idleLifetime: Duration,
-                               retryWindow: Duration) -> GrantUpdate<Outcome> {
+    public static func present(
+        _ presentation: Presentation, to grant: inout Grant, now: Date, idleLifetime: Duration,
+        retryWindow: Duration
+    ) -> GrantUpdate<Outcome> {
         let presentedHash = SecretHash.sha256Hex(presentation.token)
         guard grant.revokedAt == nil, now < grant.expiresAt, now < grant.idleExpiresAt else { return .keep(.dead) }
 
@@ -79,7 +81,8 @@ public enum RefreshTokenFamily {
 
         if isPrevious {
             guard let sealed = grant.sealedCurrentToken,
-                  let newest = unseal(sealed, with: presentation.token, grantID: grant.id) else { return .keep(.dead) }
+                let newest = unseal(sealed, with: presentation.token, grantID: grant.id)
+            else { return .keep(.dead) }
             return .save(.repeated(newToken: newest), newTokenHash: nil)
         }
         guard presentation.rotates else { return .save(.accepted, newTokenHash: nil) }
@@ -94,8 +97,9 @@ public enum RefreshTokenFamily {
 
     /// The key only the holder of `token` can derive: HKDF-SHA256 over the token, salted with the grant id.
     static func key(for token: String, grantID: String) -> SymmetricKey {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Array(token.utf8)), salt: Array(grantID.utf8),
-                               info: Array("pixy refresh token retry".utf8), outputByteCount: 32)
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: Array(token.utf8)), salt: Array(grantID.utf8),
+            info: Array("pixy refresh token retry".utf8), outputByteCount: 32)
     }
 
     static func seal(_ newest: String, with token: String, grantID: String) -> String? {
@@ -107,7 +111,8 @@ public enum RefreshTokenFamily {
 
     static func unseal(_ sealed: String, with token: String, grantID: String) -> String? {
         guard let bytes = Base64URL.decode(sealed), let box = try? AES.GCM.SealedBox(combined: bytes),
-              let plain = try? AES.GCM.open(box, using: key(for: token, grantID: grantID)) else { return nil }
+            let plain = try? AES.GCM.open(box, using: key(for: token, grantID: grantID))
+        else { return nil }
         return String(decoding: plain, as: UTF8.self)
     }
 }

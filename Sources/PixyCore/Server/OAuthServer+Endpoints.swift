@@ -29,15 +29,18 @@ extension OAuthServer {
                 let decision = try await limiter.take(caller.source)
                 guard decision.isAllowed else { throw RegistrationLimitExceeded(retryAfter: decision.retryAfter) }
             }
-            caller.logger.info(registration.isNew ? "client registered" : "identical registration: existing client returned",
-                               metadata: ["client_id": "\(registration.response.clientID)"])
+            caller.logger.info(
+                registration.isNew ? "client registered" : "identical registration: existing client returned",
+                metadata: ["client_id": "\(registration.response.clientID)"])
             return .success(registration)
         } catch let error as OAuthError {
             return .failure(error)
         } catch let limit as RegistrationLimitExceeded {
             caller.logger.notice("registration rate limit reached", metadata: ["source": "\(caller.source)"])
-            return .failure(OAuthError(.temporarilyUnavailable, "Too many registrations from this address; try again later.",
-                                       condition: .rateLimited(retryAfter: limit.retryAfter)))
+            return .failure(
+                OAuthError(
+                    .temporarilyUnavailable, "Too many registrations from this address; try again later.",
+                    condition: .rateLimited(retryAfter: limit.retryAfter)))
         } catch {
             caller.logger.error("registration failed", metadata: ["error": "\(error)"])
             return .failure(.storageFailure(error, while: "registration"))

@@ -59,14 +59,19 @@ public struct OAuthServer: Sendable {
         /// account.
         /// - Parameter buckets: where the default authorization limiter counts; pass the stores'
         ///   `tokenBuckets`, so processes sharing a store share the count (`nil`: this process only).
-        public init(loginThrottle: LoginThrottle, registration: RateLimiter, authorization: RateLimiter? = nil,
-                    passwordWork: WorkLimiter? = nil, clock: any WallClock, buckets: (any TokenBucketStoring)?) {
+        public init(
+            loginThrottle: LoginThrottle, registration: RateLimiter, authorization: RateLimiter? = nil,
+            passwordWork: WorkLimiter? = nil, clock: any WallClock, buckets: (any TokenBucketStoring)?
+        ) {
             self.loginThrottle = loginThrottle
             self.registration = registration
-            self.authorization = authorization
-                ?? RateLimiter(clock: clock, burst: Defaults.authorizationBurst,
-                               refillPerSecond: Defaults.authorizationsPerMinute / 60, buckets: buckets)
-            self.passwordWork = passwordWork
+            self.authorization =
+                authorization
+                ?? RateLimiter(
+                    clock: clock, burst: Defaults.authorizationBurst,
+                    refillPerSecond: Defaults.authorizationsPerMinute / 60, buckets: buckets)
+            self.passwordWork =
+                passwordWork
                 ?? WorkLimiter(maximumInFlight: 2 * ProcessInfo.processInfo.activeProcessorCount, maximumInFlightPerKey: 2)
         }
     }
@@ -77,8 +82,10 @@ public struct OAuthServer: Sendable {
     ///   - tokenIssuer: signs access tokens (PixyJWT's `SigningKeys`).
     ///   - tokenVerifier: verifies this server's own access tokens, for revocation and introspection.
     ///   - passwords: hashes and checks passwords on the login page.
-    public init(stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-                tokenVerifier: any AccessTokenVerifying, passwords: any PasswordHashing, limits: Limits) async throws {
+    public init(
+        stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
+        tokenVerifier: any AccessTokenVerifying, passwords: any PasswordHashing, limits: Limits
+    ) async throws {
         self.stores = stores
         self.policy = policy
         self.clock = clock
@@ -87,12 +94,15 @@ public struct OAuthServer: Sendable {
         sessions = BrowserSessions(store: stores.interactions, policy: policy, clock: clock)
         validator = AuthorizationRequestValidator(clients: stores.clients, policy: policy)
         codeIssuer = AuthorizationCodeIssuer(codes: stores.codes, policy: policy, clock: clock)
-        tokenEndpoint = TokenEndpoint(clients: stores.clients, codes: stores.codes, tokens: tokenIssuer, tokenStatus: stores.tokenStatus,
-                                      grants: stores.grants, users: stores.users, policy: policy, clock: clock)
-        revocation = TokenRevocation(clients: stores.clients, verifier: tokenVerifier, tokenStatus: stores.tokenStatus,
-                                     grants: stores.grants, policy: policy, clock: clock)
-        introspection = TokenIntrospection(clients: stores.clients, users: stores.users, verifier: tokenVerifier,
-                                           tokenStatus: stores.tokenStatus, clock: clock)
+        tokenEndpoint = TokenEndpoint(
+            clients: stores.clients, codes: stores.codes, tokens: tokenIssuer, tokenStatus: stores.tokenStatus,
+            grants: stores.grants, users: stores.users, policy: policy, clock: clock)
+        revocation = TokenRevocation(
+            clients: stores.clients, verifier: tokenVerifier, tokenStatus: stores.tokenStatus,
+            grants: stores.grants, policy: policy, clock: clock)
+        introspection = TokenIntrospection(
+            clients: stores.clients, users: stores.users, verifier: tokenVerifier,
+            tokenStatus: stores.tokenStatus, clock: clock)
         registrar = ClientRegistrar(clients: stores.clients, policy: policy, clock: clock)
         decoyPasswordHash = try await passwords.hash(SecureRandom.token())
     }

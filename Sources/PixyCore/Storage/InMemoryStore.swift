@@ -44,8 +44,10 @@ public final class InMemoryStore: PixyStorageBackend {
     }
 
     /// Stores `value` under `key` in one of the expiring maps for `ttl`.
-    private func putExpiring<Value: Sendable>(_ map: WritableKeyPath<State, [String: Expiring<Value>]>, _ key: String, _ value: Value,
-                                              ttl: Duration) {
+    private func putExpiring<Value: Sendable>(
+        _ map: WritableKeyPath<State, [String: Expiring<Value>]>, _ key: String, _ value: Value,
+        ttl: Duration
+    ) {
         let now = clock.now()
         let expiresAt = expiry(ttl)
         state.withLock { state in
@@ -114,7 +116,8 @@ public final class InMemoryStore: PixyStorageBackend {
         let now = clock.now()
         return state.withLock { state in
             guard let entry = state.codes.removeValue(forKey: StorageKey.authorizationCode(hash: codeHash)),
-                  entry.expiresAt > now else { return nil }
+                entry.expiresAt > now
+            else { return nil }
             return entry.value
         }
     }
@@ -186,7 +189,8 @@ public final class InMemoryStore: PixyStorageBackend {
         let now = clock.now()
         return state.withLock { state in
             guard let entry = state.pending.removeValue(forKey: StorageKey.pendingAuthorization(hash: key)),
-                  entry.expiresAt > now else { return nil }
+                entry.expiresAt > now
+            else { return nil }
             return entry.value
         }
     }
@@ -249,7 +253,9 @@ public final class InMemoryStore: PixyStorageBackend {
         }
     }
 
-    private static func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State) -> Result? {
+    private static func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State)
+        -> Result?
+    {
         guard var grant = state.grants[id] else { return nil }
         switch body(&grant) {
         case .keep(let result):

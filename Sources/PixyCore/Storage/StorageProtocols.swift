@@ -138,9 +138,11 @@ public struct PixyStores: Sendable {
     public var tokenBuckets: (any TokenBucketStoring)?
 
     /// Bundles stores.
-    public init(clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
-                signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore,
-                grants: any GrantStore, consents: any ConsentStore) {
+    public init(
+        clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
+        signingKeys: any SigningKeyStore, interactions: any InteractionStore, tokenStatus: any TokenStatusStore,
+        grants: any GrantStore, consents: any ConsentStore
+    ) {
         self.clients = clients
         self.codes = codes
         self.users = users
@@ -153,8 +155,9 @@ public struct PixyStores: Sendable {
 
     /// All stores from one backend that implements every protocol.
     public init(_ backend: some PixyStorageBackend) {
-        self.init(clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend,
-                  tokenStatus: backend, grants: backend, consents: backend)
+        self.init(
+            clients: backend, codes: backend, users: backend, signingKeys: backend, interactions: backend,
+            tokenStatus: backend, grants: backend, consents: backend)
     }
 }
 

@@ -20,8 +20,10 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Creates an error. Without a `condition`, the code decides it: `server_error` is
     /// ``Condition/failed``, `temporarily_unavailable` ``Condition/unavailable``, anything else
     /// ``Condition/refused``.
-    public init(_ code: Code, _ description: String, detail: String? = nil, condition: Condition? = nil,
-                underlying: (any Error)? = nil) {
+    public init(
+        _ code: Code, _ description: String, detail: String? = nil, condition: Condition? = nil,
+        underlying: (any Error)? = nil
+    ) {
         self.code = code
         self.description = description
         self.detail = detail
@@ -132,7 +134,8 @@ extension OAuthError {
     /// when the store could not be reached at all (docs/security.md §10: fail closed, recover by itself).
     public static func storageFailure(_ error: any Error, while what: String) -> OAuthError {
         let isUnavailable = (error as? StorageError)?.isUnavailable ?? false
-        return OAuthError(.serverError, "The authorization server encountered an unexpected condition.",
-                          detail: "\(what) failed", condition: isUnavailable ? .unavailable : .failed, underlying: error)
+        return OAuthError(
+            .serverError, "The authorization server encountered an unexpected condition.",
+            detail: "\(what) failed", condition: isUnavailable ? .unavailable : .failed, underlying: error)
     }
 }

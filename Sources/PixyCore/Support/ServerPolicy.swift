@@ -63,12 +63,14 @@ public struct ServerPolicy: Sendable {
     /// revocation only when the token expires, and refresh tokens make short lives painless.
     /// Refresh families live 90 days at most and die after 30 days unused, so MCP clients stay
     /// connected for weeks without a new login.
-    public init(issuer: String, codeLifetime: Duration = Defaults.codeLifetime, accessTokenLifetime: Duration = Defaults.accessTokenLifetime,
-                scopesSupported: Scope = Defaults.scopes, defaultScope: Scope? = nil,
-                interactionLifetime: Duration = Defaults.interactionLifetime, sessionLifetime: Duration = Defaults.sessionLifetime,
-                refreshTokenLifetime: Duration = Defaults.refreshTokenLifetime,
-                refreshTokenIdleLifetime: Duration = Defaults.refreshTokenIdleLifetime,
-                rotatesConfidentialRefreshTokens: Bool = true) {
+    public init(
+        issuer: String, codeLifetime: Duration = Defaults.codeLifetime, accessTokenLifetime: Duration = Defaults.accessTokenLifetime,
+        scopesSupported: Scope = Defaults.scopes, defaultScope: Scope? = nil,
+        interactionLifetime: Duration = Defaults.interactionLifetime, sessionLifetime: Duration = Defaults.sessionLifetime,
+        refreshTokenLifetime: Duration = Defaults.refreshTokenLifetime,
+        refreshTokenIdleLifetime: Duration = Defaults.refreshTokenIdleLifetime,
+        rotatesConfidentialRefreshTokens: Bool = true
+    ) {
         self.issuer = issuer
         self.codeLifetime = min(codeLifetime, Self.maximumCodeLifetime)
         self.accessTokenLifetime = accessTokenLifetime

@@ -57,14 +57,15 @@ public struct PageBranding: Sendable, Equatable {
         for prefix in ["data:image/png;base64,", "data:image/svg+xml;base64,"] where logo.hasPrefix(prefix) {
             let payload = logo.dropFirst(prefix.count)
             guard logo.utf8.count <= maximumDataLogoLength, !payload.isEmpty,
-                  payload.unicodeScalars.allSatisfy({ base64Alphabet.contains($0) }),
-                  Data(base64Encoded: String(payload)) != nil else { return nil }
+                payload.unicodeScalars.allSatisfy({ base64Alphabet.contains($0) }),
+                Data(base64Encoded: String(payload)) != nil
+            else { return nil }
             return "data:"
         }
         guard logo.hasPrefix("https://"), let components = URLComponents(string: logo), components.scheme == "https",
-              components.user == nil, components.password == nil,
-              let host = components.host, !host.isEmpty, host.unicodeScalars.allSatisfy({ hostAlphabet.contains($0) }),
-              !logo.unicodeScalars.contains(where: { $0 == ";" || $0 == "," || $0 == " " || $0 == "\"" || $0 == "'" })
+            components.user == nil, components.password == nil,
+            let host = components.host, !host.isEmpty, host.unicodeScalars.allSatisfy({ hostAlphabet.contains($0) }),
+            !logo.unicodeScalars.contains(where: { $0 == ";" || $0 == "," || $0 == " " || $0 == "\"" || $0 == "'" })
         else { return nil }
         return "https://" + host.lowercased() + (components.port.map { ":\($0)" } ?? "")
     }

@@ -28,8 +28,10 @@ struct PageRenderer: Sendable {
         return library.render(context, withTemplate: template) ?? ""
     }
 
-    func login(clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
-               metadataHost: String?) -> String {
+    func login(
+        clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
+        metadataHost: String?
+    ) -> String {
         var context: [String: Any] = ["clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified]
         if let errorMessage { context["errorMessage"] = errorMessage }
         if let metadataHost { context["metadataHost"] = metadataHost }

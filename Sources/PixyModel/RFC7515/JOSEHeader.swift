@@ -20,7 +20,7 @@ public struct JOSEHeader: Sendable, Equatable {
     public init?(compactToken token: String) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let bytes = Base64URL.decode(String(parts[0])),
-              let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
         else { return nil }
         algorithm = object["alg"] as? String
         type = object["typ"] as? String

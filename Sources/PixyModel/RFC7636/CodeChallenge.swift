@@ -15,7 +15,7 @@ public struct CodeChallenge: Sendable, Hashable, Codable {
     /// that canonically encode 32 bytes.
     public init?(_ value: String) {
         guard value.utf8.count == Self.length, value.utf8.allSatisfy(Base64URL.isAlphabetByte),
-              Base64URL.decode(value)?.count == 32
+            Base64URL.decode(value)?.count == 32
         else { return nil }
         self.value = value
     }

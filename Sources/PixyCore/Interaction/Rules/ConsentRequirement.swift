@@ -5,8 +5,10 @@ import PixyModel
 /// pre-registered confidential clients get (RFC 8252 §8.6; ``ConsentPolicy``).
 public enum ConsentRequirement {
     /// Whether the consent page must be shown for `request` from `client` to `userID`.
-    public static func applies(to request: AuthorizationRequest, client: Client, userID: String?,
-                               consents: any ConsentStore) async throws -> Bool {
+    public static func applies(
+        to request: AuthorizationRequest, client: Client, userID: String?,
+        consents: any ConsentStore
+    ) async throws -> Bool {
         if request.prompt.contains(.consent) { return true }
         if client.maySkipConsent { return false }
         guard let userID, ConsentPolicy.remembers(client) else { return true }
