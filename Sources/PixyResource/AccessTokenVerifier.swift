@@ -25,17 +25,66 @@ public struct VerifiedAccessToken: Sendable, Equatable {
     }
 }
 
-/// Why a token was refused. The client sees only `invalid_token` (RFC 6750 §3.1); the detail
-/// is for logs.
-public struct TokenRejection: Error, Sendable, CustomStringConvertible {
-    /// For logs; never sent.
-    public let description: String
-    /// Whether the issuer could not be reached (the resource then answers 503, not 401).
-    public let isIssuerUnavailable: Bool
+/// Why a token was refused. The client sees only `invalid_token` (RFC 6750 §3.1); the ``code``
+/// is for decisions and counts, the ``reason`` for logs. Two rejections are equal when their
+/// codes are.
+public struct TokenRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of refusal this is; stable.
+    public let code: Code
+    /// What was wrong, in words, for logs; never sent.
+    public let reason: String
 
-    init(_ description: String, isIssuerUnavailable: Bool = false) {
-        self.description = description
-        self.isIssuerUnavailable = isIssuerUnavailable
+    init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    /// The ``reason``.
+    public var description: String { reason }
+
+    /// Whether the issuer could not be reached (the resource then answers 503, not 401).
+    public var isIssuerUnavailable: Bool { code == .issuerUnavailable }
+
+    /// Equal when the codes are.
+    public static func == (lhs: TokenRejection, rhs: TokenRejection) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the code only, consistently with `==`.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    /// A kind of refusal.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Backing: String, Sendable {
+            case malformed, unknownKey, invalidSignature, wrongIssuer, wrongAudience, expired, notYetValid, inactive
+            case issuerUnavailable, misconfigured
+        }
+        private let backing: Backing
+        private init(_ backing: Backing) { self.backing = backing }
+
+        /// The code's name, e.g. `wrongAudience`.
+        public var description: String { backing.rawValue }
+
+        /// Not a JWS of the expected shape: not three parts, `typ` not `at+jwt` (RFC 9068 §4),
+        /// `alg` not ES256, no `kid`.
+        public static let malformed = Code(.malformed)
+        /// The `kid` names no key of the issuer, even after refetching its JWKS.
+        public static let unknownKey = Code(.unknownKey)
+        /// The signature or the claims' shape did not verify.
+        public static let invalidSignature = Code(.invalidSignature)
+        /// `iss` is not the configured issuer.
+        public static let wrongIssuer = Code(.wrongIssuer)
+        /// `aud` does not name this resource (RFC 8707).
+        public static let wrongAudience = Code(.wrongAudience)
+        /// `exp` has passed, beyond the allowed clock skew.
+        public static let expired = Code(.expired)
+        /// `nbf` is still ahead, beyond the allowed clock skew.
+        public static let notYetValid = Code(.notYetValid)
+        /// Introspection says the token is not active (RFC 7662 §2.2).
+        public static let inactive = Code(.inactive)
+        /// The issuer's metadata, keys or introspection could not be reached.
+        public static let issuerUnavailable = Code(.issuerUnavailable)
+        /// The resource's own configuration does not fit the issuer (not a URL, another issuer,
+        /// no introspection endpoint).
+        public static let misconfigured = Code(.misconfigured)
     }
 }
 
@@ -121,23 +170,23 @@ public actor AccessTokenVerifier {
     }
 
     private func verifyJWT(_ token: String) async throws(TokenRejection) -> VerifiedAccessToken {
-        guard let header = JOSEHeader(compactToken: token) else { throw TokenRejection("not a JWT") }
+        guard let header = JOSEHeader(compactToken: token) else { throw TokenRejection(.malformed, "not a JWT") }
         // RFC 9068 §4: the typ header distinguishes access tokens from ID tokens and others.
         guard header.type?.lowercased() == "at+jwt" || header.type?.lowercased() == "application/at+jwt" else {
-            throw TokenRejection("typ is not at+jwt")
+            throw TokenRejection(.malformed, "typ is not at+jwt")
         }
-        guard header.algorithm == "ES256" else { throw TokenRejection("alg is not ES256") }
-        guard let kid = header.keyID else { throw TokenRejection("no kid") }
+        guard header.algorithm == "ES256" else { throw TokenRejection(.malformed, "alg is not ES256") }
+        guard let kid = header.keyID else { throw TokenRejection(.malformed, "no kid") }
         var keys = try await keySet()
         if !keyIDs.contains(kid) {
             keys = try await keySet(refetchingFor: kid)
-            guard keyIDs.contains(kid) else { throw TokenRejection("unknown kid") }
+            guard keyIDs.contains(kid) else { throw TokenRejection(.unknownKey, "unknown kid") }
         }
         let payload: Payload
         do {
             payload = try await keys.verify(token, as: Payload.self)
         } catch {
-            throw TokenRejection("signature or claims invalid: \(error)")
+            throw TokenRejection(.invalidSignature, "signature or claims invalid: \(error)")
         }
         try checkClaims(
             issuer: payload.iss.value, audiences: payload.aud.value, expiresAt: payload.exp.value, notBefore: payload.nbf?.value)
@@ -148,13 +197,13 @@ public actor AccessTokenVerifier {
     }
 
     private func checkClaims(issuer: String, audiences: [String], expiresAt: Date, notBefore: Date?) throws(TokenRejection) {
-        guard issuer == resource.issuer else { throw TokenRejection("iss is not the configured issuer") }
+        guard issuer == resource.issuer else { throw TokenRejection(.wrongIssuer, "iss is not the configured issuer") }
         // RFC 8707 / MCP: a token minted for another resource must not be accepted here.
-        guard audiences.contains(resource.resource) else { throw TokenRejection("aud does not name this resource") }
+        guard audiences.contains(resource.resource) else { throw TokenRejection(.wrongAudience, "aud does not name this resource") }
         let skew = Double(resource.clockSkew.components.seconds)
         let current = now()
-        guard expiresAt.addingTimeInterval(skew) > current else { throw TokenRejection("expired") }
-        if let notBefore, notBefore.addingTimeInterval(-skew) > current { throw TokenRejection("not yet valid") }
+        guard expiresAt.addingTimeInterval(skew) > current else { throw TokenRejection(.expired, "expired") }
+        if let notBefore, notBefore.addingTimeInterval(-skew) > current { throw TokenRejection(.notYetValid, "not yet valid") }
     }
 
     private func keySet(refetchingFor kid: String? = nil) async throws(TokenRejection) -> JWTKeyCollection {
@@ -168,7 +217,7 @@ public actor AccessTokenVerifier {
         } else {
             if let retryAt, now() < retryAt {
                 if let keys { return keys }
-                throw TokenRejection("the issuer's keys could not be fetched recently; backing off", isIssuerUnavailable: true)
+                throw TokenRejection(.issuerUnavailable, "the issuer's keys could not be fetched recently; backing off")
             }
             task = Task { await self.fetchKeys() }
             keyFetch = task
@@ -202,7 +251,7 @@ public actor AccessTokenVerifier {
             return .success(collection)
         } catch {
             fetchFailed()
-            return keysAfterFailure(TokenRejection("cannot fetch the issuer's keys: \(error)", isIssuerUnavailable: true))
+            return keysAfterFailure(TokenRejection(.issuerUnavailable, "cannot fetch the issuer's keys: \(error)"))
         }
     }
 
@@ -249,7 +298,7 @@ public actor AccessTokenVerifier {
             task = running
         } else {
             if let retryAt, now() < retryAt {
-                throw TokenRejection("the issuer's metadata could not be fetched recently; backing off", isIssuerUnavailable: true)
+                throw TokenRejection(.issuerUnavailable, "the issuer's metadata could not be fetched recently; backing off")
             }
             task = Task { await self.fetchEndpoints() }
             endpointsFetch = task
@@ -265,7 +314,7 @@ public actor AccessTokenVerifier {
     private func fetchEndpoints() async -> Result<Endpoints, TokenRejection> {
         defer { endpointsFetch = nil }
         guard let components = URLComponents(string: resource.issuer), let scheme = components.scheme, let host = components.host else {
-            return .failure(TokenRejection("the configured issuer is not a URL"))
+            return .failure(TokenRejection(.misconfigured, "the configured issuer is not a URL"))
         }
         let port = components.port.map { ":\($0)" } ?? ""
         let path = components.path == "/" ? "" : components.path
@@ -275,11 +324,11 @@ public actor AccessTokenVerifier {
             metadata = try JSONDecoder().decode(IssuerMetadata.self, from: try await client.get(url))
         } catch {
             fetchFailed()
-            return .failure(TokenRejection("cannot fetch the issuer's metadata: \(error)", isIssuerUnavailable: true))
+            return .failure(TokenRejection(.issuerUnavailable, "cannot fetch the issuer's metadata: \(error)"))
         }
         guard metadata.issuer == resource.issuer else {
             fetchFailed()
-            return .failure(TokenRejection("issuer metadata names another issuer"))
+            return .failure(TokenRejection(.misconfigured, "issuer metadata names another issuer"))
         }
         let found = (metadata.jwksURI, metadata.introspectionEndpoint)
         endpoints = found
@@ -322,7 +371,7 @@ public actor AccessTokenVerifier {
         let answer: IntrospectionResponse
         do {
             guard let endpoint = try await issuerEndpoints().introspectionEndpoint else {
-                throw TokenRejection("the issuer has no introspection endpoint")
+                throw TokenRejection(.misconfigured, "the issuer has no introspection endpoint")
             }
             let data = try await client.post(
                 endpoint, form: [("token", token), ("token_type_hint", "access_token")],
@@ -331,10 +380,10 @@ public actor AccessTokenVerifier {
         } catch let rejection as TokenRejection {
             throw rejection
         } catch {
-            throw TokenRejection("introspection failed: \(error)", isIssuerUnavailable: true)
+            throw TokenRejection(.issuerUnavailable, "introspection failed: \(error)")
         }
         guard answer.active, let subject = answer.sub, let exp = answer.exp, let clientID = answer.clientID else {
-            throw TokenRejection("inactive")
+            throw TokenRejection(.inactive, "inactive")
         }
         try checkClaims(
             issuer: answer.iss ?? resource.issuer, audiences: answer.aud?.values ?? [], expiresAt: Date(timeIntervalSince1970: exp),

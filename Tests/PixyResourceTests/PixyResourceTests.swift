@@ -155,6 +155,9 @@ struct AccessTokenVerifierTests {
         await #expect(throws: TokenRejection.self) {
             _ = try await issuer.verifier().verify(try await issuer.token(audience: "https://other.example/mcp"))
         }
+        #expect(
+            await rejection { _ = try await issuer.verifier().verify(try await issuer.token(audience: "https://other.example/mcp")) }
+                == .wrongAudience)
     }
 
     @Test("RFC 9068 §4: iss must be the configured issuer")
@@ -163,6 +166,9 @@ struct AccessTokenVerifierTests {
         await #expect(throws: TokenRejection.self) {
             _ = try await issuer.verifier().verify(try await issuer.token(issuer: "https://evil.example.com"))
         }
+        #expect(
+            await rejection { _ = try await issuer.verifier().verify(try await issuer.token(issuer: "https://evil.example.com")) }
+                == .wrongIssuer)
     }
 
     @Test("RFC 9068 §4: typ must be at+jwt, so an ID token or another JWT signed by the same key is refused")
@@ -171,6 +177,7 @@ struct AccessTokenVerifierTests {
         let verifier = issuer.verifier()
         _ = try await verifier.verify(try await issuer.forged(typ: "at+jwt"))
         await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(try await issuer.forged(typ: "JWT")) }
+        #expect(await rejection { _ = try await verifier.verify(try await issuer.forged(typ: "JWT")) } == .malformed)
     }
 
     @Test("exp is checked against the injected clock with the configured skew")
@@ -182,6 +189,7 @@ struct AccessTokenVerifierTests {
         _ = try await verifier.verify(token)
         issuer.clock.advance(by: .seconds(11))
         await #expect(throws: TokenRejection.self) { _ = try await verifier.verify(token) }
+        #expect(await rejection { _ = try await verifier.verify(token) } == .expired)
     }
 
     @Test("No fallback: a token signed by another key under the issuer's kid is refused")
@@ -190,6 +198,9 @@ struct AccessTokenVerifierTests {
         await #expect(throws: TokenRejection.self) {
             _ = try await issuer.verifier().verify(try await issuer.forged(key: ES256PrivateKey()))
         }
+        #expect(
+            await rejection { _ = try await issuer.verifier().verify(try await issuer.forged(key: ES256PrivateKey())) } == .invalidSignature
+        )
     }
 
     @Test("Unknown kid: the JWKS is fetched again at most once per interval; a rotated key is then accepted")
@@ -452,5 +463,17 @@ struct HTTPIssuerClientTests {
             await #expect(throws: (any Error).self) { _ = try await issuer.get("http://127.0.0.1:\(port)/slow") }
             try await issuer.shutdown()
         }
+    }
+}
+
+/// The code of the rejection `body` throws, or `nil` when it throws none (or something else).
+func rejection(_ body: () async throws -> Void) async -> TokenRejection.Code? {
+    do {
+        try await body()
+        return nil
+    } catch let rejection as TokenRejection {
+        return rejection.code
+    } catch {
+        return nil
     }
 }
