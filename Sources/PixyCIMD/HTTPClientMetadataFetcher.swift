@@ -70,17 +70,57 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
         self.clock = clock
     }
 
-    /// A fetch refused or failed; the client is then unknown.
-    public struct FetchError: Error, CustomStringConvertible {
-        /// Why, for logs.
-        public let description: String
-        /// Whether the host as a whole is at fault (resolution, address guard, connection, TLS,
-        /// deadline), as opposed to this one document (status, type, size).
-        public let blamesHost: Bool
+    /// A fetch refused or failed; the client is then unknown. The ``code`` is stable, for
+    /// decisions and counts; the ``reason`` is for logs.
+    public struct FetchError: Error, Hashable, CustomStringConvertible {
+        /// What kind of failure this is.
+        public let code: Code
+        /// Why, in words, for logs.
+        public let reason: String
 
-        init(_ description: String, blamesHost: Bool = true) {
-            self.description = description
-            self.blamesHost = blamesHost
+        init(_ code: Code, _ reason: String) {
+            self.code = code
+            self.reason = reason
+        }
+
+        /// The ``reason``.
+        public var description: String { reason }
+
+        /// Whether the host as a whole is at fault (resolution, address guard, connection, TLS,
+        /// deadline), as opposed to this one document (status, type, size) or its URL.
+        public var blamesHost: Bool { code != .invalidURL && code != .unacceptableResponse }
+
+        /// Equal when the codes are.
+        public static func == (lhs: FetchError, rhs: FetchError) -> Bool { lhs.code == rhs.code }
+
+        /// Hashes the code only, consistently with `==`.
+        public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+        /// A kind of fetch failure.
+        public struct Code: Sendable, Hashable, CustomStringConvertible {
+            private enum Backing: String, Sendable {
+                case invalidURL, hostFailedRecently, noAddress, forbiddenAddress, timedOut, connectionClosed, unacceptableResponse
+            }
+            private let backing: Backing
+            private init(_ backing: Backing) { self.backing = backing }
+
+            /// The code's name.
+            public var description: String { backing.rawValue }
+
+            /// Not a metadata document URL (docs/security.md §7).
+            public static let invalidURL = Code(.invalidURL)
+            /// The host failed shortly before and is left alone for a while.
+            public static let hostFailedRecently = Code(.hostFailedRecently)
+            /// The name resolved to no address.
+            public static let noAddress = Code(.noAddress)
+            /// The name resolved to a private, loopback or reserved address (the SSRF guard).
+            public static let forbiddenAddress = Code(.forbiddenAddress)
+            /// The one deadline over connect, TLS, headers and body passed.
+            public static let timedOut = Code(.timedOut)
+            /// The connection closed before the response was complete.
+            public static let connectionClosed = Code(.connectionClosed)
+            /// The response was not a `200` JSON document within the size cap.
+            public static let unacceptableResponse = Code(.unacceptableResponse)
         }
     }
 
@@ -88,9 +128,9 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
     public var fetchesInFlight: Int { inFlight.withLock { $0 } }
 
     public func fetchDocument(at url: String) async throws -> FetchedDocument {
-        guard let target = Target(url) else { throw FetchError("not a metadata document URL", blamesHost: false) }
+        guard let target = Target(url) else { throw FetchError(.invalidURL, "not a metadata document URL") }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(self.deadline.timeInterval * 1e9))
-        if hasFailedRecently(target.hostKey) { throw FetchError("host failed recently") }
+        if hasFailedRecently(target.hostKey) { throw FetchError(.hostFailedRecently, "host failed recently") }
         let admitted = inFlight.withLock { count in
             guard count < maximumConcurrentFetches else { return false }
             count += 1
@@ -101,7 +141,7 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
         do {
             let resolver = self.resolver
             let addresses = try await Self.withDeadline(deadline) { try await resolver.addresses(of: target.bareHost, port: target.port) }
-            guard let address = try vettedAddress(addresses, for: target) else { throw FetchError("host has no address") }
+            guard let address = try vettedAddress(addresses, for: target) else { throw FetchError(.noAddress, "host has no address") }
             return try await exchange(target, address: address, deadline: deadline)
         } catch let busy as MetadataFetchUnavailable {
             throw busy
@@ -120,7 +160,7 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
     private func vettedAddress(_ addresses: [SocketAddress], for target: Target) throws -> SocketAddress? {
         if !allowedHosts.contains(target.hostKey) {
             guard addresses.allSatisfy({ $0.ipAddress.map(FetchAddressPolicy.isPublic) ?? false }) else {
-                throw FetchError("host resolves to a non-public address")
+                throw FetchError(.forbiddenAddress, "host resolves to a non-public address")
             }
         }
         return addresses.first { $0.protocol == .inet } ?? addresses.first { $0.protocol == .inet6 }
@@ -148,7 +188,7 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
     private func exchange(_ target: Target, address: SocketAddress, deadline: NIODeadline) async throws -> FetchedDocument {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: FetchedDocument.self)
-        let timer = loop.scheduleTask(deadline: deadline) { promise.fail(FetchError("deadline exceeded")) }
+        let timer = loop.scheduleTask(deadline: deadline) { promise.fail(FetchError(.timedOut, "deadline exceeded")) }
         promise.futureResult.whenComplete { _ in timer.cancel() }
 
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.pathAndQuery)
@@ -161,7 +201,7 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
         let serverName = target.isIPLiteral ? nil : target.bareHost
         let maximumBytes = self.maximumBytes
         let remaining = deadline - .now()
-        guard remaining > .zero else { throw FetchError("deadline exceeded") }
+        guard remaining > .zero else { throw FetchError(.timedOut, "deadline exceeded") }
 
         ClientBootstrap(group: loop)
             .connectTimeout(remaining)
@@ -199,7 +239,7 @@ public final class HTTPClientMetadataFetcher: ClientMetadataFetching, Service {
             do { promise.succeed(try await operation()) } catch { promise.fail(error) }
         }
         let timer = loop.scheduleTask(deadline: deadline) {
-            promise.fail(FetchError("deadline exceeded"))
+            promise.fail(FetchError(.timedOut, "deadline exceeded"))
             task.cancel()
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
@@ -305,7 +345,7 @@ final class DocumentResponseHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(HTTPClientMetadataFetcher.FetchError("connection closed before the response was complete"))
+        promise.fail(HTTPClientMetadataFetcher.FetchError(.connectionClosed, "connection closed before the response was complete"))
         context.fireChannelInactive()
     }
 
@@ -316,7 +356,7 @@ final class DocumentResponseHandler: ChannelInboundHandler {
 
     private func fail(_ context: ChannelHandlerContext, _ why: String) {
         accepted = false
-        promise.fail(HTTPClientMetadataFetcher.FetchError(why, blamesHost: false))
+        promise.fail(HTTPClientMetadataFetcher.FetchError(.unacceptableResponse, why))
         context.close(promise: nil)
     }
 }

@@ -309,9 +309,10 @@ struct CIMDFetcherTests {
         ])
         let guarded = try fetcher(allowing: [], resolver: resolver)
         for host in ["cimd.pixy.test", "mixed.pixy.test"] {
-            await #expect(throws: HTTPClientMetadataFetcher.FetchError.self) {
+            let refusal = await #expect(throws: HTTPClientMetadataFetcher.FetchError.self) {
                 _ = try await guarded.fetchDocument(at: "https://\(host):\(server.port)/oauth/client.json")
             }
+            #expect(refusal?.code == .forbiddenAddress)
         }
         #expect(server.accepted == 0)
     }
@@ -325,9 +326,11 @@ struct CIMDFetcherTests {
         let fetcher = try fetcher(resolver: loopbackResolver())
         let base = "https://cimd.pixy.test:\(server.port)"
         for path in ["/missing.json", "/text.json", "/redirect.json", "/big.json", "/big-length.json"] {
-            await #expect(throws: HTTPClientMetadataFetcher.FetchError.self, "\(path)") {
+            let refusal = await #expect(throws: HTTPClientMetadataFetcher.FetchError.self, "\(path)") {
                 _ = try await fetcher.fetchDocument(at: base + path)
             }
+            #expect(refusal?.code == .unacceptableResponse, "\(path)")
+            #expect(refusal?.blamesHost == false, "\(path)")
         }
         #expect(server.accepted == 5, "one connection per fetch, none for the redirect target")
         _ = try await fetcher.fetchDocument(at: base + "/oauth/client.json")
