@@ -111,8 +111,11 @@ def test_readme_five_minutes_with_pkce_listen_in_chromium(data_dir):
         driver.find_element(By.NAME, "password").send_keys(admin_password)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "button[value=approve]"))).click()
-        wait.until(lambda d: "Signed in" in d.page_source)
-        assert "Your code:" in driver.page_source
+        # Wait for the listener's page itself: the consent page also says "Signed in as …", so
+        # waiting on those words could pass before the browser has left it.
+        wait.until(lambda d: d.current_url.startswith(redirect))
+        wait.until(lambda d: "Your code:" in d.page_source)
+        assert "<h1>Signed in</h1>" in driver.page_source
         out, err = pkce.communicate(timeout=60)
         assert pkce.returncode == 0, err
         curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl -s "))
