@@ -2,7 +2,8 @@ public import Foundation
 public import PixyCore
 import PixyRESP
 
-/// TokenStatusStore on Redis: revoked access tokens and used-code markers (with a TTL).
+/// TokenStatusStore on Redis (revoked access tokens), and the used-code markers of
+/// AuthorizationCodeStore (with a TTL).
 extension RedisStore: TokenStatusStore {
     /// Listed until the token would have expired anyway; Redis then drops the key.
     public func revokeToken(id tokenID: String, expiresAt: Date) async throws {

@@ -2,7 +2,8 @@ public import Foundation
 import GRDB
 public import PixyCore
 
-/// TokenStatusStore on SQLite: the `revoked_tokens` and `used_codes` tables.
+/// TokenStatusStore on SQLite (`revoked_tokens`), and the used-code markers of
+/// AuthorizationCodeStore (`used_codes`).
 extension SQLiteStore: TokenStatusStore {
     /// Lists `tokenID` as revoked until `expiresAt`.
     public func revokeToken(id tokenID: String, expiresAt: Date) async throws {

@@ -352,16 +352,18 @@ struct ClientBookkeepingTests {
     }
 }
 
-/// A token-status store that holds the first redemption right after it wrote its "used" marker,
-/// until the test lets it go: a replay can then be sent into exactly that moment.
-final class PausingTokenStatus: TokenStatusStore, @unchecked Sendable {
+/// A code store that holds the first redemption right after it wrote its "used" marker, until
+/// the test lets it go: a replay can then be sent into exactly that moment.
+final class PausingCodeStore: AuthorizationCodeStore, @unchecked Sendable {
     let base: InMemoryStore
     let marked = Gate()
     let resume = Gate()
     private let paused = Mutex(false)
     init(base: InMemoryStore) { self.base = base }
-    func revokeToken(id tokenID: String, expiresAt: Date) async throws { try await base.revokeToken(id: tokenID, expiresAt: expiresAt) }
-    func isTokenRevoked(id tokenID: String) async throws -> Bool { try await base.isTokenRevoked(id: tokenID) }
+    func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
+        try await base.storeCode(record, codeHash: codeHash, ttl: ttl)
+    }
+    func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? { try await base.consumeCode(codeHash: codeHash) }
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? { try await base.usedCodeMarker(codeHash: codeHash) }
     func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
         try await base.markCodeUsed(codeHash: codeHash, marker, ttl: ttl)
@@ -379,9 +381,9 @@ struct ReplayRaceTests {
     @Test("A replay that arrives after the code was marked used, before the grant exists, revokes the grant and the access token")
     func replayBeforeGrantExists() async throws {
         let fixture = try await RefreshFixture()
-        let pausing = PausingTokenStatus(base: fixture.store)
+        let pausing = PausingCodeStore(base: fixture.store)
         let endpoint = TokenEndpoint(
-            clients: fixture.store, codes: fixture.store, tokens: fixture.tokens.issuer, tokenStatus: pausing,
+            clients: fixture.store, codes: pausing, tokens: fixture.tokens.issuer, tokenStatus: fixture.store,
             grants: fixture.store, users: fixture.store, policy: fixture.tokens.core.policy, clock: fixture.clock)
         try await Self.replay(into: endpoint, fixture: fixture, heldAt: pausing.marked, release: pausing.resume)
     }

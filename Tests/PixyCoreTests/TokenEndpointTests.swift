@@ -8,6 +8,7 @@ import Testing
 final class TTLIgnoringCodeStore: AuthorizationCodeStore, @unchecked Sendable {
     private let lock = NSLock()
     private var records: [String: AuthorizationCodeRecord] = [:]
+    private var markers: [String: UsedCodeMarker] = [:]
     private(set) var keys: [String] = []
     func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws {
         lock.withLock {
@@ -16,6 +17,12 @@ final class TTLIgnoringCodeStore: AuthorizationCodeStore, @unchecked Sendable {
     }
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
         lock.withLock { records.removeValue(forKey: codeHash) }
+    }
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
+        lock.withLock { markers[codeHash] = marker }
+    }
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
+        lock.withLock { markers[codeHash] }
     }
 }
 

@@ -8,15 +8,29 @@ import PixyRESP
 import PixyTesting
 import Testing
 
-typealias FullStore = PixyStorageBackend
-
-/// Every backend the conformance suite runs against.
-enum Backend: String, CaseIterable, CustomTestStringConvertible {
+/// Every store that can hold durable state (`--store`) in the conformance suite.
+enum DurableBackend: String, CaseIterable, CustomTestStringConvertible {
     case memory, sqlite, redis
 
     var testDescription: String { rawValue }
 
-    func make(clock: ManualClock) throws -> any FullStore {
+    func make(clock: ManualClock) throws -> any DurableStorageBackend {
+        switch self {
+        case .memory: return InMemoryStore(clock: clock)
+        case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
+        case .redis: return redisStore(clock: clock)
+        }
+    }
+}
+
+/// Every store that can hold short-lived state (`--ephemeral-store`, or the durable store when
+/// none is named) in the conformance suite.
+enum EphemeralBackend: String, CaseIterable, CustomTestStringConvertible {
+    case memory, sqlite, redis
+
+    var testDescription: String { rawValue }
+
+    func make(clock: ManualClock) throws -> any EphemeralStorageBackend {
         switch self {
         case .memory: return InMemoryStore(clock: clock)
         case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
@@ -33,8 +47,8 @@ func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):
 
 @Suite("Storage conformance: every backend keeps the same promises")
 struct StorageConformanceTests {
-    @Test("§3: a code is consumed exactly once and returns its whole record", arguments: Backend.allCases)
-    func consumeOnce(backend: Backend) async throws {
+    @Test("§3: a code is consumed exactly once and returns its whole record", arguments: EphemeralBackend.allCases)
+    func consumeOnce(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let record = sampleCode(clock: clock)
@@ -44,8 +58,8 @@ struct StorageConformanceTests {
         #expect(try await store.consumeCode(codeHash: "never") == nil)
     }
 
-    @Test("§3: of 50 concurrent consumers exactly one gets the code", arguments: Backend.allCases)
-    func concurrentConsume(backend: Backend) async throws {
+    @Test("§3: of 50 concurrent consumers exactly one gets the code", arguments: EphemeralBackend.allCases)
+    func concurrentConsume(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         for round in 0..<5 {
@@ -58,8 +72,8 @@ struct StorageConformanceTests {
         }
     }
 
-    @Test("§3: a code is gone after its TTL", arguments: Backend.allCases)
-    func codeTTL(backend: Backend) async throws {
+    @Test("§3: a code is gone after its TTL", arguments: EphemeralBackend.allCases)
+    func codeTTL(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "ttl", ttl: .seconds(60))
@@ -67,8 +81,8 @@ struct StorageConformanceTests {
         #expect(try await store.consumeCode(codeHash: "ttl") == nil)
     }
 
-    @Test("§3: storing a second code under a live hash fails instead of overwriting", arguments: Backend.allCases)
-    func duplicateCode(backend: Backend) async throws {
+    @Test("§3: storing a second code under a live hash fails instead of overwriting", arguments: EphemeralBackend.allCases)
+    func duplicateCode(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "dup", ttl: .seconds(60))
@@ -78,8 +92,8 @@ struct StorageConformanceTests {
         #expect(try await store.consumeCode(codeHash: "dup")?.clientID == "app")
     }
 
-    @Test("§3: kinds live in separate namespaces", arguments: Backend.allCases)
-    func namespaces(backend: Backend) async throws {
+    @Test("§3: kinds live in separate namespaces", arguments: EphemeralBackend.allCases)
+    func namespaces(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "shared", ttl: .seconds(60))
@@ -88,8 +102,8 @@ struct StorageConformanceTests {
         #expect(try await store.consumeCode(codeHash: "shared") != nil)
     }
 
-    @Test("Clients: save, read, list in creation order, replace, remove", arguments: Backend.allCases)
-    func clients(backend: Backend) async throws {
+    @Test("Clients: save, read, list in creation order, replace, remove", arguments: DurableBackend.allCases)
+    func clients(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let first = Client(
@@ -112,8 +126,8 @@ struct StorageConformanceTests {
         #expect(try await store.client(withID: "a") == nil)
     }
 
-    @Test("Users: unique usernames, lookup by name and id, removal", arguments: Backend.allCases)
-    func users(backend: Backend) async throws {
+    @Test("Users: unique usernames, lookup by name and id, removal", arguments: DurableBackend.allCases)
+    func users(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let alice = User(id: "u1", username: "alice", passwordHash: "$2b$...", createdAt: clock.now())
@@ -128,8 +142,8 @@ struct StorageConformanceTests {
         #expect(try await store.user(withID: "u1") == nil)
     }
 
-    @Test("Signing keys: saved and listed", arguments: Backend.allCases)
-    func signingKeys(backend: Backend) async throws {
+    @Test("Signing keys: saved and listed", arguments: DurableBackend.allCases)
+    func signingKeys(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let key = try SigningKeyRing.makeKey(createdAt: clock.now())
@@ -137,8 +151,8 @@ struct StorageConformanceTests {
         #expect(try await store.allSigningKeys() == [key])
     }
 
-    @Test("§8: sessions expire and can be deleted; pending authorizations are consumed once", arguments: Backend.allCases)
-    func interactions(backend: Backend) async throws {
+    @Test("§8: sessions expire and can be deleted; pending authorizations are consumed once", arguments: EphemeralBackend.allCases)
+    func interactions(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let session = BrowserSession(csrfToken: "csrf", userID: "u1", authTime: clock.now(), expiresAt: clock.now().addingTimeInterval(100))
@@ -166,22 +180,9 @@ struct StorageConformanceTests {
         clock.advance(by: .seconds(601))
         #expect(try await store.consumePendingAuthorization(key: "tx2") == nil)
     }
-}
 
-@Suite("Storage conformance: token status")
-struct TokenStatusConformanceTests {
-    @Test("§9: a revoked jti stays revoked until the token would have expired", arguments: Backend.allCases)
-    func revokedTokens(backend: Backend) async throws {
-        let clock = ManualClock()
-        let store = try backend.make(clock: clock)
-        #expect(try await !store.isTokenRevoked(id: "jti-1"))
-        try await store.revokeToken(id: "jti-1", expiresAt: clock.now().addingTimeInterval(60))
-        #expect(try await store.isTokenRevoked(id: "jti-1"))
-        #expect(try await !store.isTokenRevoked(id: "jti-2"))
-    }
-
-    @Test("§3: a used-code marker is kept for its TTL, in its own namespace", arguments: Backend.allCases)
-    func usedCodeMarkers(backend: Backend) async throws {
+    @Test("§3: a used-code marker is kept for its TTL, in its own namespace", arguments: EphemeralBackend.allCases)
+    func usedCodeMarkers(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let marker = UsedCodeMarker(
@@ -195,10 +196,23 @@ struct TokenStatusConformanceTests {
     }
 }
 
+@Suite("Storage conformance: token status")
+struct TokenStatusConformanceTests {
+    @Test("§9: a revoked jti stays revoked until the token would have expired", arguments: DurableBackend.allCases)
+    func revokedTokens(backend: DurableBackend) async throws {
+        let clock = ManualClock()
+        let store = try backend.make(clock: clock)
+        #expect(try await !store.isTokenRevoked(id: "jti-1"))
+        try await store.revokeToken(id: "jti-1", expiresAt: clock.now().addingTimeInterval(60))
+        #expect(try await store.isTokenRevoked(id: "jti-1"))
+        #expect(try await !store.isTokenRevoked(id: "jti-2"))
+    }
+}
+
 @Suite("Storage conformance: grants and refresh families")
 struct GrantConformanceTests {
-    @Test("§5: grants are found by id and by any refresh token hash they issued", arguments: Backend.allCases)
-    func createAndIndex(backend: Backend) async throws {
+    @Test("§5: grants are found by id and by any refresh token hash they issued", arguments: DurableBackend.allCases)
+    func createAndIndex(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let grant = sampleGrant(clock: clock)
@@ -220,8 +234,8 @@ struct GrantConformanceTests {
         await #expect(throws: StorageError.duplicateKey) { try await store.createGrant(grant) }
     }
 
-    @Test("§5: .keep changes nothing", arguments: Backend.allCases)
-    func keepChangesNothing(backend: Backend) async throws {
+    @Test("§5: .keep changes nothing", arguments: DurableBackend.allCases)
+    func keepChangesNothing(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.createGrant(sampleGrant(clock: clock))
@@ -233,8 +247,8 @@ struct GrantConformanceTests {
         #expect(try await store.grant(withID: "g1") == sampleGrant(clock: clock))
     }
 
-    @Test("§5: updates of one family are atomic: 50 concurrent increments all land", arguments: Backend.allCases)
-    func atomicUpdates(backend: Backend) async throws {
+    @Test("§5: updates of one family are atomic: 50 concurrent increments all land", arguments: DurableBackend.allCases)
+    func atomicUpdates(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         try await store.createGrant(sampleGrant(clock: clock))
@@ -255,8 +269,8 @@ struct GrantConformanceTests {
 
 @Suite("Storage conformance: remembered consent")
 struct ConsentConformanceTests {
-    @Test("Consent is kept per user, client and resource", arguments: Backend.allCases)
-    func consentsAreKeyed(backend: Backend) async throws {
+    @Test("Consent is kept per user, client and resource", arguments: DurableBackend.allCases)
+    func consentsAreKeyed(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         let record = ConsentRecord(scope: Scope(validatedTokens: ["read"]), updatedAt: clock.now())
@@ -356,8 +370,8 @@ struct TokenBucketConformanceTests {
 
 @Suite("Storage conformance: grants by owner (offboarding)")
 struct GrantOwnerConformanceTests {
-    @Test("A user's and a client's grants are listed, revoked ones included, ended ones not", arguments: Backend.allCases)
-    func grantsByOwner(backend: Backend) async throws {
+    @Test("A user's and a client's grants are listed, revoked ones included, ended ones not", arguments: DurableBackend.allCases)
+    func grantsByOwner(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         var other = sampleGrant(clock: clock, id: "g2", tokenHash: "rt-other")
@@ -409,8 +423,8 @@ struct ReservationConformanceTests {
 
 @Suite("Storage conformance: bookkeeping never resurrects a client")
 struct ClientReplaceConformanceTests {
-    @Test("replaceIfPresent updates a registered client and does nothing once it was removed", arguments: Backend.allCases)
-    func replaceIfPresent(backend: Backend) async throws {
+    @Test("replaceIfPresent updates a registered client and does nothing once it was removed", arguments: DurableBackend.allCases)
+    func replaceIfPresent(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try backend.make(clock: clock)
         var client = Client(

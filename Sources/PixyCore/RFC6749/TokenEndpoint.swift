@@ -141,7 +141,7 @@ public struct TokenEndpoint: Sendable {
         let claims = accessTokenClaims(
             subject: record.subject, resource: record.resource, clientID: client.clientID,
             scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
-        try await tokenStatus.markCodeUsed(
+        try await codes.markCodeUsed(
             codeHash: codeHash,
             UsedCodeMarker(
                 clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
@@ -246,7 +246,7 @@ public struct TokenEndpoint: Sendable {
     /// same client and a verifier for the code's challenge, the code has leaked or been replayed:
     /// revoke what it produced. Anyone else learns nothing and revokes nothing.
     func handleReplay(codeHash: String, client: Client, verifier: CodeVerifier) async throws {
-        guard let marker = try await tokenStatus.usedCodeMarker(codeHash: codeHash),
+        guard let marker = try await codes.usedCodeMarker(codeHash: codeHash),
             marker.clientID == client.clientID, marker.codeChallenge.isSatisfied(by: verifier)
         else { return }
         for tokenID in marker.tokenIDs {

@@ -195,7 +195,7 @@ public final class InMemoryStore: PixyStorageBackend {
         }
     }
 
-    // MARK: TokenStatusStore
+    // MARK: TokenStatusStore (and the used-code markers of AuthorizationCodeStore)
 
     public func revokeToken(id tokenID: String, expiresAt: Date) async throws {
         let now = clock.now()

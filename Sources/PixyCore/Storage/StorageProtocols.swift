@@ -18,13 +18,19 @@ public protocol ClientStore: Sendable {
     func client(withRegistrationFingerprint fingerprint: String) async throws -> Client?
 }
 
-/// Ephemeral authorization codes: insert with a TTL, consume atomically exactly once.
+/// Ephemeral authorization codes and the markers redeemed codes leave: insert with a TTL,
+/// consume atomically exactly once. Lives in the ephemeral store (docs/operations.md, Stores).
 public protocol AuthorizationCodeStore: Sendable {
     /// Stores `record` under `auth:code:<codeHash>` for `ttl`. Fails if the key exists.
     func storeCode(_ record: AuthorizationCodeRecord, codeHash: String, ttl: Duration) async throws
     /// Removes and returns the record in one atomic step, or `nil` if it is absent or its TTL
     /// ran out. Of N concurrent calls for one hash, at most one gets the record (docs/security.md §3).
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord?
+    /// Remembers that the code with `codeHash` was redeemed, for `ttl`.
+    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws
+    /// The marker of a redeemed code, if still remembered. Losing it (an ephemeral server gone)
+    /// only means a later replay is refused without revoking what the code produced.
+    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker?
 }
 
 /// What a successfully redeemed code leaves behind for a while (docs/security.md §3 decision):
@@ -52,16 +58,12 @@ public struct UsedCodeMarker: Sendable, Codable, Equatable {
     }
 }
 
-/// Revocation state of access tokens (by `jti`) and the "used" markers of redeemed codes.
+/// Durable revocation state of access tokens (by `jti`, or `grant:<id>` for a whole family).
 public protocol TokenStatusStore: Sendable {
     /// Marks `tokenID` revoked until `expiresAt` (after that the token is expired anyway).
     func revokeToken(id tokenID: String, expiresAt: Date) async throws
     /// Whether `tokenID` was revoked.
     func isTokenRevoked(id tokenID: String) async throws -> Bool
-    /// Remembers that the code with `codeHash` was redeemed, for `ttl`.
-    func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws
-    /// The marker of a redeemed code, if still remembered.
-    func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker?
 }
 
 /// Durable users.
@@ -137,6 +139,15 @@ public struct PixyStores: Sendable {
     /// Shared rate-limit buckets, likewise; `nil` keeps them in process memory.
     public var tokenBuckets: (any TokenBucketStoring)?
 
+    /// Durable state from `durable`, short-lived state from `ephemeral`: each object kind lives
+    /// in exactly one of them (docs/operations.md, Stores). Login counters and rate-limit buckets
+    /// stay in process memory until the caller sets ``failureCounters`` and ``tokenBuckets``.
+    public init(durable: some DurableStorageBackend, ephemeral: some EphemeralStorageBackend) {
+        self.init(
+            clients: durable, codes: ephemeral, users: durable, signingKeys: durable, interactions: ephemeral,
+            tokenStatus: durable, grants: durable, consents: durable)
+    }
+
     /// Bundles stores.
     public init(
         clients: any ClientStore, codes: any AuthorizationCodeStore, users: any UserStore,
@@ -161,9 +172,17 @@ public struct PixyStores: Sendable {
     }
 }
 
+/// A backend for what must last: clients, users, signing keys, grants and refresh families,
+/// remembered consent, revoked tokens.
+public typealias DurableStorageBackend = ClientStore & UserStore & SigningKeyStore & GrantStore & ConsentStore
+    & TokenStatusStore
+
+/// A backend for what expires: authorization codes and used-code markers, browser sessions and
+/// pending sign-ins. Losing it loses no client, user, key or refresh family (docs/operations.md).
+public typealias EphemeralStorageBackend = AuthorizationCodeStore & InteractionStore
+
 /// A backend that implements every store protocol.
-public typealias PixyStorageBackend = ClientStore & AuthorizationCodeStore & UserStore & SigningKeyStore & InteractionStore
-    & TokenStatusStore & GrantStore & ConsentStore
+public typealias PixyStorageBackend = DurableStorageBackend & EphemeralStorageBackend
 
 /// Storage keys per object kind. Kinds live in separate namespaces, so a value of one kind
 /// presented as another (a session id as a code) is simply unknown (docs/security.md §3).
