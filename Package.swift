@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "PixyHTTP", targets: ["PixyHTTP"]),
         .library(name: "PixyRESP", targets: ["PixyRESP"]),
         .library(name: "PixyRedis", targets: ["PixyRedis"]),
+        .library(name: "PixyPostgres", targets: ["PixyPostgres"]),
+        .library(name: "PixyMemcached", targets: ["PixyMemcached"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
@@ -39,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         .target(
@@ -106,6 +109,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "PixyPostgres",
+            dependencies: [
+                "PixyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyMemcached",
+            dependencies: [
+                "PixyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "PixyCIMD",
             dependencies: [
                 "PixyCore",
@@ -138,7 +163,8 @@ let package = Package(
         .target(
             name: "PixyServer",
             dependencies: [
-                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyRESP", "PixyCore", "PixyModel", "PixyCIMD",
+                "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyRESP", "PixyPostgres", "PixyMemcached", "PixyCore", "PixyModel",
+                "PixyCIMD",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -152,6 +178,7 @@ let package = Package(
             dependencies: [
                 "PixyServer", "PixyCore", "PixyModel", "PixyHTTP", "PixyJWT",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -208,8 +235,10 @@ let package = Package(
         .testTarget(
             name: "PixyStorageTests",
             dependencies: [
-                "PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyRESP", "PixyJWT", "PixyServer", "PixyTesting",
+                "PixyCore", "PixyModel", "PixySQLite", "PixyRedis", "PixyRESP", "PixyPostgres", "PixyMemcached", "PixyJWT",
+                "PixyServer", "PixyTesting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -277,7 +306,8 @@ let package = Package(
         .testTarget(
             name: "PixyHTTPTests",
             dependencies: [
-                "PixyServer", "PixyTesting", "PixyCore", "PixyModel", "PixyCIMD",
+                "PixyServer", "PixyTesting", "PixyCore", "PixyModel", "PixyCIMD", "PixySQLite", "PixyRedis", "PixyRESP",
+                "PixyPostgres", "PixyMemcached",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -5,20 +5,24 @@ import PixyModel
 import PixySQLite
 import PixyRedis
 import PixyRESP
+import PixyPostgres
+import PixyMemcached
+import Logging
 import PixyTesting
 import Testing
 
 /// Every store that can hold durable state (`--store`) in the conformance suite.
 enum DurableBackend: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite, redis
+    case memory, sqlite, redis, postgres
 
     var testDescription: String { rawValue }
 
-    func make(clock: ManualClock) throws -> any DurableStorageBackend {
+    func make(clock: ManualClock) async throws -> any DurableStorageBackend {
         switch self {
         case .memory: return InMemoryStore(clock: clock)
         case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
         case .redis: return redisStore(clock: clock)
+        case .postgres: return try await postgresStore(clock: clock)
         }
     }
 }
@@ -26,17 +30,32 @@ enum DurableBackend: String, CaseIterable, CustomTestStringConvertible {
 /// Every store that can hold short-lived state (`--ephemeral-store`, or the durable store when
 /// none is named) in the conformance suite.
 enum EphemeralBackend: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite, redis
+    case memory, sqlite, redis, postgres, memcached
 
     var testDescription: String { rawValue }
 
-    func make(clock: ManualClock) throws -> any EphemeralStorageBackend {
+    func make(clock: ManualClock) async throws -> any EphemeralStorageBackend {
         switch self {
         case .memory: return InMemoryStore(clock: clock)
         case .sqlite: return try SQLiteStore(path: temporaryDatabasePath(), clock: clock)
         case .redis: return redisStore(clock: clock)
+        case .postgres: return try await postgresStore(clock: clock)
+        case .memcached: return memcachedStore(clock: clock)
         }
     }
+}
+
+/// A PostgreSQL store on a fresh database of the test process's shared real server, migrated.
+func postgresStore(clock: ManualClock, url: String? = nil) async throws -> PostgresStore {
+    let url = try url ?? PostgresServer.shared.createDatabase()
+    let store = PostgresStore(url: try PostgresURL(url), clock: clock, logger: quietLogger, maximumConnections: 4)
+    _ = try await store.migrate()
+    return store
+}
+
+/// A Memcached store on the test process's shared real `memcached`, under a fresh key prefix.
+func memcachedStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):") -> MemcachedStore {
+    MemcachedStore(configuration: MemcachedConfiguration(url: MemcachedServer.shared.url)!, prefix: prefix, clock: clock)
 }
 
 /// A Redis store on the test process's shared real `redis-server`, under a fresh key prefix so
@@ -45,12 +64,33 @@ func redisStore(clock: ManualClock, prefix: String = "test-\(UUID().uuidString):
     RedisStore(configuration: RedisConfiguration(url: RedisServer.shared.url)!, prefix: prefix, clock: clock)
 }
 
+/// The stores several Pixy processes share: two handles on one store, as two processes have.
+enum SharedStore: String, CaseIterable, CustomTestStringConvertible {
+    case redis, postgres, memcached
+
+    var testDescription: String { rawValue }
+
+    func pair(clock: ManualClock) async throws -> (any Sendable, any Sendable) {
+        switch self {
+        case .redis:
+            let prefix = "shared-\(UUID().uuidString):"
+            return (redisStore(clock: clock, prefix: prefix), redisStore(clock: clock, prefix: prefix))
+        case .postgres:
+            let url = try PostgresServer.shared.createDatabase()
+            return (try await postgresStore(clock: clock, url: url), try await postgresStore(clock: clock, url: url))
+        case .memcached:
+            let prefix = "shared-\(UUID().uuidString):"
+            return (memcachedStore(clock: clock, prefix: prefix), memcachedStore(clock: clock, prefix: prefix))
+        }
+    }
+}
+
 @Suite("Storage conformance: every backend keeps the same promises")
 struct StorageConformanceTests {
     @Test("§3: a code is consumed exactly once and returns its whole record", arguments: EphemeralBackend.allCases)
     func consumeOnce(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let record = sampleCode(clock: clock)
         try await store.storeCode(record, codeHash: "h1", ttl: .seconds(60))
         #expect(try await store.consumeCode(codeHash: "h1") == record)
@@ -61,7 +101,7 @@ struct StorageConformanceTests {
     @Test("§3: of 50 concurrent consumers exactly one gets the code", arguments: EphemeralBackend.allCases)
     func concurrentConsume(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         for round in 0..<5 {
             try await store.storeCode(sampleCode(clock: clock), codeHash: "race\(round)", ttl: .seconds(60))
             let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -75,7 +115,7 @@ struct StorageConformanceTests {
     @Test("§3: a code is gone after its TTL", arguments: EphemeralBackend.allCases)
     func codeTTL(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "ttl", ttl: .seconds(60))
         clock.advance(by: .seconds(61))
         #expect(try await store.consumeCode(codeHash: "ttl") == nil)
@@ -84,7 +124,7 @@ struct StorageConformanceTests {
     @Test("§3: storing a second code under a live hash fails instead of overwriting", arguments: EphemeralBackend.allCases)
     func duplicateCode(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "dup", ttl: .seconds(60))
         await #expect(throws: StorageError.duplicateKey) {
             try await store.storeCode(sampleCode(clock: clock, client: "evil"), codeHash: "dup", ttl: .seconds(60))
@@ -95,7 +135,7 @@ struct StorageConformanceTests {
     @Test("§3: kinds live in separate namespaces", arguments: EphemeralBackend.allCases)
     func namespaces(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         try await store.storeCode(sampleCode(clock: clock), codeHash: "shared", ttl: .seconds(60))
         #expect(try await store.session(key: "shared") == nil)
         #expect(try await store.consumePendingAuthorization(key: "shared") == nil)
@@ -105,7 +145,7 @@ struct StorageConformanceTests {
     @Test("Clients: save, read, list in creation order, replace, remove", arguments: DurableBackend.allCases)
     func clients(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let first = Client(
             clientID: "a", clientName: "A", redirectURIs: ["https://a.example/cb"], scope: Scope(validatedTokens: ["read"]),
             createdAt: clock.now())
@@ -129,7 +169,7 @@ struct StorageConformanceTests {
     @Test("Users: unique usernames, lookup by name and id, removal", arguments: DurableBackend.allCases)
     func users(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let alice = User(id: "u1", username: "alice", passwordHash: "$2b$...", createdAt: clock.now())
         try await store.save(alice)
         #expect(try await store.user(named: "alice") == alice)
@@ -145,7 +185,7 @@ struct StorageConformanceTests {
     @Test("Signing keys: saved and listed", arguments: DurableBackend.allCases)
     func signingKeys(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let key = try SigningKeyRing.makeKey(createdAt: clock.now())
         try await store.save(key)
         #expect(try await store.allSigningKeys() == [key])
@@ -154,7 +194,7 @@ struct StorageConformanceTests {
     @Test("§8: sessions expire and can be deleted; pending authorizations are consumed once", arguments: EphemeralBackend.allCases)
     func interactions(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let session = BrowserSession(csrfToken: "csrf", userID: "u1", authTime: clock.now(), expiresAt: clock.now().addingTimeInterval(100))
         try await store.saveSession(session, key: "s1", ttl: .seconds(100))
         #expect(try await store.session(key: "s1") == session)
@@ -184,7 +224,7 @@ struct StorageConformanceTests {
     @Test("§3: a used-code marker is kept for its TTL, in its own namespace", arguments: EphemeralBackend.allCases)
     func usedCodeMarkers(backend: EphemeralBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let marker = UsedCodeMarker(
             clientID: "app", codeChallenge: CodeChallenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")!,
             tokenIDs: ["a", "b"], tokensExpireAt: clock.now().addingTimeInterval(3600))
@@ -201,7 +241,7 @@ struct TokenStatusConformanceTests {
     @Test("§9: a revoked jti stays revoked until the token would have expired", arguments: DurableBackend.allCases)
     func revokedTokens(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         #expect(try await !store.isTokenRevoked(id: "jti-1"))
         try await store.revokeToken(id: "jti-1", expiresAt: clock.now().addingTimeInterval(60))
         #expect(try await store.isTokenRevoked(id: "jti-1"))
@@ -214,7 +254,7 @@ struct GrantConformanceTests {
     @Test("§5: grants are found by id and by any refresh token hash they issued", arguments: DurableBackend.allCases)
     func createAndIndex(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let grant = sampleGrant(clock: clock)
         try await store.createGrant(grant)
         #expect(try await store.grant(withID: "g1") == grant)
@@ -237,7 +277,7 @@ struct GrantConformanceTests {
     @Test("§5: .keep changes nothing", arguments: DurableBackend.allCases)
     func keepChangesNothing(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         try await store.createGrant(sampleGrant(clock: clock))
         _ = try await store.updateGrant(id: "g1") { grant -> GrantUpdate<Bool> in
             grant.generation = 99
@@ -250,7 +290,7 @@ struct GrantConformanceTests {
     @Test("§5: updates of one family are atomic: 50 concurrent increments all land", arguments: DurableBackend.allCases)
     func atomicUpdates(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         try await store.createGrant(sampleGrant(clock: clock))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<50 {
@@ -272,7 +312,7 @@ struct ConsentConformanceTests {
     @Test("Consent is kept per user, client and resource", arguments: DurableBackend.allCases)
     func consentsAreKeyed(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         let record = ConsentRecord(scope: Scope(validatedTokens: ["read"]), updatedAt: clock.now())
         try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
         #expect(try await store.consent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/") == record)
@@ -282,15 +322,17 @@ struct ConsentConformanceTests {
     }
 }
 
-@Suite("Failed-login counters: in memory and shared in Redis")
+@Suite("Failed-login counters: in memory and on every shared store")
 struct FailureCountingConformanceTests {
     enum Counters: String, CaseIterable, CustomTestStringConvertible {
-        case memory, redis
+        case memory, redis, postgres, memcached
         var testDescription: String { rawValue }
-        func make(clock: ManualClock) -> any FailureCounting {
+        func make(clock: ManualClock) async throws -> any FailureCounting {
             switch self {
             case .memory: return InMemoryFailureCounters(clock: clock)
             case .redis: return redisStore(clock: clock)
+            case .postgres: return try await postgresStore(clock: clock)
+            case .memcached: return memcachedStore(clock: clock)
             }
         }
     }
@@ -298,7 +340,7 @@ struct FailureCountingConformanceTests {
     @Test("docs/security.md §8: failures count within their window, then start over; clearing forgets", arguments: Counters.allCases)
     func window(counters kind: Counters) async throws {
         let clock = ManualClock()
-        let counters = kind.make(clock: clock)
+        let counters = try await kind.make(clock: clock)
         #expect(try await counters.failures(for: "u:alice") == 0)
         try await counters.recordFailure(for: "u:alice", window: .seconds(60))
         clock.advance(by: .seconds(30))
@@ -313,12 +355,14 @@ struct FailureCountingConformanceTests {
         #expect(try await counters.failures(for: "u:alice") == 0)
     }
 
-    @Test("docs/security.md §8 on Redis: two processes share one count, so replicas do not multiply the attempts allowed")
-    func sharedAcrossProcesses() async throws {
+    @Test(
+        "docs/security.md §8 on a shared store: two processes share one count, so replicas do not multiply the attempts allowed",
+        arguments: SharedStore.allCases)
+    func sharedAcrossProcesses(shared: SharedStore) async throws {
         let clock = ManualClock()
-        let prefix = "throttle-\(UUID().uuidString):"
-        let first = LoginThrottle(clock: clock, counters: redisStore(clock: clock, prefix: prefix), maximumFailures: 3)
-        let second = LoginThrottle(clock: clock, counters: redisStore(clock: clock, prefix: prefix), maximumFailures: 3)
+        let (one, two) = try await shared.pair(clock: clock)
+        let first = LoginThrottle(clock: clock, counters: one as! any FailureCounting, maximumFailures: 3)
+        let second = LoginThrottle(clock: clock, counters: two as! any FailureCounting, maximumFailures: 3)
         try await first.recordFailure(username: "alice", source: "10.0.0.1")
         try await second.recordFailure(username: "alice", source: "10.0.0.2")
         #expect(try await first.allowsAttempt(username: "alice", source: "10.0.0.3"))
@@ -329,15 +373,17 @@ struct FailureCountingConformanceTests {
     }
 }
 
-@Suite("Registration rate-limit buckets: in memory and shared in Redis")
+@Suite("Registration rate-limit buckets: in memory and on every shared store")
 struct TokenBucketConformanceTests {
     enum Buckets: String, CaseIterable, CustomTestStringConvertible {
-        case memory, redis
+        case memory, redis, postgres, memcached
         var testDescription: String { rawValue }
-        func make(clock: ManualClock) -> any TokenBucketStoring {
+        func make(clock: ManualClock) async throws -> any TokenBucketStoring {
             switch self {
             case .memory: return InMemoryTokenBuckets()
             case .redis: return redisStore(clock: clock)
+            case .postgres: return try await postgresStore(clock: clock)
+            case .memcached: return memcachedStore(clock: clock)
             }
         }
     }
@@ -345,7 +391,7 @@ struct TokenBucketConformanceTests {
     @Test("docs/security.md §7: a burst, then one token per refill interval, with the wait until the next", arguments: Buckets.allCases)
     func bucket(kind: Buckets) async throws {
         let clock = ManualClock()
-        let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1, buckets: kind.make(clock: clock))
+        let limiter = RateLimiter(clock: clock, burst: 3, refillPerSecond: 0.1, buckets: try await kind.make(clock: clock))
         for _ in 0..<3 { #expect(try await limiter.take("1.2.3.4").isAllowed) }
         #expect(try await limiter.take("1.2.3.4") == RateLimitDecision(isAllowed: false, retryAfter: 10))
         #expect(try await limiter.take("5.6.7.8").isAllowed, "per key")
@@ -354,12 +400,14 @@ struct TokenBucketConformanceTests {
         #expect(try await !limiter.take("1.2.3.4").isAllowed)
     }
 
-    @Test("docs/security.md §7 on Redis: processes draw from one bucket, so replicas do not multiply the burst")
-    func sharedAcrossProcesses() async throws {
+    @Test(
+        "docs/security.md §7 on a shared store: processes draw from one bucket, so replicas do not multiply the burst",
+        arguments: SharedStore.allCases)
+    func sharedAcrossProcesses(shared: SharedStore) async throws {
         let clock = ManualClock()
-        let prefix = "bucket-\(UUID().uuidString):"
-        let first = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: redisStore(clock: clock, prefix: prefix))
-        let second = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: redisStore(clock: clock, prefix: prefix))
+        let (one, two) = try await shared.pair(clock: clock)
+        let first = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: one as! any TokenBucketStoring)
+        let second = RateLimiter(clock: clock, burst: 4, refillPerSecond: 0.1, buckets: two as! any TokenBucketStoring)
         let decisions = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<10 { group.addTask { try await (index % 2 == 0 ? first : second).take("9.9.9.9").isAllowed } }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -373,7 +421,7 @@ struct GrantOwnerConformanceTests {
     @Test("A user's and a client's grants are listed, revoked ones included, ended ones not", arguments: DurableBackend.allCases)
     func grantsByOwner(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         var other = sampleGrant(clock: clock, id: "g2", tokenHash: "rt-other")
         other.subject = "user-2"
         other.clientID = "tool:with:colons"
@@ -395,14 +443,14 @@ struct GrantOwnerConformanceTests {
     }
 }
 
-@Suite("Failed-login reservations: atomic in memory and in Redis")
+@Suite("Failed-login reservations: atomic in memory and on every shared store")
 struct ReservationConformanceTests {
     @Test(
         "Of 40 parallel reservations with a limit of 5, exactly 5 are counted; a release lets one more in",
         arguments: FailureCountingConformanceTests.Counters.allCases)
     func parallelReservations(counters kind: FailureCountingConformanceTests.Counters) async throws {
         let clock = ManualClock()
-        let counters = kind.make(clock: clock)
+        let counters = try await kind.make(clock: clock)
         let admitted = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<40 {
                 group.addTask { (try? await counters.reserveAttempt(for: "u:alice", limit: 5, window: .seconds(60))) == true }
@@ -426,7 +474,7 @@ struct ClientReplaceConformanceTests {
     @Test("replaceIfPresent updates a registered client and does nothing once it was removed", arguments: DurableBackend.allCases)
     func replaceIfPresent(backend: DurableBackend) async throws {
         let clock = ManualClock()
-        let store = try backend.make(clock: clock)
+        let store = try await backend.make(clock: clock)
         var client = Client(
             clientID: "dcr-1", redirectURIs: ["https://a.example/cb"], isDynamicallyRegistered: true, createdAt: clock.now())
         try await store.save(client)

@@ -1,0 +1,264 @@
+public import Foundation
+public import Logging
+public import PixyCore
+public import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// Every Pixy store on PostgreSQL, so many server processes share durable state.
+///
+/// Tables are named `pixy_*` (``PostgresMigrations``); each row holds one record as JSON
+/// (``StoredRecordCoding``), plus the columns queries select or order by. Short-lived state
+/// (codes, sessions, pending sign-ins, counters) has tables too, used when no ephemeral store is
+/// named; expired rows are swept every 256th write, so nothing grows without bound.
+///
+/// Atomicity, with no lock held across a round trip:
+/// - a code or a pending sign-in is consumed with one `DELETE … RETURNING`;
+/// - a grant update reads the grant, lets the pure decision run in Swift, and writes back with one
+///   conditional `UPDATE … WHERE record = <what was read>`; if another update won meanwhile, the
+///   decision runs again on the newer grant. Concurrent refreshes therefore serialize as on
+///   SQLite, never fork a family, and never meet a serialization error (READ COMMITTED, no
+///   explicit transaction).
+///
+/// Every operation has a deadline: while PostgreSQL is unreachable, calls fail with
+/// ``StorageError/Code/unavailable`` (503) instead of waiting for the pool, and the pool
+/// reconnects by itself when it is back (docs/security.md §10).
+///
+/// Runs as a ServiceLifecycle service: `run()` runs the connection pool until graceful shutdown.
+public final class PostgresStore: Service {
+    /// The connection pool.
+    public let client: PostgresClient
+    /// How long one operation may wait for a connection and its reply.
+    public let operationTimeout: Duration
+    let clock: any WallClock
+    let logger: Logger
+    private let writesSinceSweep = Mutex(0)
+    private let pool = Mutex<Task<Void, Never>?>(nil)
+
+    /// A store on the server `url` names; its connection pool starts at once, in a task of its own,
+    /// and runs until ``close()``.
+    public init(
+        url: PostgresURL, clock: any WallClock = SystemWallClock(), logger: Logger, operationTimeout: Duration = .seconds(5),
+        maximumConnections: Int = 16
+    ) {
+        var configuration = url.configuration
+        configuration.options.maximumConnections = maximumConnections
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.clock = clock
+        self.logger = logger
+        self.operationTimeout = operationTimeout
+        let client = client
+        pool.withLock { $0 = Task { await client.run() } }
+    }
+
+    /// Waits for graceful shutdown, then closes the pool.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        close()
+    }
+
+    /// Stops the connection pool; later operations fail as unavailable.
+    public func close() {
+        pool.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// Applies the schema migrations that have not run and returns their names (empty when the
+    /// schema is up to date). Safe to run from several processes at once: they take turns.
+    /// Gives up after 15 s (PostgreSQL unreachable, or a TLS or login problem the pool retries).
+    public func migrate() async throws -> [String] {
+        let client = client
+        let logger = logger
+        return try await perform("migrate", timeout: .seconds(15)) { try await PostgresMigrations.apply(on: client, logger: logger) }
+    }
+
+    // MARK: Plumbing, shared by the extensions (one per storage protocol)
+
+    /// Runs `body` with a deadline, mapping PostgreSQL's failures to ``StorageError``s: unreachable
+    /// (or slower than ``operationTimeout``) is ``StorageError/Code/unavailable``; a unique
+    /// violation is ``StorageError/duplicateKey``; anything else the server refuses is
+    /// ``StorageError/Code/failed``.
+    func perform<T: Sendable>(
+        _ what: String, timeout: Duration? = nil, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await withDeadline(timeout ?? operationTimeout, body)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(postgres: error, during: what)
+        }
+    }
+
+    /// Rows of `query`, each turned into a value by `decode`.
+    func rows<Row: Sendable>(
+        _ query: PostgresQuery, _ what: String, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
+    ) async throws -> [Row] {
+        let client = client
+        return try await perform(what) {
+            var result: [Row] = []
+            for try await row in try await client.query(query) { result.append(try decode(row)) }
+            return result
+        }
+    }
+
+    /// Runs `query` and returns how many rows it returned (a `RETURNING 1` counts affected rows).
+    @discardableResult
+    func execute(_ query: PostgresQuery, _ what: String) async throws -> Int {
+        let client = client
+        return try await perform(what) {
+            var count = 0
+            for try await _ in try await client.query(query) { count += 1 }
+            return count
+        }
+    }
+
+    /// The single text column of each row of `query`.
+    func texts(_ query: PostgresQuery, _ what: String) async throws -> [String] {
+        try await rows(query, what) { try $0.decode(String.self) }
+    }
+
+    func encode(_ value: some Encodable) throws -> String {
+        try StoredRecordCoding.encode(value)
+    }
+
+    /// A stored record; one that does not decode is ``StorageError/Code/corruptRecord``.
+    func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do {
+            return try StoredRecordCoding.decode(type, text)
+        } catch {
+            throw StorageError.corruptRecord("postgres: undecodable \(T.self): \(error)")
+        }
+    }
+
+    var nowSeconds: Double { clock.now().timeIntervalSince1970 }
+
+    /// Deletes expired rows every 256th write (counted, so the cost is spread and bounded).
+    func sweepIfDue() async throws {
+        let due = writesSinceSweep.withLock { count -> Bool in
+            count += 1
+            if count >= 256 { count = 0; return true }
+            return false
+        }
+        guard due else { return }
+        try await sweep()
+    }
+
+    /// Deletes every expired row: ephemeral records, revoked-token entries and families past
+    /// their absolute end, login windows that ended, and rate-limit buckets that are full again.
+    public func sweep() async throws {
+        let now = nowSeconds
+        for table in PostgresMigrations.expiringTables {
+            try await execute("DELETE FROM \(unescaped: table) WHERE expires_at <= \(now)", "sweep \(table)")
+        }
+        try await execute("DELETE FROM pixy_login_failures WHERE ends_at <= \(now)", "sweep login counters")
+        try await execute("DELETE FROM pixy_rate_buckets WHERE full_at <= \(now)", "sweep rate buckets")
+    }
+
+    /// Inserts or replaces an expiring record in `table` (one of the ephemeral tables).
+    func put(_ table: String, key: String, record: some Encodable, ttl: Duration) async throws {
+        let text = try encode(record)
+        let expiresAt = nowSeconds + ttl.timeInterval
+        try await execute(
+            """
+            INSERT INTO \(unescaped: table) (key, expires_at, record) VALUES (\(key), \(expiresAt), \(text))
+            ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record
+            """, "write \(table)")
+        try await sweepIfDue()
+    }
+
+    /// An expiring record from `table`, if present and not expired.
+    func get<T: Decodable>(_ type: T.Type, _ table: String, key: String) async throws -> T? {
+        let now = nowSeconds
+        let found = try await texts("SELECT record FROM \(unescaped: table) WHERE key = \(key) AND expires_at > \(now)", "read \(table)")
+        return try found.first.map { try decode(type, $0) }
+    }
+
+    /// Removes and returns an expiring record in one statement: of concurrent callers, only the
+    /// one whose `DELETE` removed the row gets it.
+    func take<T: Decodable>(_ type: T.Type, _ table: String, key: String) async throws -> T? {
+        let now = nowSeconds
+        let found = try await rows(
+            "DELETE FROM \(unescaped: table) WHERE key = \(key) RETURNING expires_at, record", "consume from \(table)"
+        ) { try $0.decode((Double, String).self) }
+        guard let (expiresAt, text) = found.first, expiresAt > now else { return nil }
+        return try decode(type, text)
+    }
+}
+
+/// Runs `body`, or throws ``StorageError/Code/unavailable`` once `limit` passes, cancelling it.
+///
+/// Why not a task group: a group waits for its children, and a query stuck on a dead connection
+/// does not end on cancellation, so the caller would wait anyway.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let waiter = DeadlineWaiter<T>()
+    let work = Task { try await body() }
+    let timer = Task {
+        try await Task.sleep(for: limit)
+        work.cancel()
+        waiter.resume(with: .failure(StorageError.unavailable("postgres: no answer within \(limit)")))
+    }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            waiter.set(continuation)
+            Task {
+                let result = await work.result
+                timer.cancel()
+                waiter.resume(with: result)
+            }
+        }
+    } onCancel: {
+        work.cancel()
+    }
+}
+
+/// The continuation ``withDeadline(_:_:)`` resumes once: with the result or the timeout,
+/// whichever comes first.
+private final class DeadlineWaiter<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ value: CheckedContinuation<T, any Error>) {
+        continuation.withLock { $0 = value }
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        continuation.withLock { $0.take() }?.resume(with: result)
+    }
+}
+
+extension StorageError {
+    /// A PostgreSQL failure as the store reports it (docs/security.md §10: fail closed).
+    init(postgres error: any Error, during what: String) {
+        if let error = error as? PSQLError {
+            if error.code == .server, let state = error.serverInfo?[.sqlState] {
+                let message = error.serverInfo?[.message] ?? "server error"
+                if state == "23505" {
+                    self = StorageError(code: .duplicateKey, reason: "postgres: \(what): \(message)")
+                } else if Self.unavailableStates.contains(where: state.hasPrefix) {
+                    self = .unavailable("postgres: \(what): \(message) (\(state))")
+                } else {
+                    self = .failed("postgres: \(what): \(message) (\(state))")
+                }
+                return
+            }
+            self = .unavailable("postgres: \(what): \(error.code)")
+            return
+        }
+        if error is PostgresDecodingError {
+            self = .corruptRecord("postgres: \(what): \(error)")
+            return
+        }
+        if error is CancellationError {
+            self = .unavailable("postgres: \(what): cancelled")
+            return
+        }
+        self = .unavailable("postgres: \(what): \(error)")
+    }
+
+    /// SQLSTATE classes and codes that mean "not now" rather than "no": connection exceptions
+    /// (08), insufficient resources (53), operator intervention such as a shutdown (57), and
+    /// serialization failures or deadlocks (40001, 40P01), which a retry resolves.
+    static let unavailableStates = ["08", "53", "57", "40001", "40P01"]
+}
