@@ -19,6 +19,21 @@ public final class SQLiteStore: Sendable {
 
     /// Opens (creating if needed) the database at `path` and runs migrations.
     public init(path: String, clock: any WallClock = SystemWallClock()) throws {
+        database = try Self.open(path: path)
+        self.clock = clock
+        try Self.migrator.migrate(database)
+    }
+
+    /// Opens the database at `path`, runs its migrations, and returns the names of those that
+    /// had not run before (`pixy migrate`).
+    public static func migrate(path: String) throws -> [String] {
+        let database = try open(path: path)
+        let before = try database.read { db in try migrator.appliedIdentifiers(db) }
+        try migrator.migrate(database)
+        return migrator.migrations.filter { !before.contains($0) }
+    }
+
+    private static func open(path: String) throws -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -26,9 +41,7 @@ public final class SQLiteStore: Sendable {
             // fsync per commit.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        database = try DatabasePool(path: path, configuration: configuration)
-        self.clock = clock
-        try Self.migrator.migrate(database)
+        return try DatabasePool(path: path, configuration: configuration)
     }
 
     /// The journal mode in force (`wal`), for diagnostics and tests.

@@ -13,8 +13,11 @@ public struct Configuration: Sendable {
     public var port: Int
     /// Where the SQLite file lives.
     public var dataDirectory: String
-    /// Which backend holds state.
+    /// Which backend holds durable state (clients, users, keys, grants, consents, revocations).
     public var store: StoreKind
+    /// Which backend holds short-lived state (codes, sessions, pending sign-ins, counters);
+    /// `nil`: the durable store (docs/operations.md, Stores).
+    public var ephemeralStore: EphemeralStoreKind?
     /// Authorization code lifetime (default 60 s, at most 600 s).
     public var codeLifetime: Duration
     /// Access token lifetime (default 15 minutes).
@@ -72,6 +75,12 @@ public struct Configuration: Sendable {
     public var redisKeyPrefix = ""
     /// PEM CA certificates to trust for `rediss://` instead of the system's.
     public var redisTrustedCAFile: String?
+    /// The PostgreSQL URL when ``store`` is ``StoreKind/postgres``:
+    /// `postgres://user:password@host:port/database?sslmode=…`.
+    public var postgresURL: String?
+    /// The URL of the ephemeral store when it is a server: `redis://…`/`rediss://…` or
+    /// `memcached://host:port[,host:port…]`.
+    public var ephemeralStoreURL: String?
     /// Start even though Redis may evict keys (`maxmemory-policy` other than `noeviction`).
     /// Clients, refresh families or live codes could then vanish: for experiments only.
     public var allowsRedisEviction = false
@@ -89,18 +98,54 @@ public struct Configuration: Sendable {
         case memory
         /// A Redis server many Pixy processes share (``Configuration/redisURL``).
         case redis
+        /// A PostgreSQL database many Pixy processes share (``Configuration/postgresURL``).
+        case postgres
     }
 
-    /// Sets the store from its command-line form: `sqlite`, `memory`, or a `redis://` /
-    /// `rediss://` URL.
+    /// Where short-lived state can live instead of the durable store.
+    public enum EphemeralStoreKind: String, Sendable, CaseIterable {
+        /// Process memory: one Pixy process only (a second would not know the first's codes).
+        case memory
+        /// A Redis server (``Configuration/ephemeralStoreURL``).
+        case redis
+        /// One or more memcached servers (``Configuration/ephemeralStoreURL``).
+        case memcached
+    }
+
+    /// Sets the durable store from its command-line form: `sqlite`, `memory`, a `redis://` /
+    /// `rediss://` URL, or a `postgres://` / `postgresql://` URL.
     public mutating func setStore(_ value: String) throws {
         if value.hasPrefix("redis://") || value.hasPrefix("rediss://") {
             store = .redis
             redisURL = value
-        } else if let kind = StoreKind(rawValue: value), kind != .redis {
+        } else if value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") {
+            store = .postgres
+            postgresURL = value
+        } else if let kind = StoreKind(rawValue: value), kind == .sqlite || kind == .memory {
             store = kind
         } else {
-            throw Invalid(description: "the store must be sqlite, memory, or a redis:// or rediss:// URL (got \(value))")
+            throw Invalid(
+                description: "the store must be sqlite, memory, a redis:// or rediss:// URL, or a postgres:// URL (got \(value))")
+        }
+    }
+
+    /// Sets the ephemeral store from its command-line form: `memory`, a `redis://` / `rediss://`
+    /// URL, or `memcached://host:port[,host:port…]`.
+    public mutating func setEphemeralStore(_ value: String) throws {
+        if value.hasPrefix("redis://") || value.hasPrefix("rediss://") {
+            ephemeralStore = .redis
+            ephemeralStoreURL = value
+        } else if value.hasPrefix("memcached://") {
+            ephemeralStore = .memcached
+            ephemeralStoreURL = value
+        } else if value == "memory" {
+            ephemeralStore = .memory
+            ephemeralStoreURL = nil
+        } else {
+            throw Invalid(
+                description:
+                    "the ephemeral store must be memory, a redis:// or rediss:// URL, or memcached://host:port[,host:port…] (got \(value))"
+            )
         }
     }
 
@@ -165,11 +210,7 @@ public struct Configuration: Sendable {
         guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
             throw Invalid(description: "--tls-cert and --tls-key go together")
         }
-        if store == .redis {
-            guard let redisURL, RedisConfiguration(url: redisURL) != nil else {
-                throw Invalid(description: "the Redis URL must look like redis://[user:password@]host[:port][/db] or rediss://…")
-            }
-        }
+        try validateStores()
         for range in trustedProxies where AddressRange(range) == nil {
             throw Invalid(description: "--trusted-proxy must be an address or a CIDR range such as 10.0.0.0/8 (got \(range))")
         }
@@ -236,9 +277,27 @@ public struct Configuration: Sendable {
 
     /// The store for humans and logs: `sqlite`, `memory`, or the Redis URL without its password.
     public var storeDescription: String {
-        guard store == .redis, let redisURL, let redis = RedisConfiguration(url: redisURL) else { return store.rawValue }
-        let scheme = redis.usesTLS ? "rediss" : "redis"
-        return "\(scheme)://\(redis.host):\(redis.port)/\(redis.database)" + (redisKeyPrefix.isEmpty ? "" : " prefix \(redisKeyPrefix)")
+        let durable: String
+        switch store {
+        case .redis: durable = redisURL.flatMap(Self.describeRedis) ?? "redis"
+        case .postgres: durable = postgresURL.flatMap(Self.describePostgres) ?? "postgres"
+        case .sqlite, .memory: durable = store.rawValue
+        }
+        let prefix = redisKeyPrefix.isEmpty || (store != .redis && ephemeralStore != .redis) ? "" : " prefix \(redisKeyPrefix)"
+        guard let ephemeralStore else { return durable + prefix }
+        let ephemeral: String
+        switch ephemeralStore {
+        case .memory: ephemeral = "memory"
+        case .redis: ephemeral = ephemeralStoreURL.flatMap(Self.describeRedis) ?? "redis"
+        case .memcached: ephemeral = ephemeralStoreURL ?? "memcached"
+        }
+        return durable + ", ephemeral state in " + ephemeral + prefix
+    }
+
+    /// A Redis URL without its password.
+    static func describeRedis(_ url: String) -> String? {
+        guard let redis = RedisConfiguration(url: url) else { return nil }
+        return "\(redis.usesTLS ? "rediss" : "redis")://\(redis.host):\(redis.port)/\(redis.database)"
     }
 
     /// The SQLite file path.

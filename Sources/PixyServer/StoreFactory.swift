@@ -2,6 +2,8 @@ public import PixyCore
 import PixySQLite
 import PixyRedis
 import PixyRESP
+import PixyPostgres
+import PixyMemcached
 public import Logging
 import Foundation
 public import ServiceLifecycle
@@ -17,40 +19,196 @@ public enum StoreFactory {
         public var services: [any Service]
     }
 
-    /// The stores for `configuration`: creates the data directory when SQLite is used; for Redis,
-    /// checks the deployment first (docs/operations.md: `noeviction`; persistence).
+    /// The stores for `configuration`: the durable store, and the ephemeral store when one is
+    /// named (otherwise the durable store holds short-lived state too). Creates the data
+    /// directory when SQLite is used; checks a Redis deployment first (docs/operations.md:
+    /// `noeviction`; persistence).
     public static func open(_ configuration: Configuration, clock: any WallClock, logger: Logger) async throws -> Opened {
+        var services: [any Service] = []
+        do {
+            let durable = try await openDurable(configuration, clock: clock, logger: logger, services: &services)
+            guard let kind = configuration.ephemeralStore else {
+                var stores = PixyStores(durable: durable.backend, ephemeral: durable.backend)
+                stores.failureCounters = durable.counters
+                stores.tokenBuckets = durable.buckets
+                return Opened(stores: stores, services: services)
+            }
+            let ephemeral = try await openEphemeral(kind, configuration, clock: clock, logger: logger, services: &services)
+            var stores = PixyStores(durable: durable.backend, ephemeral: ephemeral.backend)
+            stores.failureCounters = ephemeral.counters
+            stores.tokenBuckets = ephemeral.buckets
+            return Opened(stores: stores, services: services)
+        } catch {
+            for service in services { (service as? any ClosableStore)?.close() }
+            throw error
+        }
+    }
+
+    /// A backend that holds every kind, with its shared counters when it has them.
+    struct Backend {
+        var backend: any PixyStorageBackend
+        var counters: (any FailureCounting)?
+        var buckets: (any TokenBucketStoring)?
+    }
+
+    /// An ephemeral backend with its shared counters when it has them.
+    struct EphemeralBackend {
+        var backend: any EphemeralStorageBackend
+        var counters: (any FailureCounting)?
+        var buckets: (any TokenBucketStoring)?
+    }
+
+    static func openDurable(
+        _ configuration: Configuration, clock: any WallClock, logger: Logger, services: inout [any Service]
+    ) async throws -> Backend {
         switch configuration.store {
         case .memory:
-            return Opened(stores: PixyStores(InMemoryStore(clock: clock)), services: [])
+            return Backend(backend: InMemoryStore(clock: clock))
         case .sqlite:
             try FileManager.default.createDirectory(
                 atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
-            return Opened(stores: PixyStores(try SQLiteStore(path: configuration.databasePath, clock: clock)), services: [])
+            return Backend(backend: try SQLiteStore(path: configuration.databasePath, clock: clock))
         case .redis:
-            guard let url = configuration.redisURL, var redis = RedisConfiguration(url: url) else {
+            guard let url = configuration.redisURL else {
                 throw Configuration.Invalid(description: "--store redis needs a redis:// URL")
             }
-            redis.trustedCAFile = configuration.redisTrustedCAFile
-            let store = RedisStore(configuration: redis, prefix: configuration.redisKeyPrefix, clock: clock)
-            let deployment: RedisDeployment
-            do {
-                deployment = try await store.inspectDeployment()
-            } catch {
-                store.pool.close()
-                throw Configuration.Invalid(description: "cannot reach Redis at \(redis.host):\(redis.port): \(error)")
+            let store = try await openRedis(url: url, configuration: configuration, clock: clock, logger: logger)
+            services.append(store)
+            return Backend(backend: store, counters: store, buckets: store)
+        case .postgres:
+            guard let url = configuration.postgresURL else {
+                throw Configuration.Invalid(description: "--store postgres needs a postgres:// URL")
             }
-            do {
-                try check(deployment, configuration: configuration, logger: logger)
-            } catch {
-                store.pool.close()
-                throw error
+            let store = try await openPostgres(url: url, clock: clock, logger: logger)
+            services.append(store)
+            return Backend(backend: store, counters: store, buckets: store)
+        }
+    }
+
+    static func openEphemeral(
+        _ kind: Configuration.EphemeralStoreKind, _ configuration: Configuration, clock: any WallClock, logger: Logger,
+        services: inout [any Service]
+    ) async throws -> EphemeralBackend {
+        switch kind {
+        case .memory:
+            if configuration.store == .redis || configuration.store == .postgres {
+                logger.warning(
+                    """
+                    --ephemeral-store memory keeps codes and sessions in this process: run only one Pixy process for this \
+                    issuer, or name a shared ephemeral store (redis:// or memcached://).
+                    """)
             }
-            var stores = PixyStores(store)
-            stores.failureCounters = store
-            stores.tokenBuckets = store
-            return Opened(stores: stores, services: [store])
+            return EphemeralBackend(backend: InMemoryStore(clock: clock))
+        case .redis:
+            guard let url = configuration.ephemeralStoreURL else {
+                throw Configuration.Invalid(description: "--ephemeral-store redis needs a redis:// URL")
+            }
+            let store = try await openRedis(url: url, configuration: configuration, clock: clock, logger: logger)
+            services.append(store)
+            return EphemeralBackend(backend: store, counters: store, buckets: store)
+        case .memcached:
+            guard let url = configuration.ephemeralStoreURL else {
+                throw Configuration.Invalid(description: "--ephemeral-store memcached needs a memcached:// URL")
+            }
+            let store = try await openMemcached(url: url, configuration: configuration, clock: clock, logger: logger)
+            services.append(store)
+            return EphemeralBackend(backend: store, counters: store, buckets: store)
+        }
+    }
+
+    /// A PostgreSQL store with its schema migrated (migrations run at start; `pixy migrate` runs
+    /// them alone). The pool runs in a task until the store is closed.
+    static func openPostgres(url: String, clock: any WallClock, logger: Logger) async throws -> PostgresStore {
+        let parsed: PostgresURL
+        do {
+            parsed = try PostgresURL(url)
+        } catch {
+            throw Configuration.Invalid(description: "the PostgreSQL URL is not usable: \(error)")
+        }
+        let store = PostgresStore(url: parsed, clock: clock, logger: logger)
+        do {
+            let applied = try await store.migrate()
+            if !applied.isEmpty { logger.notice("applied PostgreSQL migrations: \(applied.joined(separator: ", "))") }
+        } catch {
+            store.close()
+            throw Configuration.Invalid(description: "cannot use PostgreSQL at \(parsed.redacted): \(error)")
+        }
+        return store
+    }
+
+    static func migratePostgres(url: String, logger: Logger) async throws -> [String] {
+        let parsed: PostgresURL
+        do {
+            parsed = try PostgresURL(url)
+        } catch {
+            throw Configuration.Invalid(description: "the PostgreSQL URL is not usable: \(error)")
+        }
+        let store = PostgresStore(url: parsed, clock: SystemWallClock(), logger: logger)
+        defer { store.close() }
+        do {
+            return try await store.migrate()
+        } catch {
+            throw Configuration.Invalid(description: "cannot migrate PostgreSQL at \(parsed.redacted): \(error)")
+        }
+    }
+
+    /// A Memcached store whose servers were checked: each reachable, 1.6.13 or later, CAS on.
+    static func openMemcached(url: String, configuration: Configuration, clock: any WallClock, logger: Logger) async throws
+        -> MemcachedStore
+    {
+        guard let memcached = MemcachedConfiguration(url: url) else {
+            throw Configuration.Invalid(description: "not a Memcached URL: \(url) (memcached://host:port[,host:port…])")
+        }
+        let store = MemcachedStore(configuration: memcached, clock: clock)
+        do {
+            let reports = try await store.checkServers()
+            logger.info("memcached: \(reports.map { "\($0.server) \($0.version)" }.joined(separator: ", "))")
+        } catch {
+            store.close()
+            throw Configuration.Invalid(description: "cannot use Memcached at \(url): \(error)")
+        }
+        return store
+    }
+
+    static func openRedis(url: String, configuration: Configuration, clock: any WallClock, logger: Logger) async throws -> RedisStore {
+        guard var redis = RedisConfiguration(url: url) else {
+            throw Configuration.Invalid(description: "not a Redis URL: \(Configuration.describeRedis(url) ?? "?")")
+        }
+        redis.trustedCAFile = configuration.redisTrustedCAFile
+        let store = RedisStore(configuration: redis, prefix: configuration.redisKeyPrefix, clock: clock)
+        let deployment: RedisDeployment
+        do {
+            deployment = try await store.inspectDeployment()
+        } catch {
+            store.pool.close()
+            throw Configuration.Invalid(description: "cannot reach Redis at \(redis.host):\(redis.port): \(error)")
+        }
+        do {
+            try check(deployment, configuration: configuration, logger: logger)
+        } catch {
+            store.pool.close()
+            throw error
+        }
+        return store
+    }
+
+    /// Applies the durable store's schema migrations and returns the names of those that had not
+    /// run (`pixy migrate`). Redis and memory have no schema: nothing to apply.
+    public static func migrate(_ configuration: Configuration, logger: Logger) async throws -> [String] {
+        switch configuration.store {
+        case .sqlite:
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+            return try SQLiteStore.migrate(path: configuration.databasePath)
+        case .postgres:
+            guard let url = configuration.postgresURL else {
+                throw Configuration.Invalid(description: "--store postgres needs a postgres:// URL")
+            }
+            return try await migratePostgres(url: url, logger: logger)
+        case .redis, .memory:
+            return []
         }
     }
 
@@ -128,3 +286,17 @@ public enum StoreFactory {
         }
     }
 }
+
+/// A store holding connections that must be closed when opening the stores fails half-way.
+protocol ClosableStore {
+    /// Closes the store's connections.
+    func close()
+}
+
+extension RedisStore: ClosableStore {
+    func close() { pool.close() }
+}
+
+extension PostgresStore: ClosableStore {}
+
+extension MemcachedStore: ClosableStore {}

@@ -25,8 +25,11 @@ public struct TestHarness: Sendable {
     /// The redirect URI every seeded client registers.
     public static let redirectURI = "https://app.example.com/callback"
 
-    /// The stores (shared with the application).
+    /// The in-memory store (shared with the application unless ``stores`` names others).
     public let store: InMemoryStore
+    /// The stores the application runs on: by default every kind in ``store``; a test of a
+    /// durable and an ephemeral store together passes its own (``make(issuer:codeLifetime:stores:)``).
+    public let stores: PixyStores
     /// The clock.
     public let clock: ManualClock
     /// The configuration the application was built with.
@@ -36,36 +39,42 @@ public struct TestHarness: Sendable {
     /// The seeded user.
     public let user: User
 
-    /// Creates a harness and seeds it.
-    public static func make(issuer: String = defaultIssuer, codeLifetime: Duration = .seconds(60)) async throws -> TestHarness {
+    /// Creates a harness and seeds it: on an in-memory store, or on the stores `makeStores`
+    /// opens with the harness's clock.
+    public static func make(
+        issuer: String = defaultIssuer, codeLifetime: Duration = .seconds(60),
+        stores makeStores: ((ManualClock) async throws -> PixyStores)? = nil
+    ) async throws -> TestHarness {
         let clock = ManualClock()
         let store = InMemoryStore(clock: clock)
+        let stores = try await makeStores?(clock) ?? PixyStores(store)
         var configuration = Configuration(issuer: issuer, store: .memory, codeLifetime: codeLifetime, passwordHashCost: 10)
         configuration.scopes = Scope(validatedTokens: ["read", "write", "admin"])
         let user = User(
             id: "user-1", username: username,
             passwordHash: try await BcryptPasswordHasher(cost: 10).hash(password), createdAt: clock.now())
-        try await store.save(user)
-        try await store.save(
+        try await stores.users.save(user)
+        try await stores.clients.save(
             Client(
                 clientID: publicClientID, clientName: "Public <b>App</b>", redirectURIs: [redirectURI, "http://127.0.0.1/cb"],
                 createdAt: clock.now()))
-        try await store.save(
+        try await stores.clients.save(
             Client(
                 clientID: firstPartyClientID, clientName: "First Party", redirectURIs: [redirectURI],
                 isConsentSkipped: true, createdAt: clock.now()))
-        try await store.save(
+        try await stores.clients.save(
             Client(
                 clientID: confidentialClientID, clientName: "Confidential", redirectURIs: [redirectURI],
                 tokenEndpointAuthMethod: .clientSecretBasic, secretHash: SecretHash.sha256Hex(confidentialSecret),
                 createdAt: clock.now()))
-        return TestHarness(store: store, clock: clock, configuration: configuration, logs: LogCapture(), user: user)
+        return TestHarness(
+            store: store, stores: stores, clock: clock, configuration: configuration, logs: LogCapture(), user: user)
     }
 
     /// Builds the application over the harness's stores.
     public func application() async throws -> some ApplicationProtocol {
         try await buildApplication(
-            configuration: configuration, stores: PixyStores(store), clock: clock,
+            configuration: configuration, stores: stores, clock: clock,
             logger: logs.logger())
     }
 

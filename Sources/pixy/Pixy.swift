@@ -6,6 +6,7 @@ import PixyCore
 import PixyHTTP
 import PixyModel
 import PixyServer
+import ServiceLifecycle
 
 /// `pixy`: an OAuth 2.1 authorization server built around PKCE.
 @main
@@ -13,15 +14,24 @@ struct Pixy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pixy",
         abstract: "An OAuth 2.1 authorization server built around PKCE (S256), for MCP servers, native apps and SPAs.",
-        subcommands: [Serve.self, Users.self, Clients.self, Grants.self, Keys.self, PKCE.self])
+        subcommands: [Serve.self, Migrate.self, Users.self, Clients.self, Grants.self, Keys.self, PKCE.self])
 }
 
 /// Options shared by every command that opens the store.
 struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store (default ./pixy-data; env PIXY_DATA_DIR).")
     var dataDirectory: String?
-    @Option(help: "Store: sqlite, memory, or a redis:// / rediss:// URL (default sqlite; env PIXY_STORE).")
+    @Option(
+        help:
+            "Durable store: sqlite, memory, a redis:// / rediss:// URL, or a postgres://…?sslmode=… URL (default sqlite; env PIXY_STORE)."
+    )
     var store: String?
+    @Option(
+        name: .customLong("ephemeral-store"),
+        help:
+            "Where codes, sessions and counters live: memory, a redis:// URL, or memcached://host:port[,host:port…] (default: the durable store; env PIXY_EPHEMERAL_STORE)."
+    )
+    var ephemeralStore: String?
     @Option(
         name: .customLong("redis-prefix"),
         help: "Prefix for every Redis key, to share one Redis between deployments (env PIXY_REDIS_PREFIX).")
@@ -42,6 +52,9 @@ struct StoreOptions: ParsableArguments {
         configuration.dataDirectory = dataDirectory ?? environmentValue("DATA_DIR") ?? configuration.dataDirectory
         if let value = store ?? environmentValue("STORE") {
             do { try configuration.setStore(value) } catch { throw ValidationError("\(error)") }
+        }
+        if let value = ephemeralStore ?? environmentValue("EPHEMERAL_STORE") {
+            do { try configuration.setEphemeralStore(value) } catch { throw ValidationError("\(error)") }
         }
         configuration.redisKeyPrefix = redisPrefix ?? environmentValue("REDIS_PREFIX") ?? ""
         configuration.redisTrustedCAFile = redisCAFile ?? environmentValue("REDIS_CA_FILE")
@@ -77,20 +90,30 @@ struct StoreOptions: ParsableArguments {
                         : "no such data directory: \(configuration.dataDirectory): check --data-dir, or pass --create to start a new store there"
                 )
             }
-        case .redis:
+        case .redis, .postgres:
             break
+        }
+        do {
+            try configuration.validateStores()
+        } catch let error as Configuration.Invalid {
+            throw CommandFailure(error.description)
         }
         // Warnings about the store go to standard error, so scripts can read what a command prints.
         let logger = Logger(label: "pixy") { label in StreamLogHandler.standardError(label: label) }
+        let opened: StoreFactory.Opened
         do {
-            return try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger).stores
+            opened = try await StoreFactory.open(configuration, clock: SystemWallClock(), logger: logger)
         } catch let error as Configuration.Invalid {
             throw CommandFailure(error.description)
         } catch {
-            throw CommandFailure(
-                "cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))"
-            )
+            throw CommandFailure("cannot open the store \(configuration.storeLocation): \(StoreFactory.describe(error))")
         }
+        // A networked store's service waits to close its connections on shutdown; an admin
+        // command simply ends the process when it is done.
+        for service in opened.services {
+            Task { try? await service.run() }
+        }
+        return opened.stores
     }
 }
 
@@ -111,7 +134,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
         discussion:
-            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment."
+            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_EPHEMERAL_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment."
     )
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
@@ -335,15 +358,14 @@ struct Serve: AsyncParsableCommand {
         } catch let error as Configuration.Invalid {
             throw CommandFailure(error.description)
         } catch {
-            throw CommandFailure(
-                "cannot open the store \(configuration.storeDescription) in \(configuration.dataDirectory): \(StoreFactory.describe(error))"
-            )
+            throw CommandFailure("cannot open the store \(configuration.storeLocation): \(StoreFactory.describe(error))")
         }
         let stores = opened.stores
         if let seedDataDirectory {
             guard configuration.store == .memory else { throw ValidationError("--seed-data-dir works with --store memory only") }
             var seed = configuration
             seed.store = .sqlite
+            seed.ephemeralStore = nil
             seed.dataDirectory = seedDataDirectory
             let copied = try await StoreFactory.copyDurableState(
                 from: try await StoreFactory.open(seed, clock: clock, logger: logger).stores, to: stores)
@@ -384,4 +406,34 @@ struct Serve: AsyncParsableCommand {
 /// a pipe or log file at once (print() is block-buffered when stdout is not a terminal).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// `pixy migrate`: applies the durable store's schema migrations and exits, for deployments
+/// that migrate in a separate step before rolling out new processes (`pixy serve` also
+/// migrates at start; migrations are idempotent and serialized between processes).
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the store's schema migrations, then exit.",
+        discussion: "PostgreSQL and SQLite have migrations; Redis and memory have no schema. `pixy serve` migrates at start too.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        var configuration = Configuration()
+        try storeOptions.apply(to: &configuration)
+        do {
+            try configuration.validateStores()
+        } catch let error as Configuration.Invalid {
+            throw CommandFailure(error.description)
+        }
+        let logger = Logger(label: "pixy") { label in StreamLogHandler.standardError(label: label) }
+        do {
+            let applied = try await StoreFactory.migrate(configuration, logger: logger)
+            say(applied.isEmpty ? "pixy: the store's schema is up to date" : "pixy: applied migrations \(applied.joined(separator: ", "))")
+        } catch let error as Configuration.Invalid {
+            throw CommandFailure(error.description)
+        } catch {
+            throw CommandFailure("cannot migrate the store \(configuration.storeLocation): \(StoreFactory.describe(error))")
+        }
+    }
 }
