@@ -37,8 +37,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | None = None) -> str:
+def run_cli(data_dir: Path, *args: str, stdin: str | None = None, store: str | None = None,
+            ephemeral: str | None = None) -> str:
     location = ["--store", store] if store else ["--data-dir", str(data_dir)]
+    if ephemeral:
+        location += ["--ephemeral-store", ephemeral]
     result = subprocess.run([str(pixy_binary()), *args, *location], input=stdin,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"pixy {' '.join(args)} failed: {result.stderr}"
@@ -210,5 +213,128 @@ class RedisProcess:
 @pytest.fixture
 def redis(tmp_path: Path):
     running = RedisProcess(tmp_path / "redis").start()
+    yield running
+    running.stop()
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, probe: bytes, answer: bytes, log: Path | None = None) -> None:
+    """Waits until `process` answers `probe` with `answer` on `port` (bounded only against a hang)."""
+    deadline = time.time() + START_TIMEOUT
+    while time.time() < deadline:
+        assert process.poll() is None, f"{what} exited early" + (":\n" + log.read_text() if log and log.exists() else "")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+                if not probe:
+                    return
+                connection.sendall(probe)
+                if connection.recv(256).startswith(answer):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not answer on port {port}")
+
+
+def unprivileged() -> dict:
+    """Runs a server as `nobody` when the tests run as root (PostgreSQL refuses root; memcached
+    needs -u): the keyword arguments for subprocess."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+
+class MemcachedProcess:
+    """A real memcached on a free loopback port, stopped by its PID. It keeps everything in memory:
+    a restart starts empty, as a real memcached does."""
+
+    def __init__(self, extra: tuple[str, ...] = ()):
+        binary = Path("/usr/bin/memcached")
+        assert binary.exists(), "memcached not found: scripts/test installs it (apt-get install memcached)"
+        self.port = free_port()
+        self.url = f"memcached://127.0.0.1:{self.port}"
+        self.arguments = [str(binary), "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64", *extra]
+        if os.geteuid() == 0:
+            self.arguments += ["-u", "nobody"]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "MemcachedProcess":
+        self.process = subprocess.Popen(self.arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "memcached", b"version\r\n", b"VERSION")
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+
+class PostgresProcess:
+    """A throwaway PostgreSQL cluster: initdb in a fresh directory, `postgres` on a free loopback
+    port, run as `nobody` when the tests run as root, stopped by its PID (SIGINT: fast shutdown)
+    and its directory removed."""
+
+    def __init__(self):
+        import glob
+        import tempfile
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        assert candidates, "PostgreSQL not found: scripts/test installs it (apt-get install postgresql)"
+        self.bin = Path(candidates[-1]).parent
+        self.directory = Path(tempfile.mkdtemp(prefix="pixy-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgres://pixy@127.0.0.1:{self.port}/postgres?sslmode=disable"
+        if os.geteuid() == 0:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.directory, nobody.pw_uid, nobody.pw_gid)
+        result = subprocess.run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "pixy", "-A", "trust", "--no-sync",
+                                 "-E", "UTF8", "--locale", "C"], capture_output=True, text=True, timeout=300, **unprivileged())
+        assert result.returncode == 0, "initdb failed: " + result.stderr
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "PostgresProcess":
+        log = self.directory / "postgres.log"
+        self.process = subprocess.Popen(
+            [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=open(log, "a"), stderr=subprocess.STDOUT, **unprivileged())
+        # Ready when pg_isready says so (a bare TCP accept comes before recovery ends).
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            assert self.process.poll() is None, "postgres exited early:\n" + log.read_text()
+            ready = subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "pixy"],
+                                   capture_output=True, timeout=60)
+            if ready.returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise AssertionError("postgres did not become ready:\n" + log.read_text())
+
+    def restart_stop(self) -> None:
+        """Fast shutdown (SIGINT): open connections are cut, nothing committed is lost."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(2)
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        import shutil
+        self.restart_stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def memcached():
+    running = MemcachedProcess().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def postgres():
+    running = PostgresProcess().start()
     yield running
     running.stop()

@@ -157,29 +157,36 @@ async def mcp_session_run(server_url: str, browser: Browser, storage: MemoryStor
     return report
 
 
-def seed_user(data_dir: Path, store: str | None) -> None:
-    run_cli(data_dir, "users", "add", "alice", "--password-stdin", *(() if store else ("--create",)), stdin=PASSWORD + "\n", store=store)
+def seed_user(data_dir: Path, store: str | None, ephemeral: str | None = None) -> None:
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", *(() if store else ("--create",)), stdin=PASSWORD + "\n",
+            store=store, ephemeral=ephemeral)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "postgres+memcached"])
 def stack(request, data_dir, tmp_path):
-    """Pixy (on SQLite or on Redis, access tokens of 5 s) and the example server."""
+    """Pixy (on SQLite, on Redis, or on PostgreSQL with memcached; access tokens of 5 s) and the
+    example server."""
     store_args: tuple[str, ...] = ()
-    store_url = None
-    redis = None
+    store_url = ephemeral_url = None
+    servers = []
     if request.param == "redis":
         from conftest import RedisProcess
-        redis = RedisProcess(tmp_path / "redis").start()
-        store_url = redis.url
-        store_args = ("--store", redis.url)
-    seed_user(data_dir, store_url)
+        servers.append(RedisProcess(tmp_path / "redis").start())
+        store_url = servers[0].url
+        store_args = ("--store", store_url)
+    elif request.param == "postgres+memcached":
+        from conftest import MemcachedProcess, PostgresProcess
+        servers += [PostgresProcess().start(), MemcachedProcess().start()]
+        store_url, ephemeral_url = servers[0].url, servers[1].url
+        store_args = ("--store", store_url, "--ephemeral-store", ephemeral_url)
+    seed_user(data_dir, store_url, ephemeral_url)
     pixy = PixyServer(data_dir, extra=(*store_args, "--access-token-ttl", "5")).start()
     example = ExampleServer(tmp_path, issuer=pixy.base).start()
     yield pixy, example
     example.stop()
     pixy.stop()
-    if redis:
-        redis.stop()
+    for server in servers:
+        server.stop()
     assert PASSWORD not in pixy.output()
 
 

@@ -1,13 +1,16 @@
-"""Live: several `pixy serve` processes sharing one real Redis (docs/operations.md, "Redis").
+"""Live: several `pixy serve` processes sharing real stores (docs/operations.md, "Stores").
 
-Each test starts its own redis-server (AOF, appendfsync always, noeviction) and two pixy processes
-with the same issuer, as behind one load balancer. Nothing here skips.
+Every test runs on each shared deployment: one Redis for everything (AOF, appendfsync always,
+noeviction); PostgreSQL for durable state with memcached for short-lived state; PostgreSQL with
+Redis. Each test starts its own servers and two pixy processes with the same issuer, as behind
+one load balancer. Nothing here skips.
 """
 import base64
 import concurrent.futures as cf
 import hashlib
 import re
 import secrets
+import subprocess
 import threading
 import time
 import urllib.parse as up
@@ -15,7 +18,8 @@ import urllib.parse as up
 import httpx
 import pytest
 
-from conftest import PASSWORD, START_TIMEOUT, STOP_TIMEOUT, TIMEOUT, PixyServer, free_port, login_session, query_of, run_cli
+from conftest import (PASSWORD, START_TIMEOUT, STOP_TIMEOUT, TIMEOUT, MemcachedProcess, PixyServer, PostgresProcess,
+                      RedisProcess, free_port, login_session, pixy_binary, query_of, run_cli)
 
 REDIRECT = "http://127.0.0.1:9999/cb"
 
@@ -24,19 +28,60 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
-def seed(redis, data_dir) -> None:
-    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n", store=redis.url)
-    run_cli(data_dir, "clients", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT, "--skip-consent",
-            "--name", "Bench", store=redis.url)
+class Deployment:
+    """The stores several pixy processes share: a durable one, and a separate ephemeral one or
+    none (then the durable store holds short-lived state too)."""
+
+    def __init__(self, name: str, durable, ephemeral=None):
+        self.name = name
+        self.durable = durable
+        self.ephemeral = ephemeral
+
+    @property
+    def store_arguments(self) -> tuple[str, ...]:
+        return ("--store", self.durable.url) + (("--ephemeral-store", self.ephemeral.url) if self.ephemeral else ())
+
+    def cli(self, data_dir, *args: str, stdin: str | None = None) -> str:
+        return run_cli(data_dir, *args, stdin=stdin, store=self.durable.url,
+                       ephemeral=self.ephemeral.url if self.ephemeral else None)
+
+    def stop(self) -> None:
+        for server in (self.ephemeral, self.durable):
+            if server:
+                server.stop()
+
+
+DEPLOYMENTS = ["redis", "postgres+memcached", "postgres+redis"]
+
+
+def start_deployment(name: str, tmp_path) -> Deployment:
+    if name == "redis":
+        return Deployment(name, RedisProcess(tmp_path / "redis").start())
+    durable = PostgresProcess().start()
+    ephemeral = MemcachedProcess().start() if name == "postgres+memcached" else RedisProcess(tmp_path / "redis").start()
+    return Deployment(name, durable, ephemeral)
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request, tmp_path):
+    running = start_deployment(request.param, tmp_path)
+    yield running
+    running.stop()
+
+
+def seed(deployment: Deployment, data_dir) -> None:
+    deployment.cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    deployment.cli(data_dir, "clients", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT, "--skip-consent",
+                   "--name", "Bench")
 
 
 class Pair:
-    """Two pixy processes on one Redis, one issuer between them."""
+    """Two pixy processes on one deployment, one issuer between them."""
 
-    def __init__(self, redis, data_dir, extra: tuple[str, ...] = (), registration_burst: int = 1000):
+    def __init__(self, deployment: Deployment, data_dir, extra: tuple[str, ...] = (), registration_burst: int = 1000):
         issuer_port = free_port()
         self.issuer = f"http://127.0.0.1:{issuer_port}"
-        common = ("--store", redis.url, "--issuer", self.issuer, "--registration-burst", str(registration_burst), *extra)
+        common = (*deployment.store_arguments, "--issuer", self.issuer, "--registration-burst", str(registration_burst), *extra)
         self.a = PixyServer(data_dir, extra=common)
         self.b = PixyServer(data_dir, extra=common)
 
@@ -54,9 +99,9 @@ class Pair:
 
 
 @pytest.fixture
-def pair(redis, data_dir):
-    seed(redis, data_dir)
-    with Pair(redis, data_dir) as running:
+def pair(deployment, data_dir):
+    seed(deployment, data_dir)
+    with Pair(deployment, data_dir) as running:
         yield running
 
 
@@ -112,7 +157,7 @@ def test_a_flow_started_on_one_process_finishes_on_the_other(pair):
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
     assert tokens.headers["cache-control"] == "no-store"
-    # Both processes publish the same signing key, created once in Redis.
+    # Both processes publish the same signing key, created once in the shared store.
     assert httpx.get(f"{pair.a.base}/jwks.json", timeout=TIMEOUT).json() == httpx.get(f"{pair.b.base}/jwks.json", timeout=TIMEOUT).json()
     kid = httpx.get(f"{pair.a.base}/jwks.json", timeout=TIMEOUT).json()["keys"][0]["kid"]
     header = json_segment(body["access_token"].split(".")[0])
@@ -169,8 +214,9 @@ def test_twenty_parallel_refreshes_over_both_processes_never_fork_the_family(pai
 
 
 def test_redis_killed_and_restarted_mid_run(redis, data_dir):
-    seed(redis, data_dir)
-    with Pair(redis, data_dir) as pair:
+    deployment = Deployment("redis", redis)
+    seed(deployment, data_dir)
+    with Pair(deployment, data_dir) as pair:
         registered = httpx.post(f"{pair.a.base}/register", json={"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "DCR app"}, timeout=TIMEOUT)
         assert registered.status_code == 201
         dcr_client = registered.json()["client_id"]
@@ -212,6 +258,108 @@ def test_redis_killed_and_restarted_mid_run(redis, data_dir):
         assert start.status_code == 303, "the registered client survived the Redis crash"
 
 
+def assert_fails_closed(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert "access_token" not in response.text
+
+
+def authorize_page(base: str, verifier: str) -> httpx.Response:
+    return httpx.get(f"{base}/authorize?" + up.urlencode({
+        "response_type": "code", "client_id": "bench-client", "redirect_uri": REDIRECT,
+        "code_challenge": s256(verifier), "code_challenge_method": "S256"}), timeout=TIMEOUT)
+
+
+def until_available(request) -> httpx.Response:
+    """Repeats `request()` while it answers 503: recovery happens by itself (reconnects back off
+    to at most a second or two); the deadline only turns a hang into a failure."""
+    deadline = time.time() + START_TIMEOUT
+    response = request()
+    while response.status_code == 503 and time.time() < deadline:
+        time.sleep(0.2)
+        response = request()
+    return response
+
+
+@pytest.mark.parametrize("name", ["postgres+memcached", "postgres+redis"])
+def test_the_ephemeral_server_killed_mid_run_fails_closed_and_recovers(name, tmp_path, data_dir):
+    """docs/security.md §10: with short-lived state unreachable, whatever needs it answers 503 and
+    issues nothing, whatever needs only durable state keeps working, and Pixy recovers by itself.
+    memcached restarts empty: a code it held is lost (refused, never usable twice); Redis with
+    AOF keeps it."""
+    deployment = start_deployment(name, tmp_path)
+    try:
+        seed(deployment, data_dir)
+        with Pair(deployment, data_dir) as pair:
+            verifier = secrets.token_urlsafe(48)
+            tokens = redeem(pair.b.base, new_code(pair.a.base, verifier), verifier).json()
+            live_verifier = secrets.token_urlsafe(48)
+            live_code = new_code(pair.a.base, live_verifier)
+
+            deployment.ephemeral.kill()
+            assert_fails_closed(redeem(pair.b.base, live_code, live_verifier))
+            # The client and its redirect URI come from the durable store, which is up: the browser
+            # goes back to the client with RFC 6749 §4.1.2.1's temporarily_unavailable, and no code.
+            page = authorize_page(pair.a.base, verifier)
+            location = page.headers.get("location", "")
+            assert page.status_code in (302, 303) and location.startswith(REDIRECT), page.text
+            assert "error=temporarily_unavailable" in location and "code=" not in location, location
+            assert_fails_closed(httpx.post(f"{pair.b.base}/register", json={"redirect_uris": ["https://x.example/cb"]},
+                                           timeout=TIMEOUT))
+            rotated = refresh(pair.a.base, tokens["refresh_token"])
+            assert rotated.status_code == 200, "a refresh needs only the durable store: " + rotated.text
+
+            deployment.ephemeral.start()
+            after = until_available(lambda: redeem(pair.b.base, live_code, live_verifier))
+            if name == "postgres+memcached":
+                assert after.status_code == 400 and after.json()["error"] == "invalid_grant", "lost with memcached: " + after.text
+            else:
+                assert after.status_code == 200, "Redis kept the code through its restart: " + after.text
+            assert redeem(pair.a.base, live_code, live_verifier).status_code == 400, "never usable twice"
+            fresh_verifier = secrets.token_urlsafe(48)
+            fresh = redeem(pair.a.base, new_code(pair.b.base, fresh_verifier), fresh_verifier)
+            assert fresh.status_code == 200, "a new flow works after the restart: " + fresh.text
+            assert refresh(pair.b.base, rotated.json()["refresh_token"]).status_code == 200
+    finally:
+        deployment.stop()
+
+
+@pytest.mark.parametrize("name", ["postgres+memcached", "postgres+redis"])
+def test_postgresql_restarted_mid_run_fails_closed_and_recovers(name, tmp_path, data_dir):
+    """docs/security.md §10: with PostgreSQL down, every endpoint that needs durable state answers
+    503 and consumes nothing; once it is back, the same processes carry on by themselves."""
+    deployment = start_deployment(name, tmp_path)
+    try:
+        seed(deployment, data_dir)
+        with Pair(deployment, data_dir) as pair:
+            verifier = secrets.token_urlsafe(48)
+            consumed_code = new_code(pair.a.base, verifier)
+            tokens = redeem(pair.b.base, consumed_code, verifier).json()
+            live_verifier = secrets.token_urlsafe(48)
+            live_code = new_code(pair.a.base, live_verifier)
+
+            deployment.durable.restart_stop()
+            assert_fails_closed(refresh(pair.a.base, tokens["refresh_token"]))
+            assert_fails_closed(redeem(pair.b.base, live_code, live_verifier))
+            assert_fails_closed(httpx.post(f"{pair.a.base}/register", json={"redirect_uris": ["https://y.example/cb"]},
+                                           timeout=TIMEOUT))
+            page = authorize_page(pair.b.base, verifier)
+            assert page.status_code == 503 and "location" not in page.headers
+            assert httpx.get(f"{pair.a.base}/health", timeout=TIMEOUT).status_code == 200
+
+            deployment.durable.start()
+            refreshed = until_available(lambda: refresh(pair.a.base, tokens["refresh_token"]))
+            assert refreshed.status_code == 200, "the family survived the restart: " + refreshed.text
+            assert until_available(lambda: redeem(pair.b.base, live_code, live_verifier)).status_code == 200, \
+                "the outage consumed nothing"
+            assert redeem(pair.a.base, consumed_code, verifier).json()["error"] == "invalid_grant"
+            registered = until_available(lambda: httpx.post(
+                f"{pair.b.base}/register", json={"redirect_uris": ["https://z.example/cb"]}, timeout=TIMEOUT))
+            assert registered.status_code == 201, registered.text
+    finally:
+        deployment.stop()
+
+
 # The kill-9 test is driven by counts, not by time: process A is killed once the workers together
 # have completed at least this much on it, while they are still sending. The deadline only turns
 # a hang into a failure; a slow machine just takes longer to get there.
@@ -220,12 +368,12 @@ KILL_AFTER_REFRESHES_PER_FAMILY = 3
 LOAD_DEADLINE = 300
 
 
-def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, data_dir):
-    seed(redis, data_dir)
+def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(deployment, data_dir):
+    seed(deployment, data_dir)
     # A refresh A rotated without answering is recovered on B by presenting the previous token
     # within the retry window (default 60 s). The window is made long here so that no slowness
     # between the kill and the refreshes on B can close it.
-    with Pair(redis, data_dir, extra=("--refresh-retry-window", "3600")) as pair:
+    with Pair(deployment, data_dir, extra=("--refresh-retry-window", "3600")) as pair:
         families = []
         for _ in range(8):
             verifier = secrets.token_urlsafe(48)
@@ -309,7 +457,7 @@ def test_kill_9_of_one_process_under_load_loses_no_client_and_no_family(redis, d
             # previous token still yields that same newest one (docs/security.md §5), so nothing forks.
             response = refresh(pair.b.base, token)
             assert response.status_code == 200, f"family {index} after {refreshes[index]} refreshes: {response.text}"
-        listed = run_cli(data_dir, "clients", "list", store=redis.url)
+        listed = deployment.cli(data_dir, "clients", "list")
         missing = [client for client in clients if client not in listed]
         assert not missing, f"{len(missing)} of {len(clients)} registered clients were lost"
 
@@ -335,13 +483,13 @@ def test_failed_logins_are_counted_across_processes(pair):
     assert "error=throttled" in attempt(pair.b.base, PASSWORD), "the other process knows too"
 
 
-def test_the_registration_limit_is_shared_across_processes(redis, data_dir):
+def test_the_registration_limit_is_shared_across_processes(deployment, data_dir):
     """docs/security.md §7 with replicas: a burst of 4 registrations per address holds for both
     processes together, not 4 each."""
-    seed(redis, data_dir)
+    seed(deployment, data_dir)
     # Refill as good as never (one registration per 1000 minutes), so that however slowly these six
     # requests are answered, no token comes back between them.
-    with Pair(redis, data_dir, extra=("--registrations-per-minute", "0.001"), registration_burst=4) as pair:
+    with Pair(deployment, data_dir, extra=("--registrations-per-minute", "0.001"), registration_burst=4) as pair:
         statuses = []
         for index in range(6):
             base = [pair.a.base, pair.b.base][index % 2]
@@ -350,3 +498,20 @@ def test_the_registration_limit_is_shared_across_processes(redis, data_dir):
             if response.status_code == 429:
                 assert int(response.headers["retry-after"]) > 0
         assert statuses == [201, 201, 201, 201, 429, 429], statuses
+
+
+def test_pixy_migrate_applies_the_schema_once_and_admin_commands_use_it(postgres, data_dir):
+    """docs/operations.md, PostgreSQL: `pixy migrate` applies the migrations alone; a second run
+    finds nothing to do; the admin commands then work on the same database, and the password in
+    the URL is never printed."""
+    url = postgres.url.replace("postgres://pixy@", "postgres://pixy:not-checked-secret@")
+    first = subprocess.run([str(pixy_binary()), "migrate", "--store", url], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "applied migrations v1" in first.stdout
+    again = run_cli(data_dir, "migrate", store=url)
+    assert "up to date" in again
+    run_cli(data_dir, "users", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n", store=url)
+    assert "alice" in run_cli(data_dir, "users", "list", store=url)
+    wrong = subprocess.run([str(pixy_binary()), "migrate", "--store", url.replace(str(postgres.port), str(free_port()))],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 1 and "not-checked-secret" not in wrong.stdout + wrong.stderr
