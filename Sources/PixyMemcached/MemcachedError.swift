@@ -16,8 +16,9 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
     /// Hashes the code only, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
-    /// Whether the server could not be reached or the connection broke (not an error reply).
-    public var isConnectionFailure: Bool { code != .serverError }
+    /// Whether a later attempt may succeed: everything but ``Code/refused``. The store reports
+    /// these as unavailable (503, retry); a refusal is a failure.
+    public var isTemporary: Bool { code != .refused }
 
     /// No connection could be made, or it broke.
     public static func connectionFailed(_ reason: String) -> MemcachedError { MemcachedError(code: .connectionFailed, reason: reason) }
@@ -27,8 +28,10 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
     public static func protocolViolation(_ reason: String) -> MemcachedError { MemcachedError(code: .protocolViolation, reason: reason) }
     /// The server was unreachable moments ago; no new attempt before the backoff ends.
     public static func backingOff(_ reason: String) -> MemcachedError { MemcachedError(code: .backingOff, reason: reason) }
-    /// `ERROR`, `CLIENT_ERROR …` or `SERVER_ERROR …`.
+    /// `SERVER_ERROR …`: the server could not do it now (e.g. out of memory with `-M`).
     public static func serverError(_ reason: String) -> MemcachedError { MemcachedError(code: .serverError, reason: reason) }
+    /// `ERROR`, `CLIENT_ERROR …`, or a server Pixy cannot be correct on: not temporary.
+    public static func refused(_ reason: String) -> MemcachedError { MemcachedError(code: .refused, reason: reason) }
 
     /// The stable identity of a ``MemcachedError``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
@@ -44,6 +47,8 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
         public static let backingOff = Code("backingOff")
         /// See ``MemcachedError/serverError(_:)``.
         public static let serverError = Code("serverError")
+        /// See ``MemcachedError/refused(_:)``.
+        public static let refused = Code("refused")
         /// The code's name.
         public var description: String { name }
     }

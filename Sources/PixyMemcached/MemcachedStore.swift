@@ -22,12 +22,13 @@ import Crypto
 public final class MemcachedStore: Service {
     /// The servers.
     public let client: MemcachedClient
-    /// Put before every key, so several deployments can share servers.
+    /// Put before every key (`pixy:`; tests give each store its own, to share one server).
     public let prefix: String
     let clock: any WallClock
 
     /// A store on the servers `configuration` names.
     public init(configuration: MemcachedConfiguration, prefix: String = "pixy:", clock: any WallClock = SystemWallClock()) {
+        precondition(prefix.utf8.count <= 64 && prefix.utf8.allSatisfy { (0x21...0x7E).contains($0) }, "a key prefix is printable ASCII")
         client = MemcachedClient(configuration: configuration)
         self.prefix = prefix
         self.clock = clock
@@ -68,13 +69,14 @@ public final class MemcachedStore: Service {
         return "\(prefix)h:" + SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Runs `body`, turning Memcached failures into ``StorageError``s: unreachable or a broken
-    /// connection is ``StorageError/Code/unavailable`` (503, fail closed, recover by itself).
+    /// Runs `body`, turning Memcached failures into ``StorageError``s: unreachable, a broken
+    /// connection or a `SERVER_ERROR` (full, with `-M`) is ``StorageError/Code/unavailable`` (503,
+    /// fail closed, recover by itself); a refusal is ``StorageError/Code/failed``.
     func mapped<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as MemcachedError {
-            throw StorageError(code: error.isConnectionFailure ? .unavailable : .failed, reason: "memcached: \(error.description)")
+            throw StorageError(code: error.isTemporary ? .unavailable : .failed, reason: "memcached: \(error.description)")
         }
     }
 
@@ -134,14 +136,14 @@ public final class MemcachedStore: Service {
     ) async throws -> Result {
         let item = itemKey(key)
         return try await mapped {
-            for _ in 0..<1000 {
+            for _ in 0..<64 {
                 let current = try await client.get(item)
                 let (value, result) = try change(current.map { String(decoding: $0.value, as: UTF8.self) })
                 guard let value else { return result }
                 let mode: MemcachedClient.StoreMode = current.map { .compareAndSwap($0.cas) } ?? .add
                 if try await client.store(item, Array(value.utf8), ttl: ttl(value), mode: mode) == .stored { return result }
             }
-            throw StorageError.failed("memcached: \(key) kept changing under 1000 attempts")
+            throw StorageError.unavailable("memcached: \(key) kept changing under 64 attempts")
         }
     }
 }

@@ -73,6 +73,7 @@ enum PostgresMigrations {
         try await client.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
+                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await connection.query(
                     """

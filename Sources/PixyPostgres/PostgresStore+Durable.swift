@@ -6,7 +6,8 @@ import PostgresNIO
 extension PostgresStore: ClientStore {
     /// The client with this id, if registered.
     public func client(withID clientID: ClientID) async throws -> Client? {
-        try await texts("SELECT record FROM pixy_clients WHERE client_id = \(clientID.rawValue)", "read client")
+        guard isStorable(clientID.rawValue) else { return nil }
+        return try await texts("SELECT record FROM pixy_clients WHERE client_id = \(clientID.rawValue)", "read client")
             .first.map { try decode(Client.self, $0) }
     }
 
@@ -31,7 +32,8 @@ extension PostgresStore: ClientStore {
 
     /// Removes a client; `true` if one was removed.
     public func removeClient(withID clientID: ClientID) async throws -> Bool {
-        try await execute("DELETE FROM pixy_clients WHERE client_id = \(clientID.rawValue) RETURNING 1", "remove client") > 0
+        guard isStorable(clientID.rawValue) else { return false }
+        return try await execute("DELETE FROM pixy_clients WHERE client_id = \(clientID.rawValue) RETURNING 1", "remove client") > 0
     }
 
     /// Every client, ordered by creation.
@@ -42,7 +44,8 @@ extension PostgresStore: ClientStore {
 
     /// The dynamically registered client with this registration fingerprint, if any.
     public func client(withRegistrationFingerprint fingerprint: String) async throws -> Client? {
-        try await texts(
+        guard isStorable(fingerprint) else { return nil }
+        return try await texts(
             "SELECT record FROM pixy_clients WHERE fingerprint = \(fingerprint) ORDER BY created_at LIMIT 1", "read client"
         ).first.map { try decode(Client.self, $0) }
     }
@@ -52,13 +55,15 @@ extension PostgresStore: ClientStore {
 extension PostgresStore: UserStore {
     /// The user with this login name.
     public func user(named username: String) async throws -> User? {
-        try await texts("SELECT record FROM pixy_users WHERE username = \(username)", "read user")
+        guard isStorable(username) else { return nil }
+        return try await texts("SELECT record FROM pixy_users WHERE username = \(username)", "read user")
             .first.map { try decode(User.self, $0) }
     }
 
     /// The user with this subject id.
     public func user(withID id: String) async throws -> User? {
-        try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map { try decode(User.self, $0) }
+        guard isStorable(id) else { return nil }
+        return try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map { try decode(User.self, $0) }
     }
 
     /// Inserts or replaces a user by id; a username another user holds is
@@ -79,7 +84,8 @@ extension PostgresStore: UserStore {
 
     /// Removes a user by login name; `true` if one was removed.
     public func removeUser(named username: String) async throws -> Bool {
-        try await execute("DELETE FROM pixy_users WHERE username = \(username) RETURNING 1", "remove user") > 0
+        guard isStorable(username) else { return false }
+        return try await execute("DELETE FROM pixy_users WHERE username = \(username) RETURNING 1", "remove user") > 0
     }
 
     /// Every user, ordered by creation.
@@ -135,6 +141,7 @@ extension PostgresStore: ConsentStore {
     /// The remembered consent of `userID` for `clientID` and `resource`.
     public func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord? {
         let key = StorageKey.consent(userID: userID, clientID: clientID, resource: resource)
+        guard isStorable(key) else { return nil }
         return try await texts("SELECT record FROM pixy_consents WHERE key = \(key)", "read consent")
             .first.map { try decode(ConsentRecord.self, $0) }
     }
@@ -164,7 +171,8 @@ extension PostgresStore: TokenStatusStore {
 
     /// Whether `tokenID` was revoked.
     public func isTokenRevoked(id tokenID: String) async throws -> Bool {
-        try await execute("SELECT 1 FROM pixy_revoked_tokens WHERE key = \(StorageKey.revokedToken(id: tokenID))", "read revocation")
+        guard isStorable(tokenID) else { return false }
+        return try await execute("SELECT 1 FROM pixy_revoked_tokens WHERE key = \(StorageKey.revokedToken(id: tokenID))", "read revocation")
             > 0
     }
 }
@@ -190,7 +198,8 @@ extension PostgresStore: GrantStore {
 
     /// The grant with this id, if any.
     public func grant(withID id: String) async throws -> Grant? {
-        try await texts("SELECT record FROM pixy_grants WHERE id = \(id)", "read grant").first.map { try decode(Grant.self, $0) }
+        guard isStorable(id) else { return nil }
+        return try await texts("SELECT record FROM pixy_grants WHERE id = \(id)", "read grant").first.map { try decode(Grant.self, $0) }
     }
 
     /// Finds the grant the token hash was issued for, then updates it as
@@ -211,6 +220,7 @@ extension PostgresStore: GrantStore {
     public func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws
         -> Result?
     {
+        guard isStorable(id) else { return nil }
         for _ in 0..<1000 {
             guard let text = try await texts("SELECT record FROM pixy_grants WHERE id = \(id)", "read grant").first else { return nil }
             var grant = try decode(Grant.self, text)

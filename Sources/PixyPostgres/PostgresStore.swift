@@ -33,6 +33,7 @@ public final class PostgresStore: Service {
     let clock: any WallClock
     let logger: Logger
     private let writesSinceSweep = Mutex(0)
+    private let sweeping = Mutex(false)
     private let pool = Mutex<Task<Void, Never>?>(nil)
 
     /// A store on the server `url` names; its connection pool starts at once, in a task of its own,
@@ -43,6 +44,9 @@ public final class PostgresStore: Service {
     ) {
         var configuration = url.configuration
         configuration.options.maximumConnections = maximumConnections
+        // A backstop beside the client-side deadline: a statement the deadline abandoned does not
+        // hold its connection (and locks) for longer than this. Migrations lift it for themselves.
+        configuration.options.additionalStartupParameters.append(("statement_timeout", "15s"))
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.clock = clock
         self.logger = logger
@@ -135,15 +139,35 @@ public final class PostgresStore: Service {
 
     var nowSeconds: Double { clock.now().timeIntervalSince1970 }
 
-    /// Deletes expired rows every 256th write (counted, so the cost is spread and bounded).
+    /// Whether PostgreSQL can hold `value`: text there cannot contain U+0000, so a lookup by such
+    /// a value (a `client_id` of `%00` in a request) finds nothing instead of failing as a server
+    /// error, as on the other stores.
+    func isStorable(_ value: String) -> Bool {
+        !value.utf8.contains(0)
+    }
+
+    /// Starts deleting expired rows every 256th write (counted, so the cost is spread and
+    /// bounded), in the background: the write that triggers it has committed, and must not be
+    /// reported as failed because a sweep did. At most one sweep runs at a time.
     func sweepIfDue() async throws {
         let due = writesSinceSweep.withLock { count -> Bool in
             count += 1
             if count >= 256 { count = 0; return true }
             return false
         }
-        guard due else { return }
-        try await sweep()
+        guard due,
+            sweeping.withLock({ running in
+                defer { running = true }; return !running
+            })
+        else { return }
+        Task {
+            defer { self.sweeping.withLock { $0 = false } }
+            do {
+                try await self.sweep()
+            } catch {
+                self.logger.warning("postgres: sweeping expired rows failed; retried after later writes", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Deletes every expired row: ephemeral records, revoked-token entries and families past

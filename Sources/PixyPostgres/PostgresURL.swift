@@ -7,8 +7,8 @@ public import PostgresNIO
 ///
 /// `sslmode` means what it means to libpq, so an operator's existing URL keeps its meaning:
 /// `disable` (no TLS), `prefer` (the default: TLS if the server offers it, unverified), `require`
-/// (TLS, unverified), `verify-ca` (TLS, certificate chain checked), `verify-full` (chain and host
-/// name checked). `sslrootcert` names a PEM file of CA certificates to trust instead of the
+/// (TLS, unverified, unless `sslrootcert` is given: then the chain is checked, as libpq does),
+/// `verify-ca` (TLS, certificate chain checked), `verify-full` (chain and host name checked). `sslrootcert` names a PEM file of CA certificates to trust instead of the
 /// system's. Use `verify-full` whenever PostgreSQL is reached over a network you do not control.
 public struct PostgresURL: Sendable {
     /// The client configuration the URL describes.
@@ -17,6 +17,11 @@ public struct PostgresURL: Sendable {
     public var sslMode: String
     /// The URL with any password removed, for logs and messages.
     public var redacted: String
+    /// Whether the server's certificate chain is checked (`verify-ca`, `verify-full`, or
+    /// `require` with `sslrootcert`).
+    public var checksCertificateChain: Bool
+    /// Whether the server's certificate must name the host (`verify-full`).
+    public var checksHostName: Bool
 
     /// The `sslmode` values libpq knows; `allow` is treated as `prefer`.
     public static let sslModes: Set<String> = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -54,12 +59,15 @@ public struct PostgresURL: Sendable {
                 description: "\(redactedText): unknown sslmode \(sslMode) (disable, prefer, require, verify-ca or verify-full)")
         }
         var tls = TLSConfiguration.makeClientConfiguration()
+        let rootCertificate = query["sslrootcert"].flatMap { $0.isEmpty ? nil : $0 }
         switch sslMode {
         case "verify-full": tls.certificateVerification = .fullVerification
         case "verify-ca": tls.certificateVerification = .noHostnameVerification
+        // libpq: with a root certificate given, `require` verifies the chain as `verify-ca` does.
+        case "require" where rootCertificate != nil: tls.certificateVerification = .noHostnameVerification
         default: tls.certificateVerification = .none
         }
-        if let file = query["sslrootcert"], !file.isEmpty {
+        if let file = rootCertificate {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
             } catch {
@@ -80,5 +88,7 @@ public struct PostgresURL: Sendable {
         configuration.options.connectTimeout = .seconds(3)
         self.sslMode = sslMode
         redacted = redactedText
+        checksCertificateChain = sslMode != "disable" && tls.certificateVerification != .none
+        checksHostName = sslMode != "disable" && tls.certificateVerification == .fullVerification
     }
 }

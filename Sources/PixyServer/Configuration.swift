@@ -125,8 +125,16 @@ public struct Configuration: Sendable {
             store = kind
         } else {
             throw Invalid(
-                description: "the store must be sqlite, memory, a redis:// or rediss:// URL, or a postgres:// URL (got \(value))")
+                description:
+                    "the store must be sqlite, memory, a redis:// or rediss:// URL, or a postgres:// URL (got \(Self.shown(value)))")
         }
+    }
+
+    /// A store setting as an error message may show it: a URL's scheme only, since the rest may
+    /// hold a password.
+    static func shown(_ value: String) -> String {
+        if let separator = value.range(of: "://") { return String(value[..<separator.upperBound]) + "…" }
+        return value.count > 40 ? String(value.prefix(40)) + "…" : value
     }
 
     /// Sets the ephemeral store from its command-line form: `memory`, a `redis://` / `rediss://`
@@ -144,7 +152,7 @@ public struct Configuration: Sendable {
         } else {
             throw Invalid(
                 description:
-                    "the ephemeral store must be memory, a redis:// or rediss:// URL, or memcached://host:port[,host:port…] (got \(value))"
+                    "the ephemeral store must be memory, a redis:// or rediss:// URL, or memcached://host:port[,host:port…] (got \(Self.shown(value)))"
             )
         }
     }

@@ -147,6 +147,28 @@ struct MemcachedServerTests {
         #expect(recovered, "the restarted server answers, and the code it lost stays unusable")
     }
 
+    @Test("docs/operations.md, Memcached: with -M a full server refuses to store (unavailable, 503) and evicts nothing")
+    func fullServerRefusesInsteadOfEvicting() async throws {
+        let clock = ManualClock()
+        let server = try MemcachedServer(extraArguments: ["-M", "-m", "2"])
+        defer { server.stop() }
+        let store = MemcachedStore(configuration: MemcachedConfiguration(url: server.url)!, clock: clock)
+        defer { store.close() }
+        var stored = 0
+        var refusal: StorageError?
+        while refusal == nil && stored < 50_000 {
+            do {
+                try await store.storeCode(sampleCode(clock: clock), codeHash: "full\(stored)", ttl: .seconds(600))
+                stored += 1
+            } catch let error as StorageError {
+                refusal = error
+            }
+        }
+        #expect(refusal?.code == .unavailable, "a full server answers SERVER_ERROR, which is temporary")
+        #expect(stored > 100)
+        #expect(try await store.consumeCode(codeHash: "full0") != nil, "the first code was not evicted")
+    }
+
     @Test("§3: a restart (or eviction) of the server can only make a code unusable, never usable twice")
     func lossMakesCodesUnusable() async throws {
         let clock = ManualClock()
@@ -183,11 +205,46 @@ struct PostgresServerTests {
         #expect(try PostgresURL("postgresql://u@h/d").sslMode == "prefer", "libpq's default")
         #expect(throws: PostgresURL.Invalid.self) { try PostgresURL("postgres://u:pw@h/d?sslmode=sometimes") }
         #expect(throws: PostgresURL.Invalid.self) { try PostgresURL("postgres://h/d") }
+        #expect(url.checksCertificateChain && url.checksHostName, "verify-full checks both")
+        #expect(try !PostgresURL("postgres://u@h/d?sslmode=require").checksCertificateChain, "require alone encrypts only")
+        let authority = try TestCertificateAuthority()
+        let pinned = try PostgresURL("postgres://u@h/d?sslmode=require&sslrootcert=\(authority.caFile)")
+        #expect(pinned.checksCertificateChain && !pinned.checksHostName, "require with a root certificate checks the chain, as in libpq")
+        #expect(try PostgresURL("postgres://u@h/d?sslmode=verify-ca").checksCertificateChain)
         do {
             _ = try PostgresURL("postgres://u:hunter2@h/d?sslmode=bogus")
         } catch {
             #expect(!"\(error)".contains("hunter2"), "the password is not in the error")
         }
+    }
+
+    @Test("§10: no plaintext code, refresh token or client secret reaches PostgreSQL; their hashes are the keys")
+    func noPlaintextInPostgres() async throws {
+        let clock = ManualClock()
+        let store = try await postgresStore(clock: clock)
+        defer { store.close() }
+        let code = SecureRandom.token()
+        let secret = SecureRandom.token()
+        let refreshToken = SecureRandom.token()
+        try await store.storeCode(sampleCode(clock: clock), codeHash: SecretHash.sha256Hex(code), ttl: .seconds(60))
+        try await store.save(
+            Client(
+                clientID: "c", redirectURIs: ["https://a.example/cb"], tokenEndpointAuthMethod: .clientSecretBasic,
+                secretHash: SecretHash.sha256Hex(secret), createdAt: clock.now()))
+        try await store.createGrant(sampleGrant(clock: clock, tokenHash: SecretHash.sha256Hex(refreshToken)))
+        var everything = ""
+        let tables = try await store.client.query(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'pixy_%'"
+        ).collect().map { try $0.decode(String.self) }
+        for table in tables {
+            for try await row in try await store.client.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t")) {
+                everything += try row.decode(String.self) + "\n"
+            }
+        }
+        #expect(tables.count >= 10)
+        for plaintext in [code, secret, refreshToken] { #expect(!everything.contains(plaintext)) }
+        #expect(everything.contains("auth:code:" + SecretHash.sha256Hex(code)))
+        #expect(everything.contains("auth:rt:" + SecretHash.sha256Hex(refreshToken)))
     }
 
     @Test("Migrations run once: the first run applies them, later runs and parallel runs find nothing to do")

@@ -471,6 +471,18 @@ struct ReservationConformanceTests {
 
 @Suite("Storage conformance: bookkeeping never resurrects a client")
 struct ClientReplaceConformanceTests {
+    @Test("Identifiers no store can hold (a NUL character) are simply unknown, never a server error", arguments: DurableBackend.allCases)
+    func unstorableIdentifiers(backend: DurableBackend) async throws {
+        let clock = ManualClock()
+        let store = try await backend.make(clock: clock)
+        #expect(try await store.client(withID: "app\u{0}") == nil)
+        #expect(try await store.user(named: "alice\u{0}") == nil)
+        #expect(try await store.user(withID: "\u{0}") == nil)
+        #expect(try await store.grant(withID: "g\u{0}") == nil)
+        #expect(try await !store.isTokenRevoked(id: "jti\u{0}"))
+        #expect(try await store.consent(userID: "u\u{0}", clientID: "c", resource: nil) == nil)
+    }
+
     @Test("replaceIfPresent updates a registered client and does nothing once it was removed", arguments: DurableBackend.allCases)
     func replaceIfPresent(backend: DurableBackend) async throws {
         let clock = ManualClock()

@@ -109,12 +109,15 @@ public final class LoginThrottle: Sendable {
     /// Counts one attempt against the account and the source before the password is checked, or
     /// `nil` when either is at its limit. `account` is the resolved user's id, or the canonical
     /// name when no such user exists, so spellings of one account share one counter.
+    ///
+    /// The source is counted first: a source at its limit creates no counter at all, so it cannot
+    /// fill a shared store with account counters (to push others out of an evicting cache).
     public func reserve(account: String, source: String) async throws -> Reservation? {
         let accountKey = Self.key(user: account)
         let sourceKey = Self.key(source: source)
-        guard try await counters.reserveAttempt(for: accountKey, limit: maximumFailures, window: window) else { return nil }
-        guard try await counters.reserveAttempt(for: sourceKey, limit: maximumFailures * 4, window: window) else {
-            try await counters.releaseAttempt(for: accountKey)
+        guard try await counters.reserveAttempt(for: sourceKey, limit: maximumFailures * 4, window: window) else { return nil }
+        guard try await counters.reserveAttempt(for: accountKey, limit: maximumFailures, window: window) else {
+            try await counters.releaseAttempt(for: sourceKey)
             return nil
         }
         return Reservation(accountKey: accountKey, sourceKey: sourceKey)
