@@ -90,8 +90,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "PixyPipeline",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "PixyRESP",
             dependencies: [
+                "PixyPipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -122,7 +128,7 @@ let package = Package(
         .target(
             name: "PixyMemcached",
             dependencies: [
-                "PixyCore",
+                "PixyCore", "PixyPipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -239,6 +245,8 @@ let package = Package(
                 "PixyServer", "PixyTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -265,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "PixyRESPTests",
             dependencies: [
-                "PixyRESP",
+                "PixyRESP", "PixyPipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

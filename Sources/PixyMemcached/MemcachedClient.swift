@@ -1,23 +1,29 @@
 import Crypto
 public import ServiceLifecycle
+import PixyPipeline
 import Synchronization
 
 /// Memcached servers behind a ``HashRing``, spoken to in the meta text protocol
-/// (`mg`, `ms`, `md`; memcached's doc/protocol.txt), with a few pipelined connections per server.
+/// (`mg`, `ms`, `md`: each reply a status line, `VA <size>` followed by the value), with a few pipelined
+/// connections per server.
 ///
 /// Runs as a ServiceLifecycle service: on graceful shutdown it closes its connections.
 public final class MemcachedClient: Sendable, Service {
     /// The servers and timeouts.
     public let configuration: MemcachedConfiguration
     private let ring: HashRing
-    private let slots: [[MemcachedConnectionSlot]]
+    private let slots: [[ConnectionSlot<MemcachedConnection>]]
     private let next = Atomic<Int>(0)
 
     /// A client; connections are opened on demand.
     public init(configuration: MemcachedConfiguration) {
         self.configuration = configuration
         ring = HashRing(names: configuration.servers.map(\.description))
-        slots = configuration.servers.map { _ in (0..<max(1, configuration.connectionsPerServer)).map { _ in MemcachedConnectionSlot() } }
+        slots = configuration.servers.map { _ in
+            (0..<max(1, configuration.connectionsPerServer)).map { _ in
+                ConnectionSlot(initialDelay: configuration.initialReconnectDelay, maximumDelay: configuration.maximumReconnectDelay)
+            }
+        }
     }
 
     /// Which server (by index) holds `key`.
@@ -32,7 +38,12 @@ public final class MemcachedClient: Sendable, Service {
     public func send(_ bytes: [UInt8], toServer index: Int) async throws -> MemcachedReply {
         let serverSlots = slots[index]
         let slot = serverSlots[Int(UInt(bitPattern: next.wrappingAdd(1, ordering: .relaxed).oldValue) % UInt(serverSlots.count))]
-        return try await slot.connection(to: configuration.servers[index], configuration).send(bytes)
+        let server = configuration.servers[index]
+        let timeout = configuration.commandTimeout
+        return try await slot.connection(
+            connect: { try await MemcachedConnection.connect(to: server, commandTimeout: timeout) },
+            backingOff: { MemcachedError.backingOff("memcached unreachable at \(server); retrying shortly") }
+        ).send(bytes)
     }
 
     // MARK: Meta commands
@@ -43,6 +54,9 @@ public final class MemcachedClient: Sendable, Service {
         switch reply.status {
         case "VA":
             guard let value = reply.value, let cas = reply.cas else { throw MemcachedError.protocolViolation("VA without value or CAS") }
+            // CAS 0 is what a server started with -C answers: a compare-and-swap on it always
+            // matches, so nothing built on it would be atomic. Refuse rather than race.
+            guard cas != 0 else { throw MemcachedError.refused("memcached hands out no CAS values (started with -C?)") }
             return (value, cas)
         case "EN":
             return nil

@@ -1,85 +1,49 @@
 public import NIOCore
 public import NIOPosix
-import Synchronization
+public import PixyPipeline
 
-/// A command: its bytes and the promise its reply completes.
-struct MemcachedCommand {
-    var bytes: [UInt8]
-    var reply: EventLoopPromise<MemcachedReply>
+/// A command: its bytes (CRLF included) and the promise its reply completes.
+public struct MemcachedCommand: Sendable, PipelinedCommand {
+    /// The whole command.
+    public var bytes: [UInt8]
+    /// Completed with the reply; an error line fails it.
+    public var reply: EventLoopPromise<MemcachedReply>
+
+    /// Writes the bytes as they are.
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeBytes(bytes)
+    }
+
+    /// ``MemcachedError`` for each failure (all temporary: the store reports them as unavailable).
+    public static func error(_ failure: PipelineFailure, _ detail: String) -> any Error {
+        switch failure {
+        case .timedOut: MemcachedError.timedOut("memcached \(detail)")
+        case .connectionError, .connectionClosed: MemcachedError.connectionFailed(detail)
+        case .protocolViolation: MemcachedError.protocolViolation(detail)
+        }
+    }
+
+    /// The decoder's errors are ``MemcachedError/Code/protocolViolation``.
+    public static func isProtocolViolation(_ error: any Error) -> Bool {
+        (error as? MemcachedError)?.code == .protocolViolation
+    }
+
+    /// `SERVER_ERROR …` fails the command as temporary; `ERROR` and `CLIENT_ERROR …` as refused.
+    public static func failure(for reply: MemcachedReply) -> (any Error)? {
+        let line = ([reply.status] + reply.flags).joined(separator: " ")
+        switch reply.status {
+        case "SERVER_ERROR": return MemcachedError.serverError(line)
+        case "ERROR", "CLIENT_ERROR": return MemcachedError.refused(line)
+        default: return nil
+        }
+    }
 }
 
-/// Writes commands and completes their promises in order: Memcached answers the commands on one
-/// connection in the order they were sent, so pipelining is a FIFO of promises. One watchdog per
-/// connection fails everything waiting once the oldest reply is overdue, and closes the
-/// connection, since later replies could no longer be matched to their commands.
-final class MemcachedCommandHandler: ChannelDuplexHandler {
-    typealias InboundIn = MemcachedReply
-    typealias OutboundIn = MemcachedCommand
-    typealias OutboundOut = ByteBuffer
-
-    private var pending = CircularBuffer<(reply: EventLoopPromise<MemcachedReply>, deadline: NIODeadline)>()
-    private let timeout: TimeAmount
-    private var watchdog: RepeatedTask?
-
-    init(timeout: TimeAmount) {
-        self.timeout = timeout
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        let interval = TimeAmount.nanoseconds(max(timeout.nanoseconds / 10, 10_000_000))
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        watchdog = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            let (handler, context) = loopBound.value
-            guard let oldest = handler.pending.first, oldest.deadline < .now() else { return }
-            handler.failAll(.timedOut("memcached command timed out"))
-            context.close(promise: nil)
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        watchdog?.cancel()
-        watchdog = nil
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let command = unwrapOutboundIn(data)
-        pending.append((command.reply, .now() + timeout))
-        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: command.bytes)), promise: promise)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let reply = unwrapInboundIn(data)
-        guard let entry = pending.popFirst() else {
-            context.fireErrorCaught(MemcachedError.protocolViolation("reply without a command"))
-            return
-        }
-        if reply.status == "ERROR" || reply.status == "CLIENT_ERROR" || reply.status == "SERVER_ERROR" {
-            entry.reply.fail(MemcachedError.serverError(([reply.status] + reply.flags).joined(separator: " ")))
-        } else {
-            entry.reply.succeed(reply)
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let isProtocolViolation = (error as? MemcachedError)?.code == .protocolViolation
-        failAll(isProtocolViolation ? .protocolViolation("\(error)") : .connectionFailed("connection error: \(error)"))
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failAll(.connectionFailed("connection closed"))
-        watchdog?.cancel()
-        watchdog = nil
-        context.fireChannelInactive()
-    }
-
-    private func failAll(_ error: MemcachedError) {
-        while let entry = pending.popFirst() { entry.reply.fail(error) }
-    }
-}
+/// Completes memcached commands with their replies, in order (see ``PipelinedCommandHandler``).
+typealias MemcachedCommandHandler = PipelinedCommandHandler<MemcachedCommand>
 
 /// One connection to one Memcached server; commands may be sent concurrently and are pipelined.
-public final class MemcachedConnection: Sendable {
+public final class MemcachedConnection: Sendable, PipelinedConnection {
     private let channel: any Channel
 
     private init(channel: any Channel) {
@@ -114,7 +78,7 @@ public final class MemcachedConnection: Sendable {
     public var isActive: Bool { channel.isActive }
 
     /// Sends one command (its whole bytes, CRLF included) and waits for its reply. An error line
-    /// throws ``MemcachedError/serverError(_:)``.
+    /// throws ``MemcachedError/serverError(_:)`` or ``MemcachedError/refused(_:)``.
     public func send(_ bytes: [UInt8]) async throws -> MemcachedReply {
         let promise = channel.eventLoop.makePromise(of: MemcachedReply.self)
         channel.writeAndFlush(MemcachedCommand(bytes: bytes, reply: promise)).whenFailure { error in
@@ -126,77 +90,5 @@ public final class MemcachedConnection: Sendable {
     /// Closes the connection.
     public func close() {
         channel.close(promise: nil)
-    }
-}
-
-/// One connection slot: connected, connecting (callers share the attempt), or backing off after
-/// a failed attempt, so an outage costs callers an immediate error rather than a connect timeout.
-final class MemcachedConnectionSlot: Sendable {
-    private enum State {
-        case empty
-        case connecting(Task<MemcachedConnection, any Error>)
-        case ready(MemcachedConnection)
-        case backingOff(until: ContinuousClock.Instant)
-    }
-
-    private struct Guarded {
-        var state = State.empty
-        var failures = 0
-    }
-
-    private let guarded = Mutex(Guarded())
-
-    func connection(to server: MemcachedConfiguration.Server, _ configuration: MemcachedConfiguration) async throws
-        -> MemcachedConnection
-    {
-        enum Next { case use(MemcachedConnection), wait(Task<MemcachedConnection, any Error>) }
-        let next: Next = try guarded.withLock { guarded in
-            switch guarded.state {
-            case .ready(let connection) where connection.isActive:
-                return .use(connection)
-            case .connecting(let task):
-                return .wait(task)
-            case .backingOff(let until) where ContinuousClock.now < until:
-                throw MemcachedError.backingOff("memcached unreachable at \(server); retrying shortly")
-            case .ready(let connection):
-                connection.close()
-                fallthrough
-            default:
-                let timeout = configuration.commandTimeout
-                let task = Task { try await MemcachedConnection.connect(to: server, commandTimeout: timeout) }
-                guarded.state = .connecting(task)
-                return .wait(task)
-            }
-        }
-        switch next {
-        case .use(let connection):
-            return connection
-        case .wait(let task):
-            do {
-                let connection = try await task.value
-                guarded.withLock { guarded in
-                    if case .connecting = guarded.state { guarded.state = .ready(connection) }
-                    guarded.failures = 0
-                }
-                return connection
-            } catch {
-                guarded.withLock { guarded in
-                    guard case .connecting = guarded.state else { return }
-                    guarded.failures += 1
-                    let delay = min(
-                        configuration.initialReconnectDelay * (1 << min(guarded.failures - 1, 16)),
-                        configuration.maximumReconnectDelay)
-                    guarded.state = .backingOff(until: .now + delay)
-                }
-                throw error
-            }
-        }
-    }
-
-    func close() {
-        guarded.withLock { guarded in
-            if case .ready(let connection) = guarded.state { connection.close() }
-            guarded.state = .empty
-        }
     }
 }

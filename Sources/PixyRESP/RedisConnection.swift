@@ -1,9 +1,10 @@
 public import NIOCore
 public import NIOPosix
 import NIOSSL
+public import PixyPipeline
 
 /// One connection to Redis. Commands may be sent concurrently; they are pipelined.
-public final class RedisConnection: Sendable {
+public final class RedisConnection: Sendable, PipelinedConnection {
     private let channel: any Channel
 
     private init(channel: any Channel) {

@@ -1,4 +1,5 @@
 import NIOCore
+import PixyPipeline
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
@@ -16,13 +17,15 @@ import Synchronization
 /// Runs as a ServiceLifecycle service: on graceful shutdown it closes its connections.
 public final class RedisConnectionPool: Sendable, Service {
     private let configuration: RedisConfiguration
-    private let slots: [RedisConnectionSlot]
+    private let slots: [ConnectionSlot<RedisConnection>]
     private let next = Atomic<Int>(0)
 
     /// Creates a pool; connections are opened on demand.
     public init(configuration: RedisConfiguration) {
         self.configuration = configuration
-        slots = (0..<max(1, configuration.maximumConnections)).map { _ in RedisConnectionSlot() }
+        slots = (0..<max(1, configuration.maximumConnections)).map { _ in
+            ConnectionSlot(initialDelay: configuration.initialReconnectDelay, maximumDelay: configuration.maximumReconnectDelay)
+        }
     }
 
     /// Connections currently open.
@@ -40,7 +43,10 @@ public final class RedisConnectionPool: Sendable, Service {
 
     private func connection() async throws -> RedisConnection {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        return try await slots[Int(UInt(bitPattern: index) % UInt(slots.count))].connection(configuration)
+        let configuration = configuration
+        return try await slots[Int(UInt(bitPattern: index) % UInt(slots.count))].connection(
+            connect: { try await RedisConnection.connect(configuration) },
+            backingOff: { RedisError.backingOff("Redis unreachable at \(configuration.host):\(configuration.port); retrying shortly") })
     }
 
     /// Closes every connection. Later commands reconnect.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 @testable import PixyRESP
+import PixyPipeline
 import Synchronization
 import Testing
 
