@@ -24,7 +24,8 @@ import Synchronization
 /// ``StorageError/Code/unavailable`` (503) instead of waiting for the pool, and the pool
 /// reconnects by itself when it is back (docs/security.md §10).
 ///
-/// Runs as a ServiceLifecycle service: `run()` runs the connection pool until graceful shutdown.
+/// The connection pool runs from ``init(url:clock:logger:operationTimeout:maximumConnections:)``
+/// until ``close()``; as a ServiceLifecycle service, `run()` closes it on graceful shutdown.
 public final class PostgresStore: Service {
     /// The connection pool.
     public let client: PostgresClient

@@ -44,52 +44,45 @@ public enum StoreFactory {
         }
     }
 
-    /// A backend that holds every kind, with its shared counters when it has them.
-    struct Backend {
-        var backend: any PixyStorageBackend
-        var counters: (any FailureCounting)?
-        var buckets: (any TokenBucketStoring)?
-    }
-
-    /// An ephemeral backend with its shared counters when it has them.
-    struct EphemeralBackend {
-        var backend: any EphemeralStorageBackend
+    /// An opened backend, with its shared login counters and rate buckets when it has them.
+    struct OpenedBackend<Backend> {
+        var backend: Backend
         var counters: (any FailureCounting)?
         var buckets: (any TokenBucketStoring)?
     }
 
     static func openDurable(
         _ configuration: Configuration, clock: any WallClock, logger: Logger, services: inout [any Service]
-    ) async throws -> Backend {
+    ) async throws -> OpenedBackend<any PixyStorageBackend> {
         switch configuration.store {
         case .memory:
-            return Backend(backend: InMemoryStore(clock: clock))
+            return OpenedBackend(backend: InMemoryStore(clock: clock))
         case .sqlite:
             try FileManager.default.createDirectory(
                 atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
-            return Backend(backend: try SQLiteStore(path: configuration.databasePath, clock: clock))
+            return OpenedBackend(backend: try SQLiteStore(path: configuration.databasePath, clock: clock))
         case .redis:
             guard let url = configuration.redisURL else {
                 throw Configuration.Invalid(description: "--store redis needs a redis:// URL")
             }
             let store = try await openRedis(url: url, configuration: configuration, clock: clock, logger: logger)
             services.append(store)
-            return Backend(backend: store, counters: store, buckets: store)
+            return OpenedBackend(backend: store, counters: store, buckets: store)
         case .postgres:
             guard let url = configuration.postgresURL else {
                 throw Configuration.Invalid(description: "--store postgres needs a postgres:// URL")
             }
             let store = try await openPostgres(url: url, clock: clock, logger: logger)
             services.append(store)
-            return Backend(backend: store, counters: store, buckets: store)
+            return OpenedBackend(backend: store, counters: store, buckets: store)
         }
     }
 
     static func openEphemeral(
         _ kind: Configuration.EphemeralStoreKind, _ configuration: Configuration, clock: any WallClock, logger: Logger,
         services: inout [any Service]
-    ) async throws -> EphemeralBackend {
+    ) async throws -> OpenedBackend<any EphemeralStorageBackend> {
         switch kind {
         case .memory:
             if configuration.store == .redis || configuration.store == .postgres {
@@ -99,21 +92,21 @@ public enum StoreFactory {
                     issuer, or name a shared ephemeral store (redis:// or memcached://).
                     """)
             }
-            return EphemeralBackend(backend: InMemoryStore(clock: clock))
+            return OpenedBackend(backend: InMemoryStore(clock: clock))
         case .redis:
             guard let url = configuration.ephemeralStoreURL else {
                 throw Configuration.Invalid(description: "--ephemeral-store redis needs a redis:// URL")
             }
             let store = try await openRedis(url: url, configuration: configuration, clock: clock, logger: logger)
             services.append(store)
-            return EphemeralBackend(backend: store, counters: store, buckets: store)
+            return OpenedBackend(backend: store, counters: store, buckets: store)
         case .memcached:
             guard let url = configuration.ephemeralStoreURL else {
                 throw Configuration.Invalid(description: "--ephemeral-store memcached needs a memcached:// URL")
             }
             let store = try await openMemcached(url: url, configuration: configuration, clock: clock, logger: logger)
             services.append(store)
-            return EphemeralBackend(backend: store, counters: store, buckets: store)
+            return OpenedBackend(backend: store, counters: store, buckets: store)
         }
     }
 
