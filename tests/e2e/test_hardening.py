@@ -12,6 +12,7 @@ import time
 import urllib.parse as up
 
 import httpx
+import pytest
 
 from conftest import PASSWORD, TIMEOUT, PixyServer, login_session, query_of, run_cli
 
@@ -162,10 +163,20 @@ def test_connection_cap_holds_new_connections_until_one_closes(seeded):
         pixy.stop()
 
 
-def test_parallel_guesses_across_two_processes_reach_bcrypt_at_most_five_times(redis, data_dir):
-    from test_redis import Pair, seed
-    seed(redis, data_dir)
-    with Pair(redis, data_dir) as pair:
+@pytest.mark.parametrize("name", ["redis", "postgres+memcached", "postgres+redis"])
+def test_parallel_guesses_across_two_processes_reach_bcrypt_at_most_five_times(name, tmp_path, data_dir):
+    from test_shared_stores import start_deployment
+    deployment = start_deployment(name, tmp_path)
+    try:
+        guess_in_parallel(deployment, data_dir)
+    finally:
+        deployment.stop()
+
+
+def guess_in_parallel(deployment, data_dir) -> None:
+    from test_shared_stores import Pair, seed
+    seed(deployment, data_dir)
+    with Pair(deployment, data_dir) as pair:
         pages = []
         for index in range(30):
             base = [pair.a.base, pair.b.base][index % 2]
