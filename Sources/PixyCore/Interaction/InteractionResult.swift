@@ -18,6 +18,9 @@ public struct InteractionResult: Sendable {
     public enum Next: Sendable {
         /// Back to the client's redirect URI with a code or an error (RFC 6749 §4.1.2, §4.1.2.1).
         case client(location: String)
+        /// To an upstream identity provider's authorization endpoint (a URL built from the
+        /// operator's configuration and the provider's discovery document, never from the request).
+        case upstream(location: String)
         /// To the login or consent page of a waiting request (`nil` when none is known any more),
         /// with the problem the login page should explain.
         case step(InteractionStep, transactionID: String?, problem: LoginProblem? = nil)
@@ -62,4 +65,12 @@ public enum LoginProblem: String, Sendable, Equatable, CaseIterable {
     case busy
     /// The form's CSRF token is missing or stale.
     case expired
+    /// The upstream provider could not be reached, or failed; try again.
+    case upstreamUnavailable = "upstream_unavailable"
+    /// The upstream provider said the user declined, or reported another error.
+    case upstreamFailed = "upstream_failed"
+    /// The upstream account may not sign in here (the operator's rule).
+    case notAllowed = "not_allowed"
+    /// Password sign-in is turned off: choose a provider.
+    case passwordsOff = "passwords_off"
 }

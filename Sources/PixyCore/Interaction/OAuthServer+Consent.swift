@@ -24,12 +24,20 @@ extension OAuthServer {
         return InteractionResult(
             .consent(
                 ConsentPage(
-                    clientName: RedirectDisplay.name(of: client), clientID: client.clientID.rawValue, username: user.username,
+                    clientName: RedirectDisplay.name(of: client), clientID: client.clientID.rawValue, username: shownName(of: user),
                     redirectHost: RedirectDisplay.host(of: authorization.redirectURI),
                     scopes: authorization.scope.tokens.map { ConsentPage.ScopeLine(name: $0, isNew: newScopes.contains($0)) },
                     resource: authorization.resource, isUnverified: RedirectDisplay.isUnverified(client),
                     metadataHost: RedirectDisplay.metadataHost(of: client), transactionID: waiting.transactionID,
                     csrfToken: waiting.session.session.csrfToken)))
+    }
+
+    /// How the pages name a signed-in user: the username, or the upstream account and the
+    /// provider it is at.
+    func shownName(of user: User) -> String {
+        guard let identity = user.upstream else { return user.username }
+        let provider = policy.upstreamProviders.first { $0.id == identity.provider }?.displayName ?? identity.provider
+        return "\(identity.shownName) (\(provider))"
     }
 
     /// `POST /consent`: consumes the waiting request once and sends the browser back to the

@@ -40,12 +40,13 @@ extension OAuthServer {
             return InteractionResult(.errorPage(Self.expiredInteraction))
         }
         let client = waiting.client
-        return InteractionResult(
-            .login(
-                LoginPage(
-                    clientName: RedirectDisplay.name(of: client), transactionID: waiting.transactionID,
-                    csrfToken: waiting.session.session.csrfToken, problem: problem, isUnverified: RedirectDisplay.isUnverified(client),
-                    metadataHost: RedirectDisplay.metadataHost(of: client))))
+        var page = LoginPage(
+            clientName: RedirectDisplay.name(of: client), transactionID: waiting.transactionID,
+            csrfToken: waiting.session.session.csrfToken, problem: problem, isUnverified: RedirectDisplay.isUnverified(client),
+            metadataHost: RedirectDisplay.metadataHost(of: client))
+        page.providers = policy.upstreamProviders.map { (id: $0.id, name: $0.displayName) }
+        page.showsPasswordForm = policy.allowsPasswordLogin
+        return InteractionResult(.login(page))
     }
 
     /// `POST /login`: checks the password and, on success, starts a fresh session and moves the
@@ -59,6 +60,7 @@ extension OAuthServer {
             InteractionResult(.step(.login, transactionID: waiting.transactionID, problem: problem))
         }
         guard let form, FormOrigin.isGenuine(form.csrfToken, session: waiting.session.session) else { return back(.expired) }
+        guard policy.allowsPasswordLogin else { return back(.passwordsOff) }
         let username = Username.canonical(form.username)
         let source = caller.source
 
@@ -70,8 +72,9 @@ extension OAuthServer {
             caller.logger.notice("login throttled", metadata: ["source": "\(source)"])
             return back(.throttled)
         }
-        // Always run bcrypt, against a decoy when the user is unknown: same time, same message.
-        let hash = user?.passwordHash ?? decoyPasswordHash
+        // Always run bcrypt, against a decoy when the user is unknown or signs in upstream (and
+        // has no password): same time, same message.
+        let hash = user.flatMap { $0.upstream == nil ? $0.passwordHash : nil } ?? decoyPasswordHash
         let passwords = self.passwords
         let password = form.password
         guard
@@ -85,12 +88,18 @@ extension OAuthServer {
             caller.logger.notice("login refused: password checks busy", metadata: ["source": "\(source)"])
             return back(.busy)
         }
-        guard let user, verified else {
+        guard let user, user.upstream == nil, verified else {
             caller.logger.notice("login failed", metadata: ["source": "\(source)"])
             return back(.invalid)
         }
         try await limits.loginThrottle.succeeded(reservation)
+        return try await signedIn(user, waiting: waiting)
+    }
 
+    /// The user has just proved who they are (password or upstream provider): starts a fresh
+    /// session and moves the waiting request on to consent or straight back to the client.
+    func signedIn(_ user: User, waiting: Waiting) async throws -> InteractionResult {
+        func back() -> InteractionResult { InteractionResult(.step(.login, transactionID: waiting.transactionID)) }
         // A new session on login (no session fixation); the transaction moves with it.
         try await stores.interactions.deleteSession(key: waiting.session.key)
         let now = clock.now()

@@ -16,6 +16,18 @@ public struct LoginPage: Sendable, Equatable {
     public var isUnverified: Bool
     /// For a Client ID Metadata Document client, the host that published the document.
     public var metadataHost: String?
+    /// The upstream providers offered, as (id, name to show).
+    public var providers: [(id: String, name: String)] = []
+    /// Whether the password form is shown.
+    public var showsPasswordForm = true
+
+    /// Whether two page models show the same thing.
+    public static func == (lhs: LoginPage, rhs: LoginPage) -> Bool {
+        lhs.clientName == rhs.clientName && lhs.transactionID == rhs.transactionID && lhs.csrfToken == rhs.csrfToken
+            && lhs.problem == rhs.problem && lhs.isUnverified == rhs.isUnverified && lhs.metadataHost == rhs.metadataHost
+            && lhs.providers.map(\.id) == rhs.providers.map(\.id) && lhs.providers.map(\.name) == rhs.providers.map(\.name)
+            && lhs.showsPasswordForm == rhs.showsPasswordForm
+    }
 
     /// Creates the page's model.
     public init(
@@ -51,7 +63,8 @@ public struct ConsentPage: Sendable, Equatable {
     public var clientName: String
     /// Its `client_id`.
     public var clientID: String
-    /// The signed-in user.
+    /// The signed-in user: the username, or for an upstream account its address or name and
+    /// the provider it signed in at (so the user sees which account is about to be shared).
     public var username: String
     /// Where the user will be sent back, as ``RedirectDisplay/host(of:)`` says it.
     public var redirectHost: String

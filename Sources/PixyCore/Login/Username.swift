@@ -7,9 +7,12 @@ public enum Username {
     /// Longest username accepted.
     public static let maximumLength = 128
 
-    /// The canonical form of `name` (what is stored and looked up).
+    /// The canonical form of `name` (what is stored and looked up). A name starting with `@`
+    /// names an upstream identity (``UpstreamIdentity/username(provider:subject:)``) and is kept
+    /// byte for byte: upstream subjects are case-sensitive.
     public static func canonical(_ name: String) -> String {
-        name.precomposedStringWithCanonicalMapping.lowercased()
+        if name.hasPrefix("@") { return name }
+        return name.precomposedStringWithCanonicalMapping.lowercased()
     }
 
     /// Why `name` cannot be a username, or `nil` when it can: not empty, not too long, no control,
@@ -23,6 +26,7 @@ public enum Username {
         if name.first?.isWhitespace == true || name.last?.isWhitespace == true {
             return "the username starts or ends with white space"
         }
+        if name.hasPrefix("@") { return "usernames starting with @ name upstream identities (docs/federation.md)" }
         return nil
     }
 }

@@ -65,6 +65,9 @@ public struct User: Sendable, Codable, Equatable {
     /// Bumped when the password changes: browser sessions signed in under an older value end.
     /// `nil` on records from before it existed, which counts as 0.
     public var sessionVersion: Int?
+    /// For a user who signs in through an upstream provider: who they are there. Such a user
+    /// has no password (``passwordHash`` is empty) and the password form never signs them in.
+    public var upstream: UpstreamIdentity?
 
     /// Creates a user record.
     public init(id: String, username: String, passwordHash: String, createdAt: Date) {
@@ -73,6 +76,9 @@ public struct User: Sendable, Codable, Equatable {
         self.passwordHash = passwordHash
         self.createdAt = createdAt
     }
+
+    /// How the user signs in, as `pixy users list` shows it: `password`, or the provider's id.
+    public var signInMethod: String { upstream.map { "upstream:\($0.provider)" } ?? "password" }
 }
 
 /// A signing key as kept in the store.
@@ -132,11 +138,36 @@ public struct PendingAuthorization: Sendable, Codable, Equatable {
     public var sessionKey: String
     /// Absolute expiry.
     public var expiresAt: Date
+    /// Set on the copy kept under an upstream `state` while the user signs in at a provider.
+    public var upstream: UpstreamSignInAttempt?
 
     /// Creates a pending authorization.
     public init(request: AuthorizationRequest, sessionKey: String, expiresAt: Date) {
         self.request = request
         self.sessionKey = sessionKey
         self.expiresAt = expiresAt
+    }
+}
+
+/// A sign-in at an upstream provider in flight (OpenID Connect Core §3.1.2.1): kept on a copy
+/// of the waiting request stored under the hash of the `state` sent to the provider, so the
+/// callback finds it, bound to the browser session, at most once.
+public struct UpstreamSignInAttempt: Sendable, Codable, Equatable {
+    /// The provider the browser was sent to: a response arriving at another provider's
+    /// callback is refused (mix-up, RFC 9700 §4.4).
+    public var provider: String
+    /// The waiting request the sign-in continues.
+    public var transactionID: String
+    /// The PKCE verifier of the request sent to the provider (RFC 7636 §4.1).
+    public var codeVerifier: String
+    /// The `nonce` the ID token must carry (OpenID Connect Core §3.1.2.1).
+    public var nonce: String
+
+    /// Describes an attempt.
+    public init(provider: String, transactionID: String, codeVerifier: String, nonce: String) {
+        self.provider = provider
+        self.transactionID = transactionID
+        self.codeVerifier = codeVerifier
+        self.nonce = nonce
     }
 }

@@ -19,6 +19,8 @@ public struct OAuthServer: Sendable {
     public let limits: Limits
 
     let passwords: any PasswordHashing
+    /// Reaches upstream identity providers; `nil` when none is configured.
+    let upstream: (any UpstreamConnecting)?
     let sessions: BrowserSessions
     let validator: AuthorizationRequestValidator
     let codeIssuer: AuthorizationCodeIssuer
@@ -82,10 +84,13 @@ public struct OAuthServer: Sendable {
     ///   - tokenIssuer: signs access tokens (PixyJWT's `SigningKeys`).
     ///   - tokenVerifier: verifies this server's own access tokens, for revocation and introspection.
     ///   - passwords: hashes and checks passwords on the login page.
+    ///   - upstream: reaches the identity providers of `policy.upstreamProviders`.
     public init(
         stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
-        tokenVerifier: any AccessTokenVerifying, passwords: any PasswordHashing, limits: Limits
+        tokenVerifier: any AccessTokenVerifying, passwords: any PasswordHashing, limits: Limits,
+        upstream: (any UpstreamConnecting)? = nil
     ) async throws {
+        self.upstream = upstream
         self.stores = stores
         self.policy = policy
         self.clock = clock

@@ -31,6 +31,11 @@ public struct ServerPolicy: Sendable {
     public var maximumStateLength = 1024
     /// Authorization requests one browser session may have waiting for login or consent at once.
     public var maximumPendingAuthorizationsPerSession = 16
+    /// The identity providers users may sign in through (docs/federation.md), in the login
+    /// page's order.
+    public var upstreamProviders: [UpstreamProvider] = []
+    /// Whether the login page offers the password form of Pixy's own users.
+    public var allowsPasswordLogin = true
 
     /// RFC 6749 §4.1.2 recommends a maximum lifetime of 10 minutes.
     public static let maximumCodeLifetime: Duration = .seconds(600)
