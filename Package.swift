@@ -150,6 +150,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "PixyFederation",
+            dependencies: [
+                "PixyCore", "PixyJWT",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "PixyResource",
             dependencies: [
                 "PixyModel",
@@ -170,7 +183,7 @@ let package = Package(
             name: "PixyServer",
             dependencies: [
                 "PixyHTTP", "PixyJWT", "PixySQLite", "PixyRedis", "PixyRESP", "PixyPostgres", "PixyMemcached", "PixyCore", "PixyModel",
-                "PixyCIMD",
+                "PixyCIMD", "PixyFederation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
