@@ -31,6 +31,10 @@ struct EndpointPaths: Sendable {
     var jwks: String { base + "/jwks.json" }
     var health: String { base + "/health" }
     var logout: String { base + "/logout" }
+    /// Where a provider's button on the login page posts.
+    var upstreamStart: String { base + "/login/upstream" }
+    /// The provider's callback (``UpstreamProvider/redirectURI(issuer:)``).
+    func upstreamCallback(_ provider: String) -> String { base + "/upstream/\(provider)/callback" }
     /// The issuer's own URL: a page naming the server and its metadata.
     var home: String { base.isEmpty ? "/" : base }
 
@@ -46,7 +50,7 @@ struct EndpointPaths: Sendable {
     }
 
     /// Pages a browser renders: framing denied, nothing cached, no referrer (docs/security.md §8).
-    var interactive: Set<String> { [authorize, login, consent, logout] }
+    var interactive: Set<String> { [authorize, login, consent, logout, upstreamStart] }
     /// Endpoints browser-based MCP clients call cross-origin (docs/security.md §10). Never the pages.
     /// Introspection is for resource servers, server to server: no CORS.
     var crossOrigin: Set<String> { Set([token, register, revoke, jwks] + metadata) }
@@ -120,7 +124,8 @@ public struct AuthorizationServer: Sendable {
         router.add(middleware: RequestLogMiddleware())
         router.add(
             middleware: HeaderPolicyMiddleware(
-                interactive: paths.interactive, crossOrigin: paths.crossOrigin,
+                interactive: paths.interactive.union(oauth.policy.upstreamProviders.map { paths.upstreamCallback($0.id) }),
+                crossOrigin: paths.crossOrigin,
                 contentSecurityPolicy: branding.contentSecurityPolicy))
 
         router.get(RouterPath(paths.authorize)) { request, context in
@@ -143,6 +148,12 @@ public struct AuthorizationServer: Sendable {
         }
         router.post(RouterPath(paths.logout)) { request, context in
             await self.page(context) { try await self.submitLogout(request, context: context) }
+        }
+        router.post(RouterPath(paths.upstreamStart)) { request, context in
+            try await self.startUpstreamSignIn(request, context: context)
+        }
+        router.get(RouterPath(paths.base + "/upstream/:provider/callback")) { request, context in
+            try await self.finishUpstreamSignIn(request, context: context)
         }
         router.post(RouterPath(paths.token)) { request, context in try await self.token(request, context: context) }
         router.post(RouterPath(paths.revoke)) { request, context in try await self.revoke(request, context: context) }

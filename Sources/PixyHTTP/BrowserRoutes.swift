@@ -34,6 +34,24 @@ extension AuthorizationServer {
                 cookie: sessionCookie(request), caller: context.caller), afterPost: true)
     }
 
+    func startUpstreamSignIn(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        let form = try? await RequestReading.form(request)
+        return render(
+            try await oauth.startUpstreamSignIn(
+                form.map(UpstreamSignInForm.init(form:)), transactionID: transactionID(request),
+                cookie: sessionCookie(request), caller: context.caller), afterPost: true)
+    }
+
+    func finishUpstreamSignIn(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        guard (request.uri.query?.utf8.count ?? 0) <= Self.maximumAuthorizationQuery else {
+            return errorPage(.invalidRequest("The sign-in response is too long."))
+        }
+        return render(
+            try await oauth.finishUpstreamSignIn(
+                provider: context.parameters.get("provider") ?? "", query: RequestReading.query(request),
+                cookie: sessionCookie(request), caller: context.caller), afterPost: false)
+    }
+
     func showConsent(_ request: Request, context: PixyRequestContext) async throws -> Response {
         render(try await oauth.consentPage(transactionID: transactionID(request), cookie: sessionCookie(request)), afterPost: false)
     }
@@ -76,6 +94,8 @@ extension AuthorizationServer {
         switch result.next {
         case .client(let location):
             response = Responses.redirect(to: location, status: afterPost ? .seeOther : .found)
+        case .upstream(let location):
+            response = Responses.redirect(to: location, status: .seeOther)
         case .step(let step, let transactionID, let problem):
             var location = step == .login ? paths.login : paths.consent
             if let transactionID {
@@ -92,7 +112,9 @@ extension AuthorizationServer {
             response = Responses.html(
                 pages.login(
                     clientName: page.clientName, action: "\(paths.login)?tx=\(page.transactionID)", csrfToken: page.csrfToken,
-                    errorMessage: page.problem.map(Self.message(for:)), isUnverified: page.isUnverified, metadataHost: page.metadataHost))
+                    errorMessage: page.problem.map(Self.message(for:)), isUnverified: page.isUnverified, metadataHost: page.metadataHost,
+                    providers: page.providers, providerAction: "\(paths.upstreamStart)?tx=\(page.transactionID)",
+                    showsPasswordForm: page.showsPasswordForm))
         case .consent(let page):
             response = Responses.html(
                 pages.consent(
@@ -128,6 +150,10 @@ extension AuthorizationServer {
         case .throttled: "Too many failed attempts. Wait a few minutes and try again."
         case .busy: "The server is busy checking other sign-ins. Try again in a moment."
         case .expired: "Your sign-in form expired. Please try again."
+        case .upstreamUnavailable: "The identity provider could not be reached. Try again in a moment."
+        case .upstreamFailed: "Signing in at the identity provider did not succeed. Try again."
+        case .notAllowed: "This account may not sign in here. Ask the administrator for access."
+        case .passwordsOff: "Sign in with one of the identity providers below."
         }
     }
 }

@@ -30,9 +30,14 @@ struct PageRenderer: Sendable {
 
     func login(
         clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
-        metadataHost: String?
+        metadataHost: String?, providers: [(id: String, name: String)] = [], providerAction: String = "", showsPasswordForm: Bool = true
     ) -> String {
-        var context: [String: Any] = ["clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified]
+        var context: [String: Any] = [
+            "clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified,
+            "providers": providers.map { ["id": $0.id, "name": $0.name] }, "hasProviders": !providers.isEmpty,
+            "providerAction": providerAction, "showsPasswordForm": showsPasswordForm,
+            "showsDivider": showsPasswordForm && !providers.isEmpty,
+        ]
         if let errorMessage { context["errorMessage"] = errorMessage }
         if let metadataHost { context["metadataHost"] = metadataHost }
         return render(context, "login")

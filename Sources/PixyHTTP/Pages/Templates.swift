@@ -51,14 +51,19 @@ enum Templates {
           {{#metadataHost}}<p class="muted">This application is identified by its metadata published at <strong>{{metadataHost}}</strong>. Continue only if you trust that site.</p>{{/metadataHost}}
           {{#isUnverified}}<p class="muted">This application registered itself. {{brandName}} has not verified who runs it: continue only if you started this sign-in.</p>{{/isUnverified}}
           {{#errorMessage}}<p class="error" role="alert">{{errorMessage}}</p>{{/errorMessage}}
-          <form method="post" action="{{action}}">
+          {{#hasProviders}}<form method="post" action="{{providerAction}}" class="providers">
+            <input type="hidden" name="csrf_token" value="{{csrfToken}}">
+            {{#providers}}<div class="actions"><button type="submit" name="provider" value="{{id}}" class="primary">Continue with {{name}}</button></div>{{/providers}}
+          </form>{{/hasProviders}}
+          {{#showsDivider}}<p class="muted">or with a {{brandName}} account</p>{{/showsDivider}}
+          {{#showsPasswordForm}}<form method="post" action="{{action}}">
             <input type="hidden" name="csrf_token" value="{{csrfToken}}">
             <label for="username">Username</label>
             <input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
             <label for="password">Password</label>
             <input type="password" id="password" name="password" autocomplete="current-password" required>
             <div class="actions"><button type="submit" class="primary">Sign in</button></div>
-          </form>
+          </form>{{/showsPasswordForm}}
         </main></body></html>
         """
 
