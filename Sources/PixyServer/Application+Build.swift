@@ -3,6 +3,7 @@ public import PixyCore
 import PixyHTTP
 import PixyJWT
 import PixyCIMD
+import PixyFederation
 public import Logging
 public import ServiceLifecycle
 
@@ -14,6 +15,8 @@ public import ServiceLifecycle
 ///   - clock: the clock every decision reads.
 ///   - metadataFetcher: fetches Client ID Metadata Documents (tests pass a local one); by default
 ///     an https fetcher built from the configuration, when documents are accepted.
+///   - upstreamConnector: reaches the upstream identity providers (tests may pass their own); by
+///     default an HTTP connector, when providers are configured.
 ///   - onServerRunning: called once the port is bound (and TLS loaded): `pixy serve` creates the
 ///     first user only then, so a start that fails never consumes the one-time password.
 public func buildApplication(
@@ -23,6 +26,7 @@ public func buildApplication(
     clock: any WallClock = SystemWallClock(),
     logger: Logger = Logger(label: "pixy"),
     metadataFetcher: (any ClientMetadataFetching)? = nil,
+    upstreamConnector: (any UpstreamConnecting)? = nil,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
@@ -46,12 +50,19 @@ public func buildApplication(
         }
         stores.clients = MetadataDocumentClientStore(base: stores.clients, fetcher: fetcher, policy: configuration.policy, clock: clock)
     }
+    var upstream = upstreamConnector
+    if upstream == nil, !configuration.upstreamProviders.isEmpty {
+        let connector = HTTPUpstreamConnector(trustedCAFile: configuration.upstreamTrustedCAFile, clock: clock)
+        services.append(connector)
+        upstream = connector
+    }
     let keys = try await SigningKeys(
         store: stores.signingKeys, clock: clock, issuer: configuration.issuer,
         retention: configuration.accessTokenLifetime)
     let oauth = try await OAuthServer(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys,
-        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), limits: configuration.limits(clock: clock, stores: stores))
+        passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), limits: configuration.limits(clock: clock, stores: stores),
+        upstream: upstream)
     let server = try AuthorizationServer(
         oauth: oauth, jwksJSON: { keys.jwksJSON },
         trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),

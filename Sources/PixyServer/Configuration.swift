@@ -60,6 +60,13 @@ public struct Configuration: Sendable {
     /// How long after a rotation the previous refresh token may still be retried (default 60 s).
     public var refreshTokenRetryWindow: Duration = ServerPolicy.Defaults.refreshTokenRetryWindow
 
+    /// Identity providers users may sign in through (``Configuration/loadUpstreams(from:environment:)``).
+    public var upstreamProviders: [UpstreamProvider] = []
+    /// Whether Pixy's own users may sign in with a password (default yes).
+    public var allowsPasswordLogin = true
+    /// A PEM file of CA certificates trusted for upstream providers, besides the system's.
+    public var upstreamTrustedCAFile: String?
+
     /// The operator's name at the top of every page (default "Pixy").
     public var brandName = "Pixy"
     /// The operator's logo: an https URL or a base64 `data:image/png` / `data:image/svg+xml` URI
@@ -219,6 +226,7 @@ public struct Configuration: Sendable {
             throw Invalid(description: "--tls-cert and --tls-key go together")
         }
         try validateStores()
+        try validateUpstreams()
         for range in trustedProxies where AddressRange(range) == nil {
             throw Invalid(description: "--trusted-proxy must be an address or a CIDR range such as 10.0.0.0/8 (got \(range))")
         }
@@ -275,6 +283,8 @@ public struct Configuration: Sendable {
         policy.acceptsClientMetadataDocuments = acceptsClientMetadataDocuments
         policy.refreshTokenRetryWindow = refreshTokenRetryWindow
         policy.sessionLifetime = sessionLifetime
+        policy.upstreamProviders = upstreamProviders
+        policy.allowsPasswordLogin = allowsPasswordLogin
         return policy
     }
 

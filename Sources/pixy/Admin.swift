@@ -13,7 +13,8 @@ import PixyServer
 
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the users who sign in on the login page.", subcommands: [Add.self, List.self, Remove.self, SetPassword.self])
+        abstract: "Manage the users who sign in on the login page.",
+        subcommands: [Add.self, AddUpstream.self, List.self, Remove.self, SetPassword.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user (password from a prompt or --password-stdin).")
@@ -35,6 +36,29 @@ struct Users: AsyncParsableCommand {
         }
     }
 
+    struct AddUpstream: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-upstream",
+            abstract: "Add a user who signs in through an upstream identity provider, by the provider's subject (docs/federation.md).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "The provider's id, as in the upstreams file.") var provider: String
+        @Option(help: "The user's subject at the provider (the ID token's sub, or the configured subject claim).") var subject: String
+        @Option(help: "An e-mail address to show until the user first signs in.") var email: String?
+
+        func run() async throws {
+            guard !provider.isEmpty, !provider.contains(":"), !subject.isEmpty else {
+                throw ValidationError("--provider is a provider id from the upstreams file and --subject is not empty")
+            }
+            let name = UpstreamIdentity.username(provider: provider, subject: subject)
+            let stores = try await storeOptions.openStores()
+            guard try await stores.users.user(named: name) == nil else { throw CommandFailure("user \(name) already exists") }
+            var user = User(id: SecureRandom.token(byteCount: 16), username: name, passwordHash: "", createdAt: Date())
+            user.upstream = UpstreamIdentity(provider: provider, subject: subject, email: email, name: nil)
+            try await stores.users.save(user)
+            print("added user \(name)")
+        }
+    }
+
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-password",
@@ -44,6 +68,7 @@ struct Users: AsyncParsableCommand {
         @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordFromStandardInput = false
 
         func run() async throws {
+            if username.hasPrefix("@") { throw CommandFailure("\(username) signs in through an upstream provider and has no password") }
             let password = try readNewPassword(fromStandardInput: passwordFromStandardInput)
             let stores = try await storeOptions.openStores()
             let hash = try await BcryptPasswordHasher().hash(password)
@@ -60,7 +85,10 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             for user in try await storeOptions.openStores().users.allUsers() {
-                print("\(user.username)\tsub=\(user.id)\tcreated=\(ISO8601DateFormatter().string(from: user.createdAt))")
+                let shown = user.upstream?.email.map { "\temail=\($0)" } ?? ""
+                print(
+                    "\(user.username)\tsub=\(user.id)\tsign-in=\(user.signInMethod)\(shown)\tcreated=\(ISO8601DateFormatter().string(from: user.createdAt))"
+                )
             }
         }
     }

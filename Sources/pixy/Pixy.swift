@@ -134,7 +134,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
         discussion:
-            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_EPHEMERAL_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_LOG_LEVEL. Flags win over the environment."
+            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_EPHEMERAL_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_UPSTREAMS, PIXY_PASSWORD_LOGIN (off), PIXY_UPSTREAM_CA_FILE, PIXY_LOG_LEVEL. Flags win over the environment."
     )
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
@@ -233,6 +233,18 @@ struct Serve: AsyncParsableCommand {
         help: "scope=text shown beside the scope on the consent page (repeat; env PIXY_SCOPE_DESCRIPTIONS as scope=text;scope=text).")
     var scopeDescriptions: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
+    @Option(
+        name: .customLong("upstreams"),
+        help: "A JSON file of identity providers users sign in through (docs/federation.md; env PIXY_UPSTREAMS).")
+    var upstreamsFile: String?
+    @Flag(
+        name: .customLong("no-password-login"),
+        help: "Only upstream identity providers sign users in; no password form (env PIXY_PASSWORD_LOGIN=off).")
+    var noPasswordLogin = false
+    @Option(
+        name: .customLong("upstream-ca-file"),
+        help: "PEM CA certificates trusted for upstream identity providers, besides the system's (env PIXY_UPSTREAM_CA_FILE).")
+    var upstreamCAFile: String?
 
     /// The log level named, or `info`; an unknown name is refused rather than ignored.
     static func logLevel(_ name: String?) throws -> Logger.Level {
@@ -319,6 +331,11 @@ struct Serve: AsyncParsableCommand {
         configuration.brandLogo = brandLogo ?? environmentValue("BRAND_LOGO")
         let descriptions = (environmentValue("SCOPE_DESCRIPTIONS")?.split(separator: ";").map(String.init) ?? []) + scopeDescriptions
         configuration.scopeDescriptions = try Self.scopeDescriptions(descriptions)
+        if let file = upstreamsFile ?? environmentValue("UPSTREAMS") {
+            do { try configuration.loadUpstreams(from: file) } catch { throw ValidationError("\(error)") }
+        }
+        if noPasswordLogin || environmentValue("PASSWORD_LOGIN") == "off" { configuration.allowsPasswordLogin = false }
+        configuration.upstreamTrustedCAFile = upstreamCAFile ?? environmentValue("UPSTREAM_CA_FILE")
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration
     }
