@@ -270,7 +270,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PixyJWTTests",
-            dependencies: ["PixyJWT", "PixySQLite", "PixyCore", "PixyModel", "PixyTesting"],
+            dependencies: [
+                "PixyJWT", "PixySQLite", "PixyCore", "PixyModel", "PixyTesting", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -215,17 +215,26 @@ def test_oidc_sign_in_at_a_provider_reaches_consent_naming_the_account(federatio
 
 def test_state_is_bound_to_the_browser_that_started_the_sign_in(federation):
     """Another browser presenting the provider's answer (login CSRF, a stolen response) signs
-    nobody in; the browser that started it still can."""
+    nobody in, even with a sign-in of its own waiting; and it cannot spend the victim's state:
+    the browser that started the sign-in still finishes it."""
     pixy, _, _ = federation
     browser, url, _ = begin(pixy, "good")
     callback = upstream_answer(url)
-    attacker = httpx.Client(follow_redirects=False, timeout=TIMEOUT)
-    assert refused(attacker.get(callback))
+    assert refused(httpx.Client(follow_redirects=False, timeout=TIMEOUT).get(callback)), "no session at all"
+    attacker, _, _ = begin(pixy, "good")
+    assert refused(attacker.get(callback)), "a session of its own"
     assert signed_in(browser.get(callback))
 
 
 def test_state_is_used_once(federation):
+    """A state is spent by the first answer that presents it, even one that failed: here a forged
+    code the provider refuses. The genuine answer after it is refused too."""
     pixy, _, _ = federation
+    browser, url, _ = begin(pixy, "good")
+    callback = upstream_answer(url)
+    forged = browser.get(re.sub(r"code=[^&]+", "code=forged", callback))
+    assert forged.status_code == 303 and "error=upstream_failed" in forged.headers["location"]
+    assert refused(browser.get(callback)), "the state was spent by the first answer"
     browser, url, _ = begin(pixy, "good")
     callback = upstream_answer(url)
     assert signed_in(browser.get(callback))
