@@ -81,6 +81,8 @@ public final class HTTPUpstreamConnector: UpstreamConnecting, Service {
         let (status, body) = try await send(request)
         guard status == 200 else { throw failure(status: status, while: "the code exchange") }
         let response = try object(body, what: "token response")
+        // Some providers (GitHub) answer a refused exchange with 200 and an error object.
+        if response["error"] != nil { throw UpstreamFailure(.rejected, "the provider refused the code exchange") }
         guard let accessToken = response["access_token"]?.string, !accessToken.isEmpty else {
             throw UpstreamFailure(.invalidResponse, "the token response has no access_token")
         }

@@ -41,7 +41,7 @@ struct UpstreamSignInTests {
     @Test("§3.1.3.7: a token passing every check names (provider, sub)")
     func accepted() throws {
         let identity = try identity(Self.claims())
-        #expect(identity == UpstreamIdentity(provider: "idp", subject: "user-1", email: "a@example.com", name: nil))
+        #expect(identity == UpstreamIdentity(provider: "idp", subject: "user-1", email: "a@example.com", name: nil, issuer: Self.issuer))
         #expect(UpstreamIdentity.username(provider: "idp", subject: "User-1") == "@idp:User-1")
     }
 
@@ -61,7 +61,11 @@ struct UpstreamSignInTests {
     @Test("§3.1.3.7 steps 4–5: several audiences need azp, and azp must be Pixy")
     func authorizedParty() {
         #expect(refusal(Self.claims { $0["aud"] = .array([.string("pixy"), .string("other")]) }) != nil)
-        #expect(refusal(Self.claims { $0["aud"] = .array([.string("pixy"), .string("other")]); $0["azp"] = .string("pixy") }) == nil)
+        #expect(
+            refusal(
+                Self.claims {
+                    $0["aud"] = .array([.string("pixy"), .string("other")]); $0["azp"] = .string("pixy")
+                }) == nil)
         #expect(refusal(Self.claims { $0["azp"] = .string("other") }) != nil)
     }
 
@@ -104,20 +108,66 @@ struct UpstreamSignInTests {
             clientAuthentication: .clientSecretPost, scopes: ["read:user"], access: UpstreamAccessRule(allowsAnyone: true))
         let identity = try IDTokenValidation.identity(
             fromUserinfo: ["id": .number(4242), "login": .string("octocat"), "email": .null], provider: github)
-        #expect(identity == UpstreamIdentity(provider: "gh", subject: "4242", email: nil, name: "octocat"))
-        #expect(throws: UpstreamFailure.self) { try IDTokenValidation.identity(fromUserinfo: ["login": .string("octocat")], provider: github) }
+        #expect(
+            identity
+                == UpstreamIdentity(provider: "gh", subject: "4242", email: nil, name: "octocat", issuer: "https://api.github.com/user"))
+        #expect(throws: UpstreamFailure.self) {
+            try IDTokenValidation.identity(fromUserinfo: ["login": .string("octocat")], provider: github)
+        }
         #expect(throws: UpstreamFailure.self) { try IDTokenValidation.identity(fromUserinfo: ["id": .number(1.5)], provider: github) }
         #expect(github.problem() == nil)
+        #expect(identity.issuer == "https://api.github.com/user")
+        var byLogin = github
+        byLogin.kind = .oauth2(
+            .init(
+                authorizationEndpoint: "https://github.com/login/oauth/authorize",
+                tokenEndpoint: "https://github.com/login/oauth/access_token",
+                userinfoEndpoint: "https://api.github.com/user", subjectClaim: "login"))
+        #expect(byLogin.problem() != nil, "a login can be changed and taken over: never a subject")
+        var byDomain = github
+        byDomain.access = UpstreamAccessRule(allowedEmailDomains: ["example.com"])
+        #expect(byDomain.problem() != nil, "plain OAuth 2 says nothing about verified addresses")
+    }
+
+    @Test("OpenID Connect Core §3.1.2.1: with prompt=login, auth_time must show a sign-in after the request")
+    func freshSignIn() throws {
+        let sent = Self.now.addingTimeInterval(-20)
+        func check(_ claims: Claims) throws -> UpstreamIdentity {
+            try IDTokenValidation.identity(
+                from: claims, provider: Self.provider(), issuer: Self.issuer, nonce: "n-123", now: Self.now, signedInSince: sent)
+        }
+        #expect(throws: UpstreamFailure.self) { try check(Self.claims()) }
+        #expect(throws: UpstreamFailure.self) { try check(Self.claims { $0["auth_time"] = .number(sent.timeIntervalSince1970 - 3600) }) }
+        _ = try check(Self.claims { $0["auth_time"] = .number(sent.timeIntervalSince1970 + 5) })
+        let authTime = IDTokenValidation.authenticationTime(from: Self.claims { $0["auth_time"] = .number(1_799_999_000) }, now: Self.now)
+        #expect(authTime == Date(timeIntervalSince1970: 1_799_999_000))
+        #expect(IDTokenValidation.authenticationTime(from: Self.claims(), now: Self.now) == Self.now)
+    }
+
+    @Test("OpenID Connect Core §5.7: a subject names an account only within its issuer")
+    func sameAccount() throws {
+        let known = try identity(Self.claims())
+        #expect(known.issuer == Self.issuer)
+        var elsewhere = known
+        elsewhere.issuer = "https://other-tenant.example.com"
+        #expect(!known.isSameAccount(as: elsewhere))
+        let preCreated = UpstreamIdentity(provider: "idp", subject: "user-1", email: nil, name: nil)
+        #expect(preCreated.isSameAccount(as: known), "a user the operator created by subject, before the first sign-in")
+        #expect(!preCreated.isSameAccount(as: UpstreamIdentity(provider: "idp", subject: "user-2", email: nil, name: nil)))
     }
 
     @Test("Access rules: verified address in an allowed domain; required claims; nothing chosen is refused")
     func accessRules() {
         let person = UpstreamIdentity(provider: "idp", subject: "1", email: "Ann@Example.com", name: nil)
         let domains = UpstreamAccessRule(allowedEmailDomains: ["example.com"])
-        #expect(domains.admits(person, claims: [:]))
+        let verified: Claims = ["email_verified": .bool(true)]
+        #expect(domains.admits(person, claims: verified))
+        #expect(domains.admits(person, claims: ["email_verified": .string("true")]))
         #expect(!domains.admits(person, claims: ["email_verified": .bool(false)]), "an unverified address proves nothing")
-        #expect(!domains.admits(UpstreamIdentity(provider: "idp", subject: "1", email: "ann@example.com.evil", name: nil), claims: [:]))
-        #expect(!domains.admits(UpstreamIdentity(provider: "idp", subject: "1", email: nil, name: nil), claims: [:]))
+        #expect(!domains.admits(person, claims: [:]), "nor one the provider says nothing about")
+        #expect(
+            !domains.admits(UpstreamIdentity(provider: "idp", subject: "1", email: "ann@example.com.evil", name: nil), claims: verified))
+        #expect(!domains.admits(UpstreamIdentity(provider: "idp", subject: "1", email: nil, name: nil), claims: verified))
         let groups = UpstreamAccessRule(requiredClaims: ["groups": "mcp-users"])
         #expect(groups.admits(person, claims: ["groups": .array([.string("staff"), .string("mcp-users")])]))
         #expect(!groups.admits(person, claims: ["groups": .array([.string("staff")])]))
@@ -169,5 +219,9 @@ struct UpstreamSignInTests {
         var plain = document
         plain["token_endpoint"] = .string("http://idp.example.com/token")
         #expect(throws: UpstreamFailure.self) { try UpstreamEndpoints.discovered(plain, for: Self.provider()) }
+        plain["token_endpoint"] = .string("http://127.0.0.1:8080/token")
+        #expect(throws: UpstreamFailure.self, "an https issuer's endpoints are https, even on loopback") {
+            try UpstreamEndpoints.discovered(plain, for: Self.provider())
+        }
     }
 }

@@ -60,6 +60,8 @@ class ChromiumSignIn:
                 continue
             WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[name=provider], button[name=decision]"))
             if driver.find_elements(By.CSS_SELECTOR, "button[name=provider]"):
+                alerts = driver.find_elements(By.CSS_SELECTOR, "[role=alert]")
+                assert not alerts, f"the login page says: {alerts[0].text}"
                 self.login_pages.append(driver.page_source)
                 button = driver.find_element(By.CSS_SELECTOR, "button[name=provider][value=glewlwyd]")
                 driver.execute_script("window.pixyTestPreviousPage = true")
@@ -86,7 +88,7 @@ def test_mcp_client_signs_in_through_glewlwyd_consents_at_pixy_calls_a_tool_and_
     upstreams = write_upstreams(tmp_path / "upstreams.json", [{
         "id": "glewlwyd", "name": "Glewlwyd", "issuer": glewlwyd.issuer, "client_id": glewlwyd.client_id,
         "client_secret_file": str(secret_file), "client_auth": "client_secret_basic", "scopes": ["openid"],
-        "allow": {"email_domains": ["example.com"]}}], password_login=False)
+        "allow": {"anyone": True}}], password_login=False)
     pixy = PixyServer(data_dir, port=pixy_port, extra=("--upstreams", str(upstreams), "--access-token-ttl", "5")).start()
     example = ExampleServer(tmp_path, issuer=pixy.base).start()
     driver = make_driver(javascript=True)
@@ -125,7 +127,7 @@ def test_mcp_client_signs_in_through_glewlwyd_consents_at_pixy_calls_a_tool_and_
 
 # --- The rules of the callback, against fake providers -------------------------------------------
 
-BEHAVIOURS = ["good", "iss", "wrong-aud", "wrong-nonce", "forged-signature", "hs256", "alg-none", "expired",
+BEHAVIOURS = ["good", "iss", "stale-auth-time", "wrong-aud", "wrong-nonce", "forged-signature", "hs256", "alg-none", "expired",
               "wrong-issuer-claim", "wrong-iss-param", "iss-missing", "access-denied", "token-hangs", "discovery-down"]
 
 
@@ -158,7 +160,7 @@ def federation(tmp_path_factory):
         assert fake.client_secret not in pixy.output()
 
 
-def begin(pixy, provider: str) -> tuple[httpx.Client, str, str]:
+def begin(pixy, provider: str, **extra: str) -> tuple[httpx.Client, str, str]:
     """A browser (httpx, keeping Pixy's cookie) starts an authorization request for web-app and
     presses the provider's button. Returns the browser, the upstream authorization URL, and the
     `state` of the request to Pixy."""
@@ -167,7 +169,7 @@ def begin(pixy, provider: str) -> tuple[httpx.Client, str, str]:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(8)
     query = up.urlencode({"response_type": "code", "client_id": "web-app", "redirect_uri": "http://127.0.0.1/callback",
-                          "code_challenge": challenge, "code_challenge_method": "S256", "state": state, "scope": "read"})
+                          "code_challenge": challenge, "code_challenge_method": "S256", "state": state, "scope": "read", **extra})
     start = browser.get(pixy.base + "/authorize?" + query)
     assert start.status_code == 303, start.text
     page = browser.get(pixy.base + start.headers["location"])
@@ -240,6 +242,31 @@ def test_state_is_used_once(federation):
     assert signed_in(browser.get(callback))
     assert refused(browser.get(callback)), "a replayed answer is refused"
     assert refused(browser.get(re.sub(r"state=[^&]+", "state=forged", callback))), "an unknown state is refused"
+
+
+def test_a_state_is_never_a_transaction_id(federation):
+    """The copy of the waiting request kept under the state cannot be driven through the login or
+    consent pages as a second request of its own."""
+    pixy, _, _ = federation
+    browser, url, _ = begin(pixy, "good")
+    state = query_of(url)["state"]
+    for tx in (state, "upstream-state:" + state):
+        page = browser.get(pixy.base + "/login", params={"tx": tx})
+        assert page.status_code == 400 and "expired" in page.text
+
+
+def test_prompt_login_asks_the_provider_for_a_fresh_sign_in_and_checks_auth_time(federation):
+    """OpenID Connect Core §3.1.2.1: a client's prompt=login becomes prompt=login and max_age=0
+    at the provider, and an ID token whose auth_time predates the request signs nobody in."""
+    pixy, _, _ = federation
+    browser, url, _ = begin(pixy, "good", prompt="login")
+    assert query_of(url)["prompt"] == "login" and query_of(url)["max_age"] == "0"
+    assert signed_in(browser.get(upstream_answer(url)))
+    browser, url, _ = begin(pixy, "stale-auth-time")
+    assert "prompt" not in query_of(url)
+    assert signed_in(browser.get(upstream_answer(url))), "without prompt=login an earlier sign-in at the provider is fine"
+    browser, url, _ = begin(pixy, "stale-auth-time", prompt="login")
+    assert refused(browser.get(upstream_answer(url)))
 
 
 def test_mix_up_an_answer_for_provider_a_at_provider_bs_callback_is_refused(federation):

@@ -265,7 +265,7 @@ class FakeUpstream:
     def id_token(self, request: dict) -> str:
         now = int(time.time())
         claims = {"iss": self.issuer, "sub": self.user["sub"], "aud": self.client_id, "exp": now + 300, "iat": now,
-                  "nonce": request.get("nonce"), "email": self.user["email"], "email_verified": True}
+                  "nonce": request.get("nonce"), "email": self.user["email"], "email_verified": True, "auth_time": now}
         key, headers, algorithm = self.key, {"kid": "k1"}, "RS256"
         if self.behaviour == "wrong_aud":
             claims["aud"] = "someone-else"
@@ -273,6 +273,8 @@ class FakeUpstream:
             claims["nonce"] = "not-the-nonce"
         elif self.behaviour == "expired":
             claims["exp"], claims["iat"] = now - 3600, now - 7200
+        elif self.behaviour == "stale_auth_time":
+            claims["auth_time"] = now - 86400
         elif self.behaviour == "wrong_issuer_claim":
             claims["iss"] = "https://attacker.example"
         elif self.behaviour == "forged_signature":

@@ -26,7 +26,9 @@ extension OAuthServer {
         guard let transactionID,
             let current = try await sessions.current(cookie: cookie),
             let pending = try await stores.interactions.pendingAuthorization(key: SecretHash.sha256Hex(transactionID)),
-            ConstantTime.isEqual(pending.sessionKey, current.key)
+            ConstantTime.isEqual(pending.sessionKey, current.key),
+            // The copy kept under an upstream `state` is never a waiting request of its own.
+            pending.upstream == nil
         else { return .failed(Self.expiredInteraction) }
         guard let client = try await stores.clients.client(withID: pending.request.clientID) else {
             return .failed(.invalidRequest("The application is no longer registered."))
@@ -93,17 +95,18 @@ extension OAuthServer {
             return back(.invalid)
         }
         try await limits.loginThrottle.succeeded(reservation)
-        return try await signedIn(user, waiting: waiting)
+        return try await signedIn(user, waiting: waiting, authTime: clock.now())
     }
 
-    /// The user has just proved who they are (password or upstream provider): starts a fresh
-    /// session and moves the waiting request on to consent or straight back to the client.
-    func signedIn(_ user: User, waiting: Waiting) async throws -> InteractionResult {
+    /// The user has just proved who they are (password or upstream provider) at `authTime`:
+    /// starts a fresh session and moves the waiting request on to consent or straight back to
+    /// the client.
+    func signedIn(_ user: User, waiting: Waiting, authTime: Date) async throws -> InteractionResult {
         func back() -> InteractionResult { InteractionResult(.step(.login, transactionID: waiting.transactionID)) }
         // A new session on login (no session fixation); the transaction moves with it.
         try await stores.interactions.deleteSession(key: waiting.session.key)
         let now = clock.now()
-        let fresh = try await sessions.start(user: user, authTime: now)
+        let fresh = try await sessions.start(user: user, authTime: authTime)
         var pending = waiting.pending
         pending.sessionKey = fresh.key
         let transactionKey = SecretHash.sha256Hex(waiting.transactionID)
@@ -116,7 +119,7 @@ extension OAuthServer {
             guard try await stores.interactions.consumePendingAuthorization(key: transactionKey) != nil else {
                 return back()
             }
-            next = try await finish(pending, userID: user.id, authTime: now, approved: true)
+            next = try await finish(pending, userID: user.id, authTime: authTime, approved: true)
         } else {
             let remaining = max(1, pending.expiresAt.timeIntervalSince(now))
             try await stores.interactions.savePendingAuthorization(pending, key: transactionKey, ttl: .seconds(remaining))

@@ -53,7 +53,8 @@ extension OAuthServer {
         let pkce = PKCEPair.generate()
         var copy = waiting.pending
         copy.upstream = UpstreamSignInAttempt(
-            provider: provider.id, transactionID: waiting.transactionID, codeVerifier: pkce.verifier.value, nonce: nonce)
+            provider: provider.id, transactionID: waiting.transactionID, codeVerifier: pkce.verifier.value, nonce: nonce,
+            startedAt: clock.now())
         let remaining = max(1, copy.expiresAt.timeIntervalSince(clock.now()))
         try await stores.interactions.savePendingAuthorization(copy, key: Self.upstreamStateKey(state), ttl: .seconds(remaining))
 
@@ -62,7 +63,11 @@ extension OAuthServer {
             ("scope", provider.scopes.joined(separator: " ")), ("state", state), ("code_challenge", pkce.challenge.value),
             ("code_challenge_method", CodeChallengeMethod.s256.rawValue),
         ]
-        if provider.isOpenIDConnect { query.append(("nonce", nonce)) }
+        if provider.isOpenIDConnect {
+            query.append(("nonce", nonce))
+            // The client asked for a fresh sign-in: ask the provider for one, and check it happened.
+            if waiting.pending.request.prompt.contains(.login) { query += [("prompt", "login"), ("max_age", "0")] }
+        }
         let separator = endpoints.authorizationEndpoint.contains("?") ? "&" : "?"
         return InteractionResult(.upstream(location: endpoints.authorizationEndpoint + separator + FormParameters.encode(query)))
     }
@@ -127,7 +132,10 @@ extension OAuthServer {
         }
 
         if let error = errorParameter {
-            caller.logger.notice("upstream provider answered an error", metadata: log.merging(["error": "\(error.prefix(64))"]) { $1 })
+            // Anyone can send an `error` with a state of their own: log it only in the shape
+            // RFC 6749 §4.1.2.1 gives error codes, never as sent.
+            let shown = error.utf8.count <= 64 && error.allSatisfy { $0.isASCII && $0.isLetter || $0 == "_" } ? error : "(malformed)"
+            caller.logger.notice("upstream provider answered an error", metadata: log.merging(["error": "\(shown)"]) { $1 })
             // The user declined at the provider: tell the application, as if declined here.
             if error == OAuthError.Code.accessDenied.rawValue,
                 case .found(let waiting) = try await waiting(attempt.transactionID, cookie: cookie),
@@ -141,6 +149,7 @@ extension OAuthServer {
 
         let identity: UpstreamIdentity
         let claims: Claims
+        var authTime = clock.now()
         do {
             let tokens = try await upstream.exchange(
                 code: code, verifier: attempt.codeVerifier, redirectURI: provider.redirectURI(issuer: policy.issuer), provider: provider,
@@ -151,7 +160,9 @@ extension OAuthServer {
                 }
                 claims = try await upstream.verifiedClaims(ofIDToken: idToken, provider: provider, endpoints: endpoints)
                 identity = try IDTokenValidation.identity(
-                    from: claims, provider: provider, issuer: issuer, nonce: attempt.nonce, now: clock.now())
+                    from: claims, provider: provider, issuer: issuer, nonce: attempt.nonce, now: clock.now(),
+                    signedInSince: copy.request.prompt.contains(.login) ? attempt.startedAt : nil)
+                authTime = IDTokenValidation.authenticationTime(from: claims, now: clock.now())
             } else {
                 claims = try await upstream.userinfo(accessToken: tokens.accessToken, provider: provider, endpoints: endpoints)
                 identity = try IDTokenValidation.identity(fromUserinfo: claims, provider: provider)
@@ -178,16 +189,14 @@ extension OAuthServer {
             return InteractionResult(.errorPage(Self.expiredInteraction))
         }
         caller.logger.info("signed in through upstream provider", metadata: log)
-        return try await signedIn(user, waiting: waiting)
+        return try await signedIn(user, waiting: waiting, authTime: authTime)
     }
 
     /// The Pixy user of an upstream identity, matched by (provider, subject) only; created on a
     /// first sign-in when the provider's rule allows, else `nil`.
     func user(for identity: UpstreamIdentity, provider: UpstreamProvider) async throws -> User? {
         let name = UpstreamIdentity.username(provider: identity.provider, subject: identity.subject)
-        func matches(_ user: User) -> Bool {
-            user.upstream?.provider == identity.provider && user.upstream?.subject == identity.subject
-        }
+        func matches(_ user: User) -> Bool { user.upstream?.isSameAccount(as: identity) ?? false }
         if var user = try await stores.users.user(named: name) {
             guard matches(user) else { return nil }
             if user.upstream != identity {

@@ -162,12 +162,16 @@ public struct UpstreamSignInAttempt: Sendable, Codable, Equatable {
     public var codeVerifier: String
     /// The `nonce` the ID token must carry (OpenID Connect Core §3.1.2.1).
     public var nonce: String
+    /// When the browser was sent to the provider: with `prompt=login`, the provider's
+    /// `auth_time` must not be earlier.
+    public var startedAt: Date
 
     /// Describes an attempt.
-    public init(provider: String, transactionID: String, codeVerifier: String, nonce: String) {
+    public init(provider: String, transactionID: String, codeVerifier: String, nonce: String, startedAt: Date) {
         self.provider = provider
         self.transactionID = transactionID
         self.codeVerifier = codeVerifier
         self.nonce = nonce
+        self.startedAt = startedAt
     }
 }

@@ -16,8 +16,11 @@ public enum IDTokenValidation {
     ///   - issuer: the provider's issuer (step 2: `iss` must equal it exactly).
     ///   - clientID: Pixy's client id there (step 3: in `aud`; steps 4–5: `azp`).
     ///   - nonce: the nonce sent with this sign-in (step 11), compared in constant time.
+    ///   - signedInSince: when the client asked for a fresh sign-in (`prompt=login`), the time the
+    ///     user was sent to the provider: `auth_time` must be present and not earlier (§3.1.2.1
+    ///     `max_age=0`; step 13).
     public static func identity(
-        from claims: Claims, provider: UpstreamProvider, issuer: String, nonce: String, now: Date
+        from claims: Claims, provider: UpstreamProvider, issuer: String, nonce: String, now: Date, signedInSince: Date? = nil
     ) throws(UpstreamFailure) -> UpstreamIdentity {
         func refuse(_ reason: String) -> UpstreamFailure { UpstreamFailure(.invalidIDToken, reason) }
         guard claims["iss"]?.string == issuer else { throw refuse("iss is not the provider's issuer") }
@@ -44,9 +47,21 @@ public enum IDTokenValidation {
         guard let subject = claims["sub"]?.string, !subject.isEmpty, subject.utf8.count <= 255 else {
             throw refuse("sub is missing or longer than 255 bytes")
         }
+        if let signedInSince {
+            guard case .number(let authTime)? = claims["auth_time"], authTime >= signedInSince.timeIntervalSince1970 - clockSkew else {
+                throw refuse("a fresh sign-in was asked for and auth_time does not show one")
+            }
+        }
         return UpstreamIdentity(
             provider: provider.id, subject: subject, email: claims["email"]?.string,
-            name: claims["preferred_username"]?.string ?? claims["name"]?.string)
+            name: claims["preferred_username"]?.string ?? claims["name"]?.string, issuer: issuer)
+    }
+
+    /// When the user authenticated at the provider: the ID token's `auth_time` when it is sent
+    /// and not in the future, else `now` (the sign-in just happened).
+    public static func authenticationTime(from claims: Claims, now: Date) -> Date {
+        guard case .number(let value)? = claims["auth_time"], value <= now.timeIntervalSince1970 + clockSkew else { return now }
+        return min(now, Date(timeIntervalSince1970: value))
     }
 
     /// The identity a plain OAuth 2 provider's userinfo response names, by the configured claims.
@@ -59,6 +74,6 @@ public enum IDTokenValidation {
         }
         return UpstreamIdentity(
             provider: provider.id, subject: subject, email: endpoints.emailClaim.flatMap { claims[$0]?.string },
-            name: endpoints.nameClaim.flatMap { claims[$0]?.string })
+            name: endpoints.nameClaim.flatMap { claims[$0]?.string }, issuer: endpoints.userinfoEndpoint)
     }
 }

@@ -75,6 +75,9 @@ public struct UpstreamProvider: Sendable, Equatable {
 
     /// The ID token algorithms accepted unless the operator narrows them.
     public static let defaultAlgorithms: Set<String> = ["RS256", "ES256"]
+    /// Claims that name a user only until the user changes them, or someone else takes them over:
+    /// never a subject (OpenID Connect Core §5.7).
+    public static let changeableClaims: Set<String> = ["email", "login", "preferred_username", "name", "username", "nickname"]
     /// Every algorithm an operator may allow.
     public static let supportedAlgorithms: Set<String> = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"]
 
@@ -130,6 +133,14 @@ public struct UpstreamProvider: Sendable, Equatable {
         case .oauth2(let endpoints):
             urls = [endpoints.authorizationEndpoint, endpoints.tokenEndpoint, endpoints.userinfoEndpoint]
             if endpoints.subjectClaim.isEmpty { return "upstream provider \(id): subject_claim is missing" }
+            if Self.changeableClaims.contains(endpoints.subjectClaim) {
+                return
+                    "upstream provider \(id): subject_claim \(endpoints.subjectClaim) can change or be reused; use the provider's stable user id (GitHub: id)"
+            }
+            if !access.allowedEmailDomains.isEmpty {
+                return
+                    "upstream provider \(id): a plain OAuth 2 provider does not say whether an address is verified; restrict it with claims or existing_users_only, not email_domains"
+            }
         }
         for url in urls where !UpstreamURL.isAcceptable(url) {
             return "upstream provider \(id): \(url) must be an https URL (http only on loopback)"
@@ -188,11 +199,13 @@ public struct UpstreamAccessRule: Sendable, Equatable {
     }
 
     /// Whether `identity` (with the `claims` it came with) passes the domain and claim rules.
-    /// A domain rule needs an address the provider has not marked unverified (OpenID Connect
-    /// Core §5.1 `email_verified`; GitHub's userinfo address is its verified primary one).
+    /// A domain rule needs an address the provider says it verified (OpenID Connect Core §5.1
+    /// `email_verified` true): anyone can type someone else's address into an account of their
+    /// own at many providers, so an address alone proves nothing.
     public func admits(_ identity: UpstreamIdentity, claims: Claims) -> Bool {
         if !allowedEmailDomains.isEmpty {
-            guard let email = identity.email?.lowercased(), claims["email_verified"] != .bool(false),
+            let verified = claims["email_verified"] == .bool(true) || claims["email_verified"] == .string("true")
+            guard verified, let email = identity.email?.lowercased(),
                 let at = email.lastIndex(of: "@"), allowedEmailDomains.contains(String(email[email.index(after: at)...]))
             else { return false }
         }
@@ -214,13 +227,25 @@ public struct UpstreamIdentity: Sendable, Codable, Equatable {
     public var email: String?
     /// A name to show (`preferred_username`, `name`, or the configured claim).
     public var name: String?
+    /// Who vouched for the subject: the OpenID Connect issuer, or a plain OAuth 2 provider's
+    /// userinfo endpoint. A subject is unique only within its issuer (OpenID Connect Core §5.7),
+    /// so a provider id pointed at another issuer never reaches the users of the first. `nil`
+    /// on a user the operator created, until the first sign-in.
+    public var issuer: String?
 
     /// Describes an identity.
-    public init(provider: String, subject: String, email: String?, name: String?) {
+    public init(provider: String, subject: String, email: String?, name: String?, issuer: String? = nil) {
         self.provider = provider
         self.subject = subject
         self.email = email
         self.name = name
+        self.issuer = issuer
+    }
+
+    /// Whether `other` is the same account: same provider and subject, and the same issuer once
+    /// one is known.
+    public func isSameAccount(as other: UpstreamIdentity) -> Bool {
+        provider == other.provider && subject == other.subject && (issuer == nil || other.issuer == nil || issuer == other.issuer)
     }
 
     /// The Pixy username an upstream identity is stored under. Local usernames cannot start
@@ -271,13 +296,17 @@ public struct UpstreamEndpoints: Sendable, Equatable {
         guard document["issuer"]?.string == issuer else {
             throw UpstreamFailure(.invalidResponse, "the discovery document names another issuer than \(issuer)")
         }
-        guard let authorization = document["authorization_endpoint"]?.string, UpstreamURL.isAcceptable(authorization),
-            let token = document["token_endpoint"]?.string, UpstreamURL.isAcceptable(token),
-            let jwks = document["jwks_uri"]?.string, UpstreamURL.isAcceptable(jwks)
+        // An https issuer's endpoints are https too: a document must not send the secret and the
+        // code in the clear, even to a loopback address.
+        let secure = issuer.lowercased().hasPrefix("https://")
+        func acceptable(_ url: String) -> Bool { UpstreamURL.isAcceptable(url) && (!secure || url.lowercased().hasPrefix("https://")) }
+        guard let authorization = document["authorization_endpoint"]?.string, acceptable(authorization),
+            let token = document["token_endpoint"]?.string, acceptable(token),
+            let jwks = document["jwks_uri"]?.string, acceptable(jwks)
         else {
             throw UpstreamFailure(.invalidResponse, "the discovery document lacks an acceptable authorization, token or jwks endpoint")
         }
-        let userinfo = document["userinfo_endpoint"]?.string.flatMap { UpstreamURL.isAcceptable($0) ? $0 : nil }
+        let userinfo = document["userinfo_endpoint"]?.string.flatMap { acceptable($0) ? $0 : nil }
         return UpstreamEndpoints(
             issuer: issuer, authorizationEndpoint: authorization, tokenEndpoint: token, jwksURI: jwks, userinfoEndpoint: userinfo,
             sendsIssuerParameter: document["authorization_response_iss_parameter_supported"] == .bool(true))
