@@ -244,6 +244,25 @@ def test_state_is_used_once(federation):
     assert refused(browser.get(re.sub(r"state=[^&]+", "state=forged", callback))), "an unknown state is refused"
 
 
+def test_the_provider_button_needs_the_pages_csrf_token(federation):
+    """docs/security.md §8: a cross-site form cannot start a sign-in at a provider in the user's
+    browser; without the page's token the user is back on the login page."""
+    pixy, fakes, _ = federation
+    browser = httpx.Client(follow_redirects=False, timeout=TIMEOUT)
+    start = browser.get(pixy.base + "/authorize?" + up.urlencode({
+        "response_type": "code", "client_id": "web-app", "redirect_uri": "http://127.0.0.1/callback",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}))
+    login = start.headers["location"]
+    action = login.replace("/login?", "/login/upstream?")
+    for data in ({"provider": "good"}, {"provider": "good", "csrf_token": "forged"}):
+        pressed = browser.post(pixy.base + action, data=data)
+        assert pressed.status_code == 303 and "error=expired" in pressed.headers["location"], pressed.headers.get("location")
+    page = browser.get(pixy.base + login)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    unknown = browser.post(pixy.base + action, data={"provider": "nobody", "csrf_token": csrf})
+    assert unknown.status_code == 303 and "error=upstream_failed" in unknown.headers["location"]
+
+
 def test_a_state_is_never_a_transaction_id(federation):
     """The copy of the waiting request kept under the state cannot be driven through the login or
     consent pages as a second request of its own."""
