@@ -11,7 +11,8 @@ import Synchronization
 
 /// ``UpstreamConnecting`` over AsyncHTTPClient (docs/federation.md): one deadline over each whole
 /// request including its body, no redirects followed, bodies capped, discovery documents cached
-/// for an hour and JWK Sets for ten minutes (fetched again at once, at most every 30 seconds, when
+/// for an hour (one fetch per provider in flight; a failed one is not retried for 15 seconds)
+/// and JWK Sets for ten minutes (fetched again at once, at most every 30 seconds, when
 /// an ID token names a key the cached set lacks: the provider rotated its keys). Requests run on
 /// AsyncHTTPClient's event loops, never on the request executor. A ServiceLifecycle service: it
 /// shuts its HTTP client down on graceful shutdown.
@@ -20,6 +21,8 @@ public final class HTTPUpstreamConnector: UpstreamConnecting, Service {
     private let clock: any WallClock
     private let discovered = Mutex<[String: (endpoints: UpstreamEndpoints, fetchedAt: Date)]>([:])
     private let keySets = Mutex<[String: (jwks: Data, fetchedAt: Date)]>([:])
+    private let discoveries = Mutex<[String: Task<UpstreamEndpoints, any Error>]>([:])
+    private let failedDiscoveries = Mutex<[String: (failure: UpstreamFailure, at: Date)]>([:])
     /// The time one request may take, head and body.
     public let deadline: Duration
     /// Largest response body read.
@@ -46,15 +49,45 @@ public final class HTTPUpstreamConnector: UpstreamConnecting, Service {
             if let cached = discovered.withLock({ $0[provider.id] }), now.timeIntervalSince(cached.fetchedAt) < 3600 {
                 return cached.endpoints
             }
-            // OpenID Connect Discovery §4: the issuer, then /.well-known/openid-configuration.
-            var base = issuer
-            while base.hasSuffix("/") { base.removeLast() }
-            let (status, body) = try await send(get(base + "/.well-known/openid-configuration"))
-            guard status == 200 else { throw failure(status: status, while: "discovery") }
-            let endpoints = try UpstreamEndpoints.discovered(try object(body, what: "discovery document"), for: provider)
-            discovered.withLock { $0[provider.id] = (endpoints, now) }
-            return endpoints
+            // A provider that just failed is not asked again for a while: every sign-in meanwhile
+            // fails at once instead of each holding an outgoing request until the deadline.
+            if let failed = failedDiscoveries.withLock({ $0[provider.id] }), now.timeIntervalSince(failed.at) < 15 {
+                throw failed.failure
+            }
+            // One discovery per provider in flight; everyone else waits for its answer.
+            let task = discoveries.withLock { tasks in
+                if let running = tasks[provider.id] { return running }
+                let started = Task { () async throws -> UpstreamEndpoints in
+                    defer { _ = self.discoveries.withLock { $0.removeValue(forKey: provider.id) } }
+                    do throws(UpstreamFailure) {
+                        let endpoints = try await self.discover(provider, issuer: issuer)
+                        self.discovered.withLock { $0[provider.id] = (endpoints, self.clock.now()) }
+                        return endpoints
+                    } catch {
+                        self.failedDiscoveries.withLock { $0[provider.id] = (error, self.clock.now()) }
+                        throw error
+                    }
+                }
+                tasks[provider.id] = started
+                return started
+            }
+            do {
+                return try await task.value
+            } catch let failure as UpstreamFailure {
+                throw failure
+            } catch {
+                throw UpstreamFailure(.unreachable, "discovery failed: \(error)")
+            }
         }
+    }
+
+    /// OpenID Connect Discovery §4: the issuer, then `/.well-known/openid-configuration`.
+    private func discover(_ provider: UpstreamProvider, issuer: String) async throws(UpstreamFailure) -> UpstreamEndpoints {
+        var base = issuer
+        while base.hasSuffix("/") { base.removeLast() }
+        let (status, body) = try await send(get(base + "/.well-known/openid-configuration"))
+        guard status == 200 else { throw failure(status: status, while: "discovery") }
+        return try UpstreamEndpoints.discovered(try object(body, what: "discovery document"), for: provider)
     }
 
     public func exchange(
