@@ -244,7 +244,7 @@ class FakeUpstream:
                 form = {k: v[0] for k, v in up.parse_qs(self.rfile.read(length).decode()).items()}
                 fake.requests.append(("POST", url.path, {**form, "authorization": self.headers.get("Authorization", "")}))
                 if fake.behaviour == "token_hangs":
-                    time.sleep(30)
+                    fake.stopped.wait(TIMEOUT)  # answers nothing until the test ends
                     return
                 request = fake.codes.pop(form.get("code", ""), None)
                 basic = "Basic " + base64.b64encode(f"{fake.client_id}:{fake.client_secret}".encode()).decode()
@@ -259,6 +259,7 @@ class FakeUpstream:
                     body["id_token"] = fake.id_token(request)
                 self.reply(200, body, headers={"Cache-Control": "no-store"})
 
+        self.stopped = threading.Event()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -303,5 +304,6 @@ class FakeUpstream:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()

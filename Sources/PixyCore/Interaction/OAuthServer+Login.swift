@@ -46,7 +46,7 @@ extension OAuthServer {
             clientName: RedirectDisplay.name(of: client), transactionID: waiting.transactionID,
             csrfToken: waiting.session.session.csrfToken, problem: problem, isUnverified: RedirectDisplay.isUnverified(client),
             metadataHost: RedirectDisplay.metadataHost(of: client))
-        page.providers = policy.upstreamProviders.map { (id: $0.id, name: $0.displayName) }
+        page.providers = policy.upstreamProviders.map { LoginPage.ProviderButton(id: $0.id, name: $0.displayName) }
         page.showsPasswordForm = policy.allowsPasswordLogin
         return InteractionResult(.login(page))
     }

@@ -16,17 +16,17 @@ public struct LoginPage: Sendable, Equatable {
     public var isUnverified: Bool
     /// For a Client ID Metadata Document client, the host that published the document.
     public var metadataHost: String?
-    /// The upstream providers offered, as (id, name to show).
-    public var providers: [(id: String, name: String)] = []
+    /// The upstream providers offered, in the operator's order.
+    public var providers: [ProviderButton] = []
     /// Whether the password form is shown.
     public var showsPasswordForm = true
 
-    /// Whether two page models show the same thing.
-    public static func == (lhs: LoginPage, rhs: LoginPage) -> Bool {
-        lhs.clientName == rhs.clientName && lhs.transactionID == rhs.transactionID && lhs.csrfToken == rhs.csrfToken
-            && lhs.problem == rhs.problem && lhs.isUnverified == rhs.isUnverified && lhs.metadataHost == rhs.metadataHost
-            && lhs.providers.map(\.id) == rhs.providers.map(\.id) && lhs.providers.map(\.name) == rhs.providers.map(\.name)
-            && lhs.showsPasswordForm == rhs.showsPasswordForm
+    /// A provider's button: "Continue with *name*".
+    public struct ProviderButton: Sendable, Equatable {
+        /// The provider's id, posted with the form.
+        public var id: String
+        /// The name on the button.
+        public var name: String
     }
 
     /// Creates the page's model.

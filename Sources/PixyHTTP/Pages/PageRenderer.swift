@@ -1,4 +1,5 @@
 import Mustache
+import PixyCore
 
 /// Renders the interactive pages. Templates are parsed once at start-up.
 /// Every page carries the operator's branding (``PageBranding``).
@@ -30,7 +31,7 @@ struct PageRenderer: Sendable {
 
     func login(
         clientName: String, action: String, csrfToken: String, errorMessage: String?, isUnverified: Bool,
-        metadataHost: String?, providers: [(id: String, name: String)] = [], providerAction: String = "", showsPasswordForm: Bool = true
+        metadataHost: String?, providers: [LoginPage.ProviderButton] = [], providerAction: String = "", showsPasswordForm: Bool = true
     ) -> String {
         var context: [String: Any] = [
             "clientName": clientName, "action": action, "csrfToken": csrfToken, "isUnverified": isUnverified,
