@@ -30,6 +30,7 @@ struct EndpointPaths: Sendable {
     var introspect: String { base + "/introspect" }
     var jwks: String { base + "/jwks.json" }
     var health: String { base + "/health" }
+    var ready: String { base + "/ready" }
     var logout: String { base + "/logout" }
     /// Where a provider's button on the login page posts.
     var upstreamStart: String { base + "/login/upstream" }
@@ -96,6 +97,8 @@ public struct AuthorizationServer: Sendable {
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     let trustedProxies: [AddressRange]
     let branding: PageBranding
+    /// Whether the stores answer, for `/ready`.
+    let readiness: StoreReadiness
 
     /// Builds the routes' shared state once.
     ///
@@ -116,10 +119,12 @@ public struct AuthorizationServer: Sendable {
         pages = try PageRenderer(branding: branding)
         cookie = SessionCookie(basePath: paths.base, isSecure: policy.issuer.hasPrefix("https://"))
         metadataJSON = String(decoding: try Responses.jsonEncoder.encode(oauth.metadata), as: UTF8.self)
+        readiness = StoreReadiness(stores: oauth.stores, clock: oauth.clock)
     }
 
     /// Adds middleware and routes to `router`.
     public func register(on router: Router<PixyRequestContext>) {
+        router.add(middleware: RequestIDMiddleware())
         if !trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: trustedProxies)) }
         router.add(middleware: RequestLogMiddleware())
         router.add(
@@ -168,11 +173,33 @@ public struct AuthorizationServer: Sendable {
             router.get(RouterPath(path)) { _, _ in Responses.publicJSON(self.metadataJSON) }
         }
         router.get(RouterPath(paths.health)) { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
+        router.get(RouterPath(paths.ready)) { _, context in await self.ready(context: context) }
         router.get(RouterPath(paths.home)) { _, _ in self.home() }
         router.get("/favicon.ico") { _, _ in Self.favicon() }
         if !paths.base.isEmpty {
             router.get("/health") { _, _ in Responses.publicJSON(#"{"status":"ok"}"#) }
+            router.get("/ready") { _, context in await self.ready(context: context) }
         }
+    }
+
+    /// `GET /ready`: 200 when the stores answer and signing keys are loaded, else 503, for load
+    /// balancers and Kubernetes readiness probes (`/health` says only that the process is up).
+    /// Never cached; the reason is logged, not sent.
+    func ready(context: PixyRequestContext) async -> Response {
+        var state = await readiness.state()
+        if state == .ready, !jwksJSON().contains("\"kid\"") { state = .unavailable(reason: "no signing key is loaded") }
+        let body: String
+        let status: HTTPResponse.Status
+        switch state {
+        case .ready:
+            (status, body) = (.ok, #"{"status":"ready"}"#)
+        case .unavailable(let reason):
+            context.logger.warning("not ready", metadata: ["reason": "\(reason)"])
+            (status, body) = (.serviceUnavailable, #"{"status":"unavailable"}"#)
+        }
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// `GET /` below the issuer: names the server and links its metadata (RFC 8414 §3) and JWKS.
