@@ -4,6 +4,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import PixyCore
+import PixyModel
 
 /// `POST /token`, `/revoke`, `/introspect` and `/register`: decode, ask ``OAuthServer``, render.
 extension AuthorizationServer {
@@ -150,8 +151,46 @@ struct HeaderPolicyMiddleware: RouterMiddleware {
     }
 }
 
+/// Gives every request an id: the caller's `X-Request-ID` when it is a short token of safe
+/// characters (so a proxy's id follows the request through), else a fresh one. The id is in every
+/// log line of the request (`request_id`) and echoed in the response's `X-Request-ID`.
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = PixyRequestContext
+
+    /// Longest id accepted from a caller.
+    static let maximumLength = 128
+
+    /// `value` when it is 1–128 characters of letters, digits and `-._:`; anything else (which
+    /// could forge log lines or carry a secret) is replaced.
+    static func accepted(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= maximumLength,
+            value.utf8.allSatisfy({ byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
+            })
+        else { return nil }
+        return value
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let id = Self.accepted(request.headers[.xRequestID]) ?? SecureRandom.token(byteCount: 12)
+        var context = context
+        context.logger[metadataKey: "request_id"] = "\(id)"
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.xRequestID] = id
+        return response
+    }
+}
+
 /// One log line per request: method, path (never the query, which can hold a code or
-/// `state`), status and duration. Bodies and headers are never logged.
+/// `state`), status and duration, also as the fields `method`, `path`, `status` and
+/// `duration_ms` for structured logs. Bodies and headers are never logged.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = PixyRequestContext
 
@@ -160,9 +199,13 @@ struct RequestLogMiddleware: RouterMiddleware {
         func log(_ status: Int) {
             let elapsed = ContinuousClock.now - start
             let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+            let duration = String(format: "%.1f", milliseconds)
             context.logger.info(
-                "\(request.method) \(request.uri.path) \(status) \(String(format: "%.1f", milliseconds))ms",
-                metadata: ["source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")"])
+                "\(request.method) \(request.uri.path) \(status) \(duration)ms",
+                metadata: [
+                    "source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")",
+                    "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)", "duration_ms": "\(duration)",
+                ])
         }
         do {
             let response = try await next(request, context)
@@ -183,4 +226,5 @@ extension HTTPField.Name {
     static let xContentTypeOptions = Self("X-Content-Type-Options")!
     static let referrerPolicy = Self("Referrer-Policy")!
     static let pragma = Self("Pragma")!
+    static let xRequestID = Self("X-Request-ID")!
 }
