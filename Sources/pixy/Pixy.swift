@@ -134,7 +134,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the authorization server.",
         discussion:
-            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_EPHEMERAL_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_UPSTREAMS, PIXY_PASSWORD_LOGIN (off), PIXY_UPSTREAM_CA_FILE, PIXY_LOG_LEVEL. Flags win over the environment."
+            "Every option can also be set with an environment variable: PIXY_ISSUER, PIXY_HOST, PIXY_PORT, PIXY_DATA_DIR, PIXY_STORE, PIXY_EPHEMERAL_STORE, PIXY_REDIS_PREFIX, PIXY_REDIS_CA_FILE, PIXY_REDIS_ALLOW_EVICTION (1), PIXY_CODE_TTL, PIXY_ACCESS_TOKEN_TTL, PIXY_REFRESH_TOKEN_TTL, PIXY_REFRESH_TOKEN_IDLE_TTL, PIXY_CIMD (off), PIXY_CIMD_ALLOW_HOSTS, PIXY_CIMD_CA_FILE, PIXY_SCOPES, PIXY_DEFAULT_SCOPE, PIXY_REGISTRATION_BURST, PIXY_REGISTRATIONS_PER_MINUTE, PIXY_AUTHORIZE_BURST, PIXY_AUTHORIZATIONS_PER_MINUTE, PIXY_REFRESH_RETRY_WINDOW, PIXY_SESSION_LIFETIME, PIXY_TRUSTED_PROXIES, PIXY_IDLE_TIMEOUT, PIXY_REQUEST_TIMEOUT, PIXY_MAX_CONNECTIONS, PIXY_TLS_CERT, PIXY_TLS_KEY, PIXY_BRAND_NAME, PIXY_BRAND_LOGO, PIXY_SCOPE_DESCRIPTIONS (scope=text;scope=text), PIXY_UPSTREAMS, PIXY_PASSWORD_LOGIN (off), PIXY_UPSTREAM_CA_FILE, PIXY_LOG_LEVEL, PIXY_LOG_FORMAT. Flags win over the environment."
     )
 
     @Option(help: "Issuer URL; https unless loopback (default http://127.0.0.1:<port>).") var issuer: String?
@@ -233,6 +233,11 @@ struct Serve: AsyncParsableCommand {
         help: "scope=text shown beside the scope on the consent page (repeat; env PIXY_SCOPE_DESCRIPTIONS as scope=text;scope=text).")
     var scopeDescriptions: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default info).") var logLevel: String?
+    @Option(
+        name: .customLong("log-format"),
+        help:
+            "text (one line per message) or json (one JSON object per line; docs/operations.md, Logs) (default text; env PIXY_LOG_FORMAT).")
+    var logFormat: String?
     @Option(
         name: .customLong("upstreams"),
         help: "A JSON file of identity providers users sign in through (docs/federation.md; env PIXY_UPSTREAMS).")
@@ -362,10 +367,21 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try makeConfiguration()
         let level = try Self.logLevel(logLevel ?? environmentValue("LOG_LEVEL"))
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        switch logFormat ?? environmentValue("LOG_FORMAT") ?? "text" {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case let other:
+            throw ValidationError("--log-format must be text or json (got \(other))")
         }
         let clock = SystemWallClock()
         let logger = Logger(label: "pixy")
