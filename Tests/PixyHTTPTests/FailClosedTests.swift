@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
+import Logging
 import NIOCore
 import PixyCore
 import PixyModel
@@ -94,6 +95,74 @@ final class BreakableStore: PixyStorageBackend {
 
 @Suite("docs/security.md §10: fail closed")
 struct FailClosedTests {
+    @Test(
+        "§10: /ready answers 503 (never cached) while the store is unreachable and 200 again after, probing at most once a second; /health stays 200"
+    )
+    func readiness() async throws {
+        let harness = try await TestHarness.make()
+        let store = BreakableStore(harness.store, error: .unavailable("redis: connection refused"))
+        let app = try await buildApplication(
+            configuration: harness.configuration, stores: PixyStores(store), clock: harness.clock,
+            logger: harness.logs.logger())
+        try await app.test(.router) { client in
+            let up = try await client.execute(uri: "/ready", method: .get)
+            #expect(up.status == .ok)
+            #expect(try json(up)["status"] as? String == "ready")
+            #expect(up.headers[.cacheControl] == "no-store")
+
+            store.broken.store(true, ordering: .relaxed)
+            let cached = try await client.execute(uri: "/ready", method: .get)
+            #expect(cached.status == .ok, "within a second the last probe's answer stands: /ready adds no load")
+            harness.clock.advance(by: .seconds(2))
+            let down = try await client.execute(uri: "/ready", method: .get)
+            #expect(down.status == .serviceUnavailable)
+            #expect(try json(down)["status"] as? String == "unavailable")
+            #expect(down.headers[.cacheControl] == "no-store")
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok, "the process itself is alive")
+
+            store.broken.store(false, ordering: .relaxed)
+            harness.clock.advance(by: .seconds(2))
+            #expect(try await client.execute(uri: "/ready", method: .get).status == .ok)
+        }
+        #expect(harness.logs.allLines.contains { $0.contains("not ready") })
+    }
+
+    @Test("Request ids: a caller's safe X-Request-ID is echoed and logged; anything else is replaced by a fresh id")
+    func requestIDs() async throws {
+        let harness = try await TestHarness.make()
+        let app = try await harness.application()
+        try await app.test(.router) { client in
+            let echoed = try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-ID")!: "proxy-1234.a:b_c"])
+            #expect(echoed.headers[.init("X-Request-ID")!] == "proxy-1234.a:b_c")
+            for unsafe in ["has space", "line\nbreak", String(repeating: "x", count: 129), ""] {
+                let replaced = try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-ID")!: unsafe])
+                let id = try #require(replaced.headers[.init("X-Request-ID")!])
+                #expect(id != unsafe && id.count == 16)
+            }
+            let missing = try await client.execute(uri: "/no-such-page", method: .get)
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.init("X-Request-ID")!]?.count == 16, "errors carry an id too")
+        }
+        #expect(harness.logs.allLines.contains { $0.contains("request_id") && $0.contains("proxy-1234.a:b_c") })
+    }
+
+    @Test("--log-format json: one JSON object per line, metadata as keys, a message's line break escaped")
+    func jsonLogs() throws {
+        let lines = Mutex<[String]>([])
+        var logger = Logger(label: "pixy") { label in JSONLogHandler(label: label) { line in lines.withLock { $0.append(line) } } }
+        logger[metadataKey: "request_id"] = "r-1"
+        logger.info("GET /token 200 1.0ms\nforged line", metadata: ["status": "200", "list": .array(["a", "b"])])
+        logger.debug("below the level")
+        let written = lines.withLock { $0 }
+        #expect(written.count == 1)
+        let line = try #require(written.first)
+        #expect(line.hasSuffix("\n") && line.dropLast().contains("\n") == false)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "GET /token 200 1.0ms\nforged line")
+        #expect(object["request_id"] as? String == "r-1" && object["status"] as? String == "200")
+        #expect(object["list"] as? [String] == ["a", "b"] && object["level"] as? String == "info" && object["label"] as? String == "pixy")
+        #expect((object["time"] as? String)?.hasSuffix("Z") == true)
+    }
     @Test("§10: with the store unreachable, /authorize shows an error page and /token answers server_error; nothing is issued")
     func storeOutage() async throws {
         let harness = try await TestHarness.make()

@@ -240,6 +240,9 @@ def test_redis_killed_and_restarted_mid_run(redis, data_dir):
             "code_challenge": s256(verifier), "code_challenge_method": "S256"}), timeout=TIMEOUT)
         assert page.status_code == 503 and "location" not in page.headers
         assert httpx.get(f"{pair.a.base}/health", timeout=TIMEOUT).status_code == 200  # the process itself stays up
+        not_ready = httpx.get(f"{pair.a.base}/ready", timeout=TIMEOUT)  # but a load balancer takes it out
+        assert not_ready.status_code == 503 and not_ready.json() == {"status": "unavailable"}
+        assert not_ready.headers["cache-control"] == "no-store"
 
         redis.start()
         # Recovery by itself (reconnect backoff is at most 1 s); the deadline only turns a hang
@@ -250,6 +253,11 @@ def test_redis_killed_and_restarted_mid_run(redis, data_dir):
             time.sleep(0.2)
             refreshed = refresh(pair.a.base, tokens["refresh_token"])
         assert refreshed.status_code == 200, "the refresh family survived the Redis crash: " + refreshed.text
+        ready = httpx.get(f"{pair.a.base}/ready", timeout=TIMEOUT)
+        while ready.status_code == 503 and time.time() < deadline:  # its last probe may predate the recovery
+            time.sleep(0.2)
+            ready = httpx.get(f"{pair.a.base}/ready", timeout=TIMEOUT)
+        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
         assert redeem(pair.a.base, consumed_code, verifier).json()["error"] == "invalid_grant", "a consumed code stays consumed"
         assert redeem(pair.b.base, live_code, live_verifier).status_code == 200, "the outage consumed nothing"
         start = httpx.get(f"{pair.b.base}/authorize?" + up.urlencode({
