@@ -66,6 +66,19 @@ extension OAuthServer {
         }
     }
 
+    /// The error page when `caller`'s source has used up its budget of requests that store state
+    /// (``Limits/authorization``), else `nil` (and one request is counted).
+    func authorizationLimitRefusal(_ caller: Caller, while step: String) async throws -> InteractionResult? {
+        let limit = try await limits.authorization.take(caller.source)
+        guard !limit.isAllowed else { return nil }
+        caller.logger.notice("\(step) rate-limited", metadata: ["source": "\(caller.source)"])
+        return InteractionResult(
+            .errorPage(
+                OAuthError(
+                    .temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again.",
+                    condition: .rateLimited(retryAfter: max(1, limit.retryAfter)))))
+    }
+
     /// Interaction needed: keeps the request server-side, bound to this browser's session, and
     /// sends the browser to the page it needs first. Storing state for whoever asks is what the
     /// per-source limit and, before sign-in, ``PendingAuthorizationCap`` guard.
@@ -73,15 +86,7 @@ extension OAuthServer {
         _ authorization: AuthorizationRequest, existing: BrowserSessions.Current?, isSignedIn: Bool,
         needsLogin: Bool, caller: Caller
     ) async throws -> InteractionResult {
-        let limit = try await limits.authorization.take(caller.source)
-        guard limit.isAllowed else {
-            caller.logger.notice("authorize rate-limited", metadata: ["source": "\(caller.source)"])
-            return InteractionResult(
-                .errorPage(
-                    OAuthError(
-                        .temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again.",
-                        condition: .rateLimited(retryAfter: max(1, limit.retryAfter)))))
-        }
+        if let refusal = try await authorizationLimitRefusal(caller, while: "authorize") { return refusal }
         let sessionKey: String
         var cookie: SessionCookieChange?
         if let existing, isSignedIn {

@@ -32,15 +32,7 @@ extension OAuthServer {
             return back(.upstreamFailed)
         }
         // Each attempt stores a copy of the request: bounded like `/authorize` itself.
-        let limit = try await limits.authorization.take(caller.source)
-        guard limit.isAllowed else {
-            caller.logger.notice("upstream sign-in rate-limited", metadata: ["source": "\(caller.source)"])
-            return InteractionResult(
-                .errorPage(
-                    OAuthError(
-                        .temporarilyUnavailable, "Too many sign-in requests from your network. Wait a moment and try again.",
-                        condition: .rateLimited(retryAfter: max(1, limit.retryAfter)))))
-        }
+        if let refusal = try await authorizationLimitRefusal(caller, while: "upstream sign-in") { return refusal }
         let endpoints: UpstreamEndpoints
         do {
             endpoints = try await upstream.endpoints(of: provider)
