@@ -50,7 +50,8 @@ public final class StoreReadiness: Sendable {
     }
 
     /// Reads a client that cannot exist and a session that cannot exist: each store must answer
-    /// (with nothing) within ``deadline``.
+    /// (with nothing) within ``deadline``. The task group waits for its cancelled read, so a store
+    /// call that ignores cancellation holds the probe until that store's own deadline.
     private func probe() async -> State {
         let stores = self.stores
         let deadline = self.deadline
