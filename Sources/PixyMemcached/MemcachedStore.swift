@@ -76,6 +76,7 @@ public final class MemcachedStore: Service {
         do {
             return try await body()
         } catch let error as MemcachedError {
+            if error.code == .timedOut { throw StorageError.timedOut("memcached: \(error.description)") }
             throw StorageError(code: error.isTemporary ? .unavailable : .failed, reason: "memcached: \(error.description)")
         }
     }

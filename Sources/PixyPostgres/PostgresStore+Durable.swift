@@ -154,6 +154,13 @@ extension PostgresStore: ConsentStore {
             "INSERT INTO pixy_consents (key, record) VALUES (\(key), \(text)) ON CONFLICT (key) DO UPDATE SET record = excluded.record",
             "save consent")
     }
+
+    /// Forgets it.
+    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
+        let key = StorageKey.consent(userID: userID, clientID: clientID, resource: resource)
+        guard isStorable(key) else { return }
+        try await execute("DELETE FROM pixy_consents WHERE key = \(key)", "forget consent")
+    }
 }
 
 /// TokenStatusStore on PostgreSQL: `pixy_revoked_tokens`, swept once the token would have expired.

@@ -213,7 +213,7 @@ public final class PostgresStore: Service {
     }
 }
 
-/// Runs `body`, or throws ``StorageError/Code/unavailable`` once `limit` passes, cancelling it.
+/// Runs `body`, or throws ``StorageError/timedOut(_:)`` once `limit` passes, cancelling it.
 ///
 /// Why not a task group: a group waits for its children, and a query stuck on a dead connection
 /// does not end on cancellation, so the caller would wait anyway.
@@ -223,7 +223,7 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
     let timer = Task {
         try await Task.sleep(for: limit)
         work.cancel()
-        waiter.resume(with: .failure(StorageError.unavailable("postgres: no answer within \(limit)")))
+        waiter.resume(with: .failure(StorageError.timedOut("postgres: no answer within \(limit)")))
     }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in

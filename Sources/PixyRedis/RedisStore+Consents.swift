@@ -13,4 +13,9 @@ extension RedisStore: ConsentStore {
     public func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
         try await send(["SET", keys.consent(userID: userID, clientID: clientID, resource: resource), try encode(record)])
     }
+
+    /// Forgets the consent for this user, client and resource.
+    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
+        try await send(["DEL", keys.consent(userID: userID, clientID: clientID, resource: resource)])
+    }
 }

@@ -7,6 +7,10 @@ extension StorageError {
     /// endpoints answer 503 and clients retry (docs/security.md §10: fail closed, recover by
     /// itself); an error reply, ``StorageError/Code/failed``.
     init(redis error: RedisError) {
-        self.init(code: error.isConnectionFailure ? .unavailable : .failed, reason: "redis: \(error.description)")
+        if error.code == .timedOut {
+            self = .timedOut("redis: \(error.description)")
+        } else {
+            self.init(code: error.isConnectionFailure ? .unavailable : .failed, reason: "redis: \(error.description)")
+        }
     }
 }

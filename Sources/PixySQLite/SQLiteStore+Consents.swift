@@ -22,4 +22,12 @@ extension SQLiteStore: ConsentStore {
                 .execute(arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource), text])
         }
     }
+
+    /// Forgets the consent for this user, client and resource.
+    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
+        try await database.write { db in
+            try db.cachedStatement(sql: "DELETE FROM consents WHERE key = ?")
+                .execute(arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource)])
+        }
+    }
 }

@@ -320,6 +320,19 @@ struct ConsentConformanceTests {
         #expect(try await store.consent(userID: "u2", clientID: "c1", resource: "https://mcp.example.com/") == nil)
         #expect(try await store.consent(userID: "u1:c1", clientID: "", resource: "https://mcp.example.com/") == nil, "keys cannot collide")
     }
+
+    @Test("Forgetting consent removes only that user's, client's and resource's record", arguments: DurableBackend.allCases)
+    func forgettingConsent(backend: DurableBackend) async throws {
+        let clock = ManualClock()
+        let store = try await backend.make(clock: clock)
+        let record = ConsentRecord(scope: Scope(validatedTokens: ["read"]), updatedAt: clock.now())
+        try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
+        try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: nil)
+        try await store.forgetConsent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
+        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/") == nil)
+        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: nil) == record)
+        try await store.forgetConsent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
+    }
 }
 
 @Suite("Failed-login counters: in memory and on every shared store")

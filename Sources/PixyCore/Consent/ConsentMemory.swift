@@ -21,6 +21,8 @@ public protocol ConsentStore: Sendable {
     func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord?
     /// Stores (replaces) it.
     func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws
+    /// Forgets it (the user revoked the app): the next request shows the consent page again.
+    func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws
 }
 
 /// When consent may be remembered and reused (RFC 8252 §8.6; docs/threat-model.md).

@@ -276,4 +276,8 @@ public final class InMemoryStore: PixyStorageBackend {
     public func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
         state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] = record }
     }
+
+    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
+        state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] = nil }
+    }
 }

@@ -8,11 +8,22 @@ public struct StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: Code
     /// What failed, in words, for logs.
     public let reason: String
+    /// Whether the store did not answer in time (a command or query deadline passed), as opposed
+    /// to refusing or dropping the connection: counted apart in the store metrics
+    /// (docs/operations.md, Metrics). Always ``Code/unavailable``.
+    public let isTimeout: Bool
 
     /// Creates a storage error with `code` and a `reason` for logs.
     public init(code: Code, reason: String) {
         self.code = code
         self.reason = reason
+        self.isTimeout = false
+    }
+
+    private init(timeout reason: String) {
+        self.code = .unavailable
+        self.reason = reason
+        self.isTimeout = true
     }
 
     /// The ``reason``: what is logged and what a command-line tool prints.
@@ -40,6 +51,11 @@ public struct StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The store cannot be reached right now (``Code/unavailable``).
     public static func unavailable(_ reason: String) -> StorageError {
         StorageError(code: .unavailable, reason: reason)
+    }
+
+    /// The store did not answer within its deadline: ``Code/unavailable`` with ``isTimeout`` set.
+    public static func timedOut(_ reason: String) -> StorageError {
+        StorageError(timeout: reason)
     }
 
     /// The store refused or failed the operation (``Code/failed``).
