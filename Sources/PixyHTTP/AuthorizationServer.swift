@@ -32,6 +32,10 @@ struct EndpointPaths: Sendable {
     var health: String { base + "/health" }
     var ready: String { base + "/ready" }
     var logout: String { base + "/logout" }
+    /// The connected-apps page, its sign-in form and its revoke button.
+    var accountApps: String { base + "/account/apps" }
+    var accountLogin: String { base + "/account/login" }
+    var accountRevoke: String { base + "/account/apps/revoke" }
     /// Where a provider's button on the login page posts.
     var upstreamStart: String { base + "/login/upstream" }
     /// The provider's callback (``UpstreamProvider/redirectURI(issuer:)``).
@@ -51,7 +55,7 @@ struct EndpointPaths: Sendable {
     }
 
     /// Pages a browser renders: framing denied, nothing cached, no referrer (docs/security.md §8).
-    var interactive: Set<String> { [authorize, login, consent, logout, upstreamStart] }
+    var interactive: Set<String> { [authorize, login, consent, logout, upstreamStart, accountApps, accountLogin, accountRevoke] }
     /// Endpoints browser-based MCP clients call cross-origin (docs/security.md §10). Never the pages.
     /// Introspection is for resource servers, server to server: no CORS.
     var crossOrigin: Set<String> { Set([token, register, revoke, jwks] + metadata) }
@@ -126,7 +130,7 @@ public struct AuthorizationServer: Sendable {
     public func register(on router: Router<PixyRequestContext>) {
         router.add(middleware: RequestIDMiddleware())
         if !trustedProxies.isEmpty { router.add(middleware: TrustedProxyMiddleware(trusted: trustedProxies)) }
-        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: RequestLogMiddleware(telemetry: oauth.telemetry))
         router.add(
             middleware: HeaderPolicyMiddleware(
                 interactive: paths.interactive.union(oauth.policy.upstreamProviders.map { paths.upstreamCallback($0.id) }),
@@ -153,6 +157,15 @@ public struct AuthorizationServer: Sendable {
         }
         router.post(RouterPath(paths.logout)) { request, context in
             await self.page(context) { try await self.submitLogout(request, context: context) }
+        }
+        router.get(RouterPath(paths.accountApps)) { request, context in
+            await self.page(context) { try await self.showConnectedApps(request, context: context) }
+        }
+        router.post(RouterPath(paths.accountLogin)) { request, context in
+            await self.page(context) { try await self.submitAccountSignIn(request, context: context) }
+        }
+        router.post(RouterPath(paths.accountRevoke)) { request, context in
+            await self.page(context) { try await self.submitRevokeApp(request, context: context) }
         }
         router.post(RouterPath(paths.upstreamStart)) { request, context in
             try await self.startUpstreamSignIn(request, context: context)

@@ -43,10 +43,15 @@ extension AuthorizationServer {
         let realm = oauth.policy.issuer
         let decoded: ClientAuthenticated<Body>
         switch await decode(request, as: body) {
-        case .failure(let failure): throw OAuthErrorResponse(error: failure.error, usedBasic: failure.usedBasic, realm: realm)
+        case .failure(let failure):
+            context.notes.note(outcome: Result<Void, OAuthError>.failure(failure.error))
+            throw OAuthErrorResponse(error: failure.error, usedBasic: failure.usedBasic, realm: realm)
         case .success(let value): decoded = value
         }
-        switch await handle(decoded) {
+        context.notes.note(clientID: decoded.credentials.basic?.clientID ?? decoded.credentials.formClientID)
+        let outcome = await handle(decoded)
+        context.notes.note(outcome: outcome)
+        switch outcome {
         case .success(let value):
             return render(value)
         case .failure(let error):
@@ -58,7 +63,8 @@ extension AuthorizationServer {
     }
 
     func token(_ request: Request, context: PixyRequestContext) async throws -> Response {
-        try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
+        oauth.telemetry.clientRequest(userAgent: request.headers[.userAgent])
+        return try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
     }
 
     /// RFC 7009 §2.2: 200 whether or not there was anything to revoke.
@@ -76,8 +82,12 @@ extension AuthorizationServer {
     }
 
     func registerClient(_ request: Request, context: PixyRequestContext) async throws -> Response {
+        oauth.telemetry.clientRequest(userAgent: request.headers[.userAgent])
         let realm = oauth.policy.issuer
-        func refuse(_ error: OAuthError) -> OAuthErrorResponse { OAuthErrorResponse(error: error, usedBasic: false, realm: realm) }
+        func refuse(_ error: OAuthError) -> OAuthErrorResponse {
+            context.notes.note(outcome: Result<Void, OAuthError>.failure(error))
+            return OAuthErrorResponse(error: error, usedBasic: false, realm: realm)
+        }
         guard RequestReading.hasContentType(request, "application/json") else {
             throw refuse(.invalidRequest("The request body must be application/json."))
         }
@@ -90,7 +100,10 @@ extension AuthorizationServer {
             throw refuse(OAuthError(.invalidClientMetadata, "The client metadata is not valid JSON of the expected shape."))
         }
         switch await oauth.register(metadata, caller: context.caller) {
-        case .success(let registration): return Responses.noStoreJSON(registration.response, status: .created)
+        case .success(let registration):
+            context.notes.note(clientID: registration.response.clientID)
+            context.notes.note(outcome: Result<Void, OAuthError>.success(()))
+            return Responses.noStoreJSON(registration.response, status: .created)
         case .failure(let error): throw refuse(error)
         }
     }
@@ -193,6 +206,9 @@ struct RequestIDMiddleware: RouterMiddleware {
 /// `duration_ms` for structured logs. Bodies and headers are never logged.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = PixyRequestContext
+    /// Counts requests by route, method and status, and times them
+    /// (`pixy_http_requests_total`, `pixy_http_request_duration_seconds`).
+    let telemetry: Telemetry
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -200,12 +216,22 @@ struct RequestLogMiddleware: RouterMiddleware {
             let elapsed = ContinuousClock.now - start
             let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
             let duration = String(format: "%.1f", milliseconds)
-            context.logger.info(
-                "\(request.method) \(request.uri.path) \(status) \(duration)ms",
-                metadata: [
-                    "source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")",
-                    "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)", "duration_ms": "\(duration)",
-                ])
+            // The route is the matched pattern (`/upstream/{provider}/callback`), never the raw
+            // path: a label must not grow with what clients send.
+            let route = context.endpointPath ?? "unmatched"
+            let method = Self.methodLabel(request.method)
+            var metadata: Logger.Metadata = [
+                "source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")",
+                "method": "\(request.method)", "path": "\(request.uri.path)", "route": "\(route)", "status": "\(status)",
+                "duration_ms": "\(duration)",
+            ]
+            let notes = context.notes.current
+            if let clientID = notes.clientID { metadata["client_id"] = "\(clientID)" }
+            if let outcome = notes.outcome { metadata["outcome"] = "\(outcome)" }
+            if let reason = notes.reason { metadata["reason"] = "\(reason)" }
+            context.logger.info("\(request.method) \(request.uri.path) \(status) \(duration)ms", metadata: metadata)
+            telemetry.increment("pixy_http_requests_total", [("route", route), ("method", method), ("status", "\(status)")])
+            telemetry.record("pixy_http_request_duration_seconds", duration: elapsed, [("route", route), ("method", method)])
         }
         do {
             let response = try await next(request, context)
@@ -217,6 +243,16 @@ struct RequestLogMiddleware: RouterMiddleware {
         } catch {
             log(500)
             throw error
+        }
+    }
+}
+
+extension RequestLogMiddleware {
+    /// The method as a label: the methods Pixy serves, `other` for anything a client invents.
+    static func methodLabel(_ method: HTTPRequest.Method) -> String {
+        switch method {
+        case .get, .post, .head, .options: method.rawValue
+        default: "other"
         }
     }
 }

@@ -1,6 +1,7 @@
 public import Hummingbird
 import PixyCore
 public import NIOCore
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,6 +16,9 @@ public struct PixyRequestContext: RequestContext, RemoteAddressRequestContext {
     /// The client as seen through trusted proxies (``TrustedProxyMiddleware``); `nil` means the
     /// peer itself.
     public var clientAddress: String?
+    /// What the handler learned for the request's log line (client id, outcome): shared by
+    /// every copy of the context, so the log middleware reads what the handler wrote.
+    let notes = RequestNotes()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -42,4 +46,39 @@ enum SourceAddress {
         let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
         return groups.joined(separator: ":") + "::/64"
     }
+}
+
+/// The client id and outcome a handler found, for the request's one log line
+/// (``RequestLogMiddleware``). Never a token, code or secret: the client id is public, the outcome
+/// an OAuth error code or `ok`, the reason the error's log detail.
+final class RequestNotes: Sendable {
+    struct Notes {
+        var clientID: String?
+        var outcome: String?
+        var reason: String?
+    }
+
+    private let notes = Mutex(Notes())
+
+    /// Records the client the request named.
+    func note(clientID: String?) {
+        // A client id is public, but the field is whatever the request sent: keep lines short.
+        guard let clientID, clientID.utf8.count <= 256 else { return }
+        notes.withLock { $0.clientID = clientID }
+    }
+
+    /// Records how the request ended: `ok`, or the error's code and log detail.
+    func note(outcome: Result<some Any, OAuthError>) {
+        notes.withLock { notes in
+            switch outcome {
+            case .success: notes.outcome = "ok"
+            case .failure(let error):
+                notes.outcome = error.code.rawValue
+                notes.reason = error.detail
+            }
+        }
+    }
+
+    /// What was recorded.
+    var current: Notes { notes.withLock { $0 } }
 }

@@ -13,15 +13,21 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     private let keys: JWTKeyCollection
     /// The `kid` of the key that signs new tokens.
     public let currentKeyID: String
+    /// When the key that signs new tokens was created (the `pixy_signing_key_age_seconds` gauge).
+    public let currentKeyCreatedAt: Date
     /// The JWK Set document (RFC 7517 §5) served at `jwks_uri`, serialized once.
     public let jwksJSON: String
     /// Every `kid` this ring verifies.
     public let keyIDs: Set<String>
     private let issuer: String?
 
-    private init(keys: JWTKeyCollection, currentKeyID: String, jwksJSON: String, keyIDs: Set<String>, issuer: String?) {
+    private init(
+        keys: JWTKeyCollection, currentKeyID: String, currentKeyCreatedAt: Date, jwksJSON: String, keyIDs: Set<String>,
+        issuer: String?
+    ) {
         self.keys = keys
         self.currentKeyID = currentKeyID
+        self.currentKeyCreatedAt = currentKeyCreatedAt
         self.jwksJSON = jwksJSON
         self.keyIDs = keyIDs
         self.issuer = issuer
@@ -74,7 +80,7 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         encoder.outputFormatting = [.sortedKeys]
         let document = try encoder.encode(["keys": jwks])
         return SigningKeyRing(
-            keys: collection, currentKeyID: current.kid, jwksJSON: String(decoding: document, as: UTF8.self),
+            keys: collection, currentKeyID: current.kid, currentKeyCreatedAt: current.createdAt, jwksJSON: String(decoding: document, as: UTF8.self),
             keyIDs: Set(records.map(\.kid)), issuer: issuer)
     }
 

@@ -1,4 +1,5 @@
 public import PixyCore
+public import struct Foundation.Date
 import Synchronization
 import Logging
 
@@ -27,6 +28,8 @@ public final class SigningKeys: AccessTokenIssuing, AccessTokenVerifying {
     public var jwksJSON: String { current.jwksJSON }
     /// The `kid` that signs new tokens.
     public var currentKeyID: String { current.currentKeyID }
+    /// When the key that signs new tokens was created.
+    public var currentKeyCreatedAt: Date { current.currentKeyCreatedAt }
 
     /// Reloads the ring from the store; returns whether the published key set changed.
     @discardableResult

@@ -4,6 +4,7 @@ import PixyHTTP
 import PixyJWT
 import PixyCIMD
 import PixyFederation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 
@@ -17,6 +18,8 @@ public import ServiceLifecycle
 ///     an https fetcher built from the configuration, when documents are accepted.
 ///   - upstreamConnector: reaches the upstream identity providers (tests may pass their own); by
 ///     default an HTTP connector, when providers are configured.
+///   - metrics: the registry to count into (tests read it); by default a new one when
+///     ``Configuration/metricsPort`` is set, else nothing is counted.
 ///   - onServerRunning: called once the port is bound (and TLS loaded): `pixy serve` creates the
 ///     first user only then, so a start that fails never consumes the one-time password.
 public func buildApplication(
@@ -27,6 +30,7 @@ public func buildApplication(
     logger: Logger = Logger(label: "pixy"),
     metadataFetcher: (any ClientMetadataFetching)? = nil,
     upstreamConnector: (any UpstreamConnecting)? = nil,
+    metrics: PixyMetrics? = nil,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
@@ -37,6 +41,16 @@ public func buildApplication(
         services += opened.services
         return opened.stores
     }()
+    let metrics = metrics ?? configuration.metricsPort.map { _ in PixyMetrics() }
+    let telemetry = metrics?.telemetry ?? .disabled
+    if let metrics {
+        let durable = configuration.store.rawValue
+        stores = stores.instrumented(
+            with: telemetry, durable: durable, ephemeral: configuration.ephemeralStore?.rawValue ?? durable)
+        if let port = configuration.metricsPort {
+            services.append(metrics.listener(host: configuration.metricsHost, port: port, logger: logger))
+        }
+    }
     if configuration.acceptsClientMetadataDocuments {
         let fetcher: any ClientMetadataFetching
         if let metadataFetcher {
@@ -48,7 +62,8 @@ public func buildApplication(
             services.append(https)
             fetcher = https
         }
-        stores.clients = MetadataDocumentClientStore(base: stores.clients, fetcher: fetcher, policy: configuration.policy, clock: clock)
+        stores.clients = MetadataDocumentClientStore(
+            base: stores.clients, fetcher: fetcher, policy: configuration.policy, clock: clock, telemetry: telemetry)
     }
     var upstream = upstreamConnector
     if upstream == nil, !configuration.upstreamProviders.isEmpty {
@@ -62,7 +77,14 @@ public func buildApplication(
     let oauth = try await OAuthServer(
         stores: stores, policy: configuration.policy, clock: clock, tokenIssuer: keys, tokenVerifier: keys,
         passwords: BcryptPasswordHasher(cost: configuration.passwordHashCost), limits: configuration.limits(clock: clock, stores: stores),
-        upstream: upstream)
+        upstream: upstream, telemetry: telemetry)
+    if let metrics {
+        let passwordWork = oauth.limits.passwordWork
+        metrics.onScrape {
+            telemetry.set(Telemetry.Name.passwordChecksInFlight, to: Double(passwordWork.inFlight))
+            telemetry.set(Telemetry.Name.signingKeyAge, to: clock.now().timeIntervalSince(keys.currentKeyCreatedAt))
+        }
+    }
     let server = try AuthorizationServer(
         oauth: oauth, jwksJSON: { keys.jwksJSON },
         trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),

@@ -92,6 +92,12 @@ public struct Configuration: Sendable {
     /// Clients, refresh families or live codes could then vanish: for experiments only.
     public var allowsRedisEviction = false
 
+    /// The port of the Prometheus listener (`GET /metrics`); `nil` (the default) serves no metrics.
+    public var metricsPort: Int?
+    /// The address the metrics listener binds (default loopback: metrics stay private unless the
+    /// operator opens them).
+    public var metricsHost = "127.0.0.1"
+
     /// Serve TLS directly with this certificate chain (PEM); with ``tlsKeyFile``.
     public var tlsCertificateFile: String?
     /// The TLS private key (PEM).
@@ -219,6 +225,11 @@ public struct Configuration: Sendable {
             throw Invalid(description: "access token lifetime must be between 5 and 86400 seconds")
         }
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1-65535") }
+        if let metricsPort {
+            guard (1...65535).contains(metricsPort), metricsPort != port else {
+                throw Invalid(description: "--metrics-port must be 1-65535 and differ from --port (got \(metricsPort))")
+            }
+        }
         guard policy.defaultScope.isSubset(of: scopes) else {
             throw Invalid(description: "the default scope must be among the supported scopes")
         }

@@ -71,11 +71,11 @@ public struct TestHarness: Sendable {
             store: store, stores: stores, clock: clock, configuration: configuration, logs: LogCapture(), user: user)
     }
 
-    /// Builds the application over the harness's stores.
-    public func application() async throws -> some ApplicationProtocol {
+    /// Builds the application over the harness's stores, counting into `metrics` when given.
+    public func application(metrics: PixyMetrics? = nil) async throws -> some ApplicationProtocol {
         try await buildApplication(
             configuration: configuration, stores: stores, clock: clock,
-            logger: logs.logger())
+            logger: logs.logger(), metrics: metrics)
     }
 
     /// The query of an authorization request with a fresh PKCE pair, returned too.

@@ -331,14 +331,22 @@ struct Grants: AsyncParsableCommand {
             if let client, user != nil { grants = grants.filter { $0.clientID.rawValue == client } }
             let formatter = ISO8601DateFormatter()
             var names: [String: String] = [:]
+            var clients: [ClientID: (name: String, hosts: String)] = [:]
             for grant in grants {
                 if names[grant.subject] == nil {
                     names[grant.subject] = try await stores.users.user(withID: grant.subject)?.username ?? "(removed)"
                 }
+                if clients[grant.clientID] == nil {
+                    // The same name and redirect hosts the user's connected-apps page shows.
+                    let client = try await stores.clients.client(withID: grant.clientID)
+                    let hosts = Set(client?.redirectURIs.map(RedirectDisplay.host(of:)) ?? []).sorted().joined(separator: ",")
+                    clients[grant.clientID] = (client.map(RedirectDisplay.name(of:)) ?? "(removed)", hosts.isEmpty ? "-" : hosts)
+                }
                 let status = grant.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
                 let lastUsed = (grant.lastUsedAt ?? grant.createdAt)
+                let client = clients[grant.clientID]!
                 print(
-                    "\(grant.id)\tuser=\(names[grant.subject]!)\tclient=\(grant.clientID)\tscope=\(grant.scope.isEmpty ? "-" : grant.scope.description)\tresource=\(grant.resource ?? "-")\tcreated=\(formatter.string(from: grant.createdAt))\tlast-used=\(formatter.string(from: lastUsed))\t\(status)"
+                    "\(grant.id)\tuser=\(names[grant.subject]!)\tclient=\(grant.clientID)\tname=\(client.name)\tredirect-host=\(client.hosts)\tscope=\(grant.scope.isEmpty ? "-" : grant.scope.description)\tresource=\(grant.resource ?? "-")\tcreated=\(formatter.string(from: grant.createdAt))\tlast-used=\(formatter.string(from: lastUsed))\t\(status)"
                 )
             }
         }

@@ -239,6 +239,14 @@ struct Serve: AsyncParsableCommand {
             "text (one line per message) or json (one JSON object per line; docs/operations.md, Logs) (default text; env PIXY_LOG_FORMAT).")
     var logFormat: String?
     @Option(
+        name: .customLong("metrics-port"),
+        help: "Serve Prometheus metrics at GET /metrics on this port, apart from OAuth (default off; env PIXY_METRICS_PORT).")
+    var metricsPort: Int?
+    @Option(
+        name: .customLong("metrics-host"),
+        help: "The address the metrics listener binds (default 127.0.0.1; env PIXY_METRICS_HOST).")
+    var metricsHost: String?
+    @Option(
         name: .customLong("upstreams"),
         help: "A JSON file of identity providers users sign in through (docs/federation.md; env PIXY_UPSTREAMS).")
     var upstreamsFile: String?
@@ -339,6 +347,8 @@ struct Serve: AsyncParsableCommand {
         if let file = upstreamsFile ?? environmentValue("UPSTREAMS") {
             do { try configuration.loadUpstreams(from: file) } catch { throw ValidationError("\(error)") }
         }
+        configuration.metricsPort = try metricsPort ?? environmentValue("METRICS_PORT").map(Self.integer)
+        configuration.metricsHost = metricsHost ?? environmentValue("METRICS_HOST") ?? configuration.metricsHost
         if noPasswordLogin || environmentValue("PASSWORD_LOGIN") == "off" { configuration.allowsPasswordLogin = false }
         configuration.upstreamTrustedCAFile = upstreamCAFile ?? environmentValue("UPSTREAM_CA_FILE")
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }

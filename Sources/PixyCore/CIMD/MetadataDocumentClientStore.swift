@@ -66,6 +66,7 @@ public final class MetadataDocumentClientStore: ClientStore {
     private let fetcher: any ClientMetadataFetching
     private let policy: ServerPolicy
     private let clock: any WallClock
+    private let telemetry: Telemetry
     private let state = Mutex(State())
     /// How long a failed fetch or a refused document is remembered (so a bad client cannot make
     /// Pixy fetch on every request).
@@ -73,8 +74,12 @@ public final class MetadataDocumentClientStore: ClientStore {
     /// Cached documents at most.
     public static let maximumCachedDocuments = 10_000
 
-    /// Wraps `base`.
-    public init(base: any ClientStore, fetcher: any ClientMetadataFetching, policy: ServerPolicy, clock: any WallClock) {
+    /// Wraps `base`; `telemetry` counts lookups by outcome (`pixy_cimd_fetches_total`).
+    public init(
+        base: any ClientStore, fetcher: any ClientMetadataFetching, policy: ServerPolicy, clock: any WallClock,
+        telemetry: Telemetry = .disabled
+    ) {
+        self.telemetry = telemetry
         self.base = base
         self.fetcher = fetcher
         self.policy = policy
@@ -99,6 +104,7 @@ public final class MetadataDocumentClientStore: ClientStore {
         }
         switch step {
         case .cached(let client):
+            telemetry.metadataDocumentFetch(.cached)
             return client
         case .join(let task):
             let outcome = await task.value
@@ -120,12 +126,17 @@ public final class MetadataDocumentClientStore: ClientStore {
             if let client = try? ClientIDMetadataDocument.client(from: fetched.body, fetchedFrom: url, policy: policy, now: clock.now()) {
                 resolved = client
                 lifetime = ClientIDMetadataDocument.cacheLifetime(cacheControl: fetched.cacheControl)
+                telemetry.metadataDocumentFetch(.ok)
+            } else {
+                telemetry.metadataDocumentFetch(.invalid)
             }
         } catch let busy as MetadataFetchUnavailable {
+            telemetry.metadataDocumentFetch(.error)
             state.withLock { $0.inFlight[url] = nil }
             return .unavailable(busy.description)
         } catch {
             // Any other failure: the client is unknown for a while.
+            telemetry.metadataDocumentFetch(.error)
         }
         let now = clock.now()
         let entry = Entry(client: resolved, expiresAt: now.addingTimeInterval(lifetime.timeInterval))

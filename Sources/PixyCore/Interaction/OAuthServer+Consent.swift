@@ -65,6 +65,7 @@ extension OAuthServer {
             ConstantTime.isEqual(pending.sessionKey, waiting.session.key)
         else { return back }
         let client = waiting.client
+        telemetry.consent(approved: decision == "approve")
         if decision == "approve", ConsentPolicy.remembers(client) {
             let consents = stores.consents
             let previous = try await consents.consent(userID: user.id, clientID: client.clientID, resource: pending.request.resource)

@@ -61,8 +61,29 @@ extension OAuthServer {
         func back(_ problem: LoginProblem? = nil) -> InteractionResult {
             InteractionResult(.step(.login, transactionID: waiting.transactionID, problem: problem))
         }
-        guard let form, FormOrigin.isGenuine(form.csrfToken, session: waiting.session.session) else { return back(.expired) }
-        guard policy.allowsPasswordLogin else { return back(.passwordsOff) }
+        guard let form, FormOrigin.isGenuine(form.csrfToken, session: waiting.session.session) else {
+            telemetry.signIn(.password, .expired)
+            return back(.expired)
+        }
+        switch try await checkPassword(form, caller: caller) {
+        case .failed(let problem): return back(problem)
+        case .verified(let user): return try await signedIn(user, waiting: waiting, authTime: clock.now())
+        }
+    }
+
+    /// What a password check found.
+    enum PasswordCheck {
+        /// The password is the user's.
+        case verified(User)
+        /// Why the user is not signed in.
+        case failed(LoginProblem)
+    }
+
+    /// Checks a login form's password, for the login page and the account pages alike: within the
+    /// failed-login limits, always through bcrypt (against a decoy for an unknown user), counted
+    /// in the sign-in metrics. The caller has checked the form's CSRF token.
+    func checkPassword(_ form: LoginForm, caller: Caller) async throws -> PasswordCheck {
+        guard policy.allowsPasswordLogin else { return .failed(.passwordsOff) }
         let username = Username.canonical(form.username)
         let source = caller.source
 
@@ -72,7 +93,8 @@ extension OAuthServer {
         let account = user?.id ?? "unknown:" + username
         guard let reservation = try await limits.loginThrottle.reserve(account: account, source: source) else {
             caller.logger.notice("login throttled", metadata: ["source": "\(source)"])
-            return back(.throttled)
+            telemetry.signIn(.password, .throttled)
+            return .failed(.throttled)
         }
         // Always run bcrypt, against a decoy when the user is unknown or signs in upstream (and
         // has no password): same time, same message.
@@ -88,14 +110,17 @@ extension OAuthServer {
         else {
             try await limits.loginThrottle.cancel(reservation)
             caller.logger.notice("login refused: password checks busy", metadata: ["source": "\(source)"])
-            return back(.busy)
+            telemetry.signIn(.password, .busy)
+            return .failed(.busy)
         }
         guard let user, user.upstream == nil, verified else {
             caller.logger.notice("login failed", metadata: ["source": "\(source)"])
-            return back(.invalid)
+            telemetry.signIn(.password, .badPassword)
+            return .failed(.invalid)
         }
         try await limits.loginThrottle.succeeded(reservation)
-        return try await signedIn(user, waiting: waiting, authTime: clock.now())
+        telemetry.signIn(.password, .ok)
+        return .verified(user)
     }
 
     /// The user has just proved who they are (password or upstream provider) at `authTime`:

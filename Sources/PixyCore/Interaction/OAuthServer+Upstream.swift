@@ -111,15 +111,18 @@ extension OAuthServer {
             endpoints = try await upstream.endpoints(of: provider)
         } catch {
             caller.logger.warning("upstream provider unavailable", metadata: log.merging(["error": "\(error)"]) { $1 })
+            telemetry.signIn(.upstream, .upstreamError)
             return back(.upstreamUnavailable)
         }
         if let iss = issParameter {
             guard let issuer = endpoints.issuer, iss == issuer else {
                 caller.logger.warning("upstream response refused: iss names another issuer (mix-up)", metadata: log)
+                telemetry.signIn(.upstream, .upstreamError)
                 return refused
             }
         } else if endpoints.sendsIssuerParameter {
             caller.logger.warning("upstream response refused: iss missing though the provider sends it", metadata: log)
+            telemetry.signIn(.upstream, .upstreamError)
             return refused
         }
 
@@ -128,6 +131,7 @@ extension OAuthServer {
             // RFC 6749 §4.1.2.1 gives error codes, never as sent.
             let shown = error.utf8.count <= 64 && error.allSatisfy { $0.isASCII && $0.isLetter || $0 == "_" } ? error : "(malformed)"
             caller.logger.notice("upstream provider answered an error", metadata: log.merging(["error": "\(shown)"]) { $1 })
+            telemetry.signIn(.upstream, error == OAuthError.Code.accessDenied.rawValue ? .upstreamDenied : .upstreamError)
             // The user declined at the provider: tell the application, as if declined here.
             if error == OAuthError.Code.accessDenied.rawValue,
                 case .found(let waiting) = try await waiting(attempt.transactionID, cookie: cookie),
@@ -137,7 +141,10 @@ extension OAuthServer {
             }
             return back(.upstreamFailed)
         }
-        guard let code = codeParameter, !code.isEmpty else { return refused }
+        guard let code = codeParameter, !code.isEmpty else {
+            telemetry.signIn(.upstream, .upstreamError)
+            return refused
+        }
 
         let identity: UpstreamIdentity
         let claims: Claims
@@ -161,6 +168,7 @@ extension OAuthServer {
             }
         } catch let failure as UpstreamFailure {
             caller.logger.warning("upstream sign-in failed", metadata: log.merging(["failure": "\(failure)"]) { $1 })
+            telemetry.signIn(.upstream, .upstreamError)
             switch failure.code {
             case .unreachable: return back(.upstreamUnavailable)
             case .rejected: return back(.upstreamFailed)
@@ -175,12 +183,14 @@ extension OAuthServer {
 
         guard provider.access.admits(identity, claims: claims), let user = try await user(for: identity, provider: provider) else {
             caller.logger.notice("upstream account not allowed to sign in", metadata: log)
+            telemetry.signIn(.upstream, .upstreamRefused)
             return back(.notAllowed)
         }
         guard case .found(let waiting) = try await waiting(attempt.transactionID, cookie: cookie) else {
             return InteractionResult(.errorPage(Self.expiredInteraction))
         }
         caller.logger.info("signed in through upstream provider", metadata: log)
+        telemetry.signIn(.upstream, .ok)
         return try await signedIn(user, waiting: waiting, authTime: authTime)
     }
 

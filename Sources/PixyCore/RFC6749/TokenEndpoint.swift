@@ -43,13 +43,15 @@ public struct TokenEndpoint: Sendable {
     private let users: any UserStore
     private let policy: ServerPolicy
     private let clock: any WallClock
+    private let telemetry: Telemetry
 
-    /// Creates the endpoint logic.
+    /// Creates the endpoint logic; `telemetry` counts replays, reuse and the families they end.
     public init(
         clients: any ClientStore, codes: any AuthorizationCodeStore, tokens: any AccessTokenIssuing,
         tokenStatus: any TokenStatusStore, grants: any GrantStore, users: any UserStore, policy: ServerPolicy,
-        clock: any WallClock
+        clock: any WallClock, telemetry: Telemetry = .disabled
     ) {
+        self.telemetry = telemetry
         self.authenticator = ClientAuthenticator(clients: clients)
         self.users = users
         self.clients = clients
@@ -222,6 +224,8 @@ public struct TokenEndpoint: Sendable {
         case .rotated(let token), .repeated(let token): refreshToken = token
         case .accepted: refreshToken = nil
         case .reuseDetected:
+            telemetry.increment(Telemetry.Name.refreshReuse)
+            telemetry.familyRevoked(.reuse)
             try await GrantRevocation.revokeAccessTokens(ofGrant: grant.id, tokenStatus: tokenStatus, policy: policy, now: now)
             throw OAuthError.invalidGrant(
                 "The refresh token is invalid, expired or revoked.",
@@ -232,7 +236,7 @@ public struct TokenEndpoint: Sendable {
         }
         // Offboarding: a removed user's families stop at once, even if their revocation failed.
         guard try await users.user(withID: grant.subject) != nil else {
-            try await revokeGrant(id: grant.id, now: now)
+            if try await revokeGrant(id: grant.id, now: now) { telemetry.familyRevoked(.userRemoved) }
             throw OAuthError.invalidGrant("The refresh token is invalid, expired or revoked.", detail: "user no longer exists")
         }
         let scope = requestedScope ?? grant.scope
@@ -249,11 +253,12 @@ public struct TokenEndpoint: Sendable {
         guard let marker = try await codes.usedCodeMarker(codeHash: codeHash),
             marker.clientID == client.clientID, marker.codeChallenge.isSatisfied(by: verifier)
         else { return }
+        telemetry.increment(Telemetry.Name.codeReplays)
         for tokenID in marker.tokenIDs {
             try await tokenStatus.revokeToken(id: tokenID, expiresAt: marker.tokensExpireAt)
         }
-        if let grantID = marker.grantID {
-            try await revokeGrant(id: grantID, now: clock.now())
+        if let grantID = marker.grantID, try await revokeGrant(id: grantID, now: clock.now()) {
+            telemetry.familyRevoked(.codeReplay)
         }
         throw OAuthError.invalidGrant(
             "The authorization code is invalid, expired or already used.",
@@ -272,8 +277,10 @@ public struct TokenEndpoint: Sendable {
         _ = try? await clients.replaceIfPresent(updated)
     }
 
-    /// Revokes a refresh-token family and every access token it issued that is still alive.
-    func revokeGrant(id: String, now: Date) async throws {
+    /// Revokes a refresh-token family and every access token it issued that is still alive;
+    /// `true` if this call ended the family.
+    @discardableResult
+    func revokeGrant(id: String, now: Date) async throws -> Bool {
         try await GrantRevocation.revoke(grantID: id, grants: grants, tokenStatus: tokenStatus, policy: policy, now: now)
     }
 }
@@ -291,17 +298,20 @@ public enum GrantRevocation {
 
     /// Marks the grant's access tokens revoked, then the grant itself. The marker comes first: a
     /// redemption creating this grant at the same moment checks the marker after creating it, so
-    /// either it sees the marker or this update sees the grant (``TokenEndpoint``).
+    /// either it sees the marker or this update sees the grant (``TokenEndpoint``). Returns
+    /// `true` if this call ended the family, `false` if it was revoked already or is unknown.
+    @discardableResult
     public static func revoke(
         grantID: String, grants: any GrantStore, tokenStatus: any TokenStatusStore, policy: ServerPolicy,
         now: Date
-    ) async throws {
+    ) async throws -> Bool {
         try await revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
-        _ = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Void> in
-            guard grant.revokedAt == nil else { return .keep(()) }
+        let ended = try await grants.updateGrant(id: grantID) { grant -> GrantUpdate<Bool> in
+            guard grant.revokedAt == nil else { return .keep(false) }
             grant.revoke(at: now)
-            return .save((), newTokenHash: nil)
+            return .save(true, newTokenHash: nil)
         }
+        return ended ?? false
     }
 
     /// Revokes every access token issued from `grantID` that may still be alive.

@@ -28,11 +28,14 @@ public struct TokenRevocation: Sendable {
     private let policy: ServerPolicy
     private let clock: any WallClock
 
+    private let telemetry: Telemetry
+
     /// Creates the endpoint logic.
     public init(
         clients: any ClientStore, verifier: any AccessTokenVerifying, tokenStatus: any TokenStatusStore,
-        grants: any GrantStore, policy: ServerPolicy, clock: any WallClock
+        grants: any GrantStore, policy: ServerPolicy, clock: any WallClock, telemetry: Telemetry = .disabled
     ) {
+        self.telemetry = telemetry
         authenticator = ClientAuthenticator(clients: clients)
         self.verifier = verifier
         self.tokenStatus = tokenStatus
@@ -84,6 +87,7 @@ public struct TokenRevocation: Sendable {
         }
         guard let (outcome, grantID) = result else { return .unknown }
         if outcome == .revoked {
+            telemetry.familyRevoked(.client)
             try await GrantRevocation.revokeAccessTokens(ofGrant: grantID, tokenStatus: tokenStatus, policy: policy, now: now)
         }
         return outcome

@@ -6,7 +6,10 @@ import PixyModel
 extension OAuthServer {
     /// `POST /token`: authenticates the client and runs the grant.
     public func token(_ request: ClientAuthenticated<TokenRequest>) async -> Result<TokenResponse, OAuthError> {
-        do { return .success(try await tokenEndpoint.handle(request)) } catch { return .failure(error) }
+        let result: Result<TokenResponse, OAuthError>
+        do { result = .success(try await tokenEndpoint.handle(request)) } catch { result = .failure(error) }
+        telemetry.tokenRequest(grantType: request.body.grantType, outcome: result)
+        return result
     }
 
     /// `POST /revoke`: the outcome is for the log; the client always hears 200 (RFC 7009 §2.2).
@@ -32,16 +35,20 @@ extension OAuthServer {
             caller.logger.info(
                 registration.isNew ? "client registered" : "identical registration: existing client returned",
                 metadata: ["client_id": "\(registration.response.clientID)"])
+            telemetry.registration(registration.isNew ? .created : .reused)
             return .success(registration)
         } catch let error as OAuthError {
+            telemetry.registration(error.code == .serverError || error.code == .temporarilyUnavailable ? .error : .refused)
             return .failure(error)
         } catch let limit as RegistrationLimitExceeded {
+            telemetry.registration(.rateLimited)
             caller.logger.notice("registration rate limit reached", metadata: ["source": "\(caller.source)"])
             return .failure(
                 OAuthError(
                     .temporarilyUnavailable, "Too many registrations from this address; try again later.",
                     condition: .rateLimited(retryAfter: limit.retryAfter)))
         } catch {
+            telemetry.registration(.error)
             caller.logger.error("registration failed", metadata: ["error": "\(error)"])
             return .failure(.storageFailure(error, while: "registration"))
         }

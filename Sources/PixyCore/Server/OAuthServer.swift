@@ -17,6 +17,8 @@ public struct OAuthServer: Sendable {
     public let clock: any WallClock
     /// The limits that keep unauthenticated work bounded (docs/security.md §7).
     public let limits: Limits
+    /// Where the server counts what it does (docs/operations.md, Metrics).
+    public let telemetry: Telemetry
 
     let passwords: any PasswordHashing
     /// Reaches upstream identity providers; `nil` when none is configured.
@@ -85,12 +87,14 @@ public struct OAuthServer: Sendable {
     ///   - tokenVerifier: verifies this server's own access tokens, for revocation and introspection.
     ///   - passwords: hashes and checks passwords on the login page.
     ///   - upstream: reaches the identity providers of `policy.upstreamProviders`.
+    ///   - telemetry: counts token requests, sign-ins, consents, registrations and the rest.
     public init(
         stores: PixyStores, policy: ServerPolicy, clock: any WallClock, tokenIssuer: any AccessTokenIssuing,
         tokenVerifier: any AccessTokenVerifying, passwords: any PasswordHashing, limits: Limits,
-        upstream: (any UpstreamConnecting)? = nil
+        upstream: (any UpstreamConnecting)? = nil, telemetry: Telemetry = .disabled
     ) async throws {
         self.upstream = upstream
+        self.telemetry = telemetry
         self.stores = stores
         self.policy = policy
         self.clock = clock
@@ -101,10 +105,10 @@ public struct OAuthServer: Sendable {
         codeIssuer = AuthorizationCodeIssuer(codes: stores.codes, policy: policy, clock: clock)
         tokenEndpoint = TokenEndpoint(
             clients: stores.clients, codes: stores.codes, tokens: tokenIssuer, tokenStatus: stores.tokenStatus,
-            grants: stores.grants, users: stores.users, policy: policy, clock: clock)
+            grants: stores.grants, users: stores.users, policy: policy, clock: clock, telemetry: telemetry)
         revocation = TokenRevocation(
             clients: stores.clients, verifier: tokenVerifier, tokenStatus: stores.tokenStatus,
-            grants: stores.grants, policy: policy, clock: clock)
+            grants: stores.grants, policy: policy, clock: clock, telemetry: telemetry)
         introspection = TokenIntrospection(
             clients: stores.clients, users: stores.users, verifier: tokenVerifier,
             tokenStatus: stores.tokenStatus, clock: clock)

@@ -1,3 +1,4 @@
+import Foundation
 import Mustache
 import PixyCore
 
@@ -18,6 +19,7 @@ struct PageRenderer: Sendable {
         try library.register(Templates.consent, named: "consent")
         try library.register(Templates.error, named: "error")
         try library.register(Templates.signedOut, named: "signedOut")
+        try library.register(Templates.connectedApps, named: "connectedApps")
         self.library = library
     }
 
@@ -91,6 +93,34 @@ struct PageRenderer: Sendable {
         if let csrfToken { context["csrfToken"] = csrfToken }
         if let lead { context["lead"] = lead }
         return render(context, "signedOut")
+    }
+
+    /// The connected-apps page: one section per application, each with its revoke form.
+    func connectedApps(_ page: ConnectedAppsPage, revokeAction: String, signOutURL: String) -> String {
+        let machine = ISO8601DateFormatter()
+        let human = DateFormatter()
+        human.locale = Locale(identifier: "en_US_POSIX")
+        human.timeZone = TimeZone(identifier: "UTC")
+        human.dateFormat = "d MMM yyyy, HH:mm 'UTC'"
+        var context: [String: Any] = [
+            "username": page.username, "signOutURL": signOutURL, "hasApps": !page.apps.isEmpty,
+            "apps": page.apps.map { app -> [String: Any] in
+                [
+                    "clientID": app.clientID, "name": app.name, "redirectHosts": app.redirectHosts,
+                    "hasRedirectHosts": !app.redirectHosts.isEmpty, "scopes": app.scopes, "hasScopes": !app.scopes.isEmpty,
+                    "resources": app.resources, "hasResources": !app.resources.isEmpty, "isUnverified": app.isUnverified,
+                    "approvedAt": machine.string(from: app.approvedAt), "approvedAtText": human.string(from: app.approvedAt),
+                    "lastUsedAt": machine.string(from: app.lastUsedAt), "lastUsedAtText": human.string(from: app.lastUsedAt),
+                    "revokeAction": revokeAction, "csrfToken": page.csrfToken,
+                ]
+            },
+        ]
+        switch page.notice {
+        case .revoked?: context["notice"] = "Access revoked. The application must ask you again to use your account."
+        case .notConnected?: context["notice"] = "That application was not connected to your account."
+        case nil: break
+        }
+        return render(context, "connectedApps")
     }
 
     /// The page at `GET /`: the brand, the issuer, and links to the metadata and the JWKS.

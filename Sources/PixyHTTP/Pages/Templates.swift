@@ -29,6 +29,9 @@ enum Templates {
           ul.scopes { margin:.25rem 0 0; padding-left: 1.2rem; }
           .muted { color: var(--muted); font-size: .9rem; }
           .new { font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: var(--link); }
+          h2 { font-size: 1.1rem; margin: 0 0 .25rem; }
+          section.app { border-top:1px solid var(--line); padding-top: 1rem; margin-top: 1rem; }
+          .notice { border:1px solid var(--line); border-radius:8px; padding:.6rem .8rem; margin: 0 0 1rem; }
           code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; overflow-wrap: anywhere; }
         </style>
         """
@@ -122,6 +125,38 @@ enum Templates {
             <input type="hidden" name="csrf_token" value="{{csrfToken}}">
             <div class="actions"><button type="submit" class="primary">Sign out</button></div>
           </form>{{/csrfToken}}
+        </main></body></html>
+        """
+
+    /// `GET /account/apps`: the applications the user approved, each with a revoke button.
+    static let connectedApps = """
+        <!doctype html>
+        <html lang="en">
+        <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Connected apps</title>{{> style}}</head>
+        <body><main>
+          {{> brand}}
+          <h1>Connected apps</h1>
+          <p class="lead">Signed in as <strong>{{username}}</strong>. <a href="{{signOutURL}}">Sign out</a></p>
+          {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+          {{^hasApps}}<p>No application can use your account. Applications appear here once you allow them.</p>{{/hasApps}}
+          {{#apps}}<section class="app" data-client-id="{{clientID}}">
+            <h2>{{name}}</h2>
+            {{#isUnverified}}<p class="muted">This application registered itself; {{brandName}} has not verified who runs it.</p>{{/isUnverified}}
+            <dl>
+              {{#hasRedirectHosts}}<dt>Sends you back to</dt><dd>{{#redirectHosts}}<code>{{.}}</code> {{/redirectHosts}}</dd>{{/hasRedirectHosts}}
+              {{#hasScopes}}<dt>Access</dt><dd>{{#scopes}}<code>{{.}}</code> {{/scopes}}</dd>{{/hasScopes}}
+              {{#hasResources}}<dt>For the service</dt><dd>{{#resources}}<code>{{.}}</code> {{/resources}}</dd>{{/hasResources}}
+              <dt>Allowed</dt><dd><time datetime="{{approvedAt}}">{{approvedAtText}}</time></dd>
+              <dt>Last used</dt><dd><time datetime="{{lastUsedAt}}">{{lastUsedAtText}}</time></dd>
+              <dt>Client ID</dt><dd><code>{{clientID}}</code></dd>
+            </dl>
+            <form method="post" action="{{revokeAction}}">
+              <input type="hidden" name="csrf_token" value="{{csrfToken}}">
+              <input type="hidden" name="client_id" value="{{clientID}}">
+              <div class="actions"><button type="submit">Revoke access for {{name}}</button></div>
+            </form>
+          </section>{{/apps}}
         </main></body></html>
         """
 
