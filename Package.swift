@@ -242,6 +242,7 @@ let package = Package(
             name: "PixyTesting",
             dependencies: [
                 "PixyServer",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

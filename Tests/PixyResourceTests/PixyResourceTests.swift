@@ -321,7 +321,7 @@ struct AccessTokenVerifierTests {
 
 @Suite("PixyResource: bearer challenges and Protected Resource Metadata (RFC 6750, RFC 9728)")
 struct BearerMiddlewareTests {
-    func app(_ issuer: FakeIssuer) -> some ApplicationProtocol {
+    func app(_ issuer: FakeIssuer, metrics: RecordingFactory = RecordingFactory()) -> some ApplicationProtocol {
         let resource = ProtectedResource(
             resource: FakeIssuer.resource, issuer: FakeIssuer.issuer, scopesSupported: ["read", "write"],
             resourceName: "Test MCP")
@@ -330,12 +330,33 @@ struct BearerMiddlewareTests {
         router.addProtectedResourceMetadata(resource)
         router.group("/mcp")
             .add(
-                middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier) { request, _ in
+                middleware: BearerAuthenticationMiddleware(resource: resource, verifier: verifier, metrics: metrics) { request, _ in
                     (request, request.uri.queryParameters["tool"] == "write" ? ["write"] : ["read"])
                 }
             )
             .get("") { _, context in "hello \(context.accessToken?.subject ?? "nobody")" }
         return Application(router: router)
+    }
+
+    @Test("Bearer checks are counted by result: ok, missing, malformed, wrong audience, expired, insufficient scope; never the token")
+    func checksAreCounted() async throws {
+        let issuer = try await FakeIssuer()
+        let metrics = RecordingFactory()
+        let good = try await issuer.token()
+        let elsewhere = try await issuer.token(audience: "https://other.example.com/mcp")
+        let expired = try await issuer.token(lifetime: -3600)
+        try await app(issuer, metrics: metrics).test(.router) { client in
+            for header in [nil, "Basic abc", "Bearer \(good)", "Bearer \(elsewhere)", "Bearer \(expired)"] {
+                var headers: HTTPFields = [:]
+                if let header { headers[.authorization] = header }
+                _ = try await client.execute(uri: "/mcp", method: .get, headers: headers)
+            }
+            _ = try await client.execute(uri: "/mcp?tool=write", method: .get, headers: [.authorization: "Bearer \(good)"])
+        }
+        let metric = BearerAuthenticationMiddleware<ResourceRequestContext>.checksMetric
+        #expect(
+            metrics.counted == ["missing", "malformed", "ok", "wrong_audience", "expired", "insufficient_scope"].map { "\(metric){result=\($0)}" })
+        #expect(!metrics.counted.contains { $0.contains(good) })
     }
 
     @Test("RFC 9728 §5.1: no token → 401 with resource_metadata and the scope needed, and no error code")
