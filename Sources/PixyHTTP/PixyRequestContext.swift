@@ -62,9 +62,11 @@ final class RequestNotes: Sendable {
 
     /// Records the client the request named.
     func note(clientID: String?) {
-        // A client id is public, but the field is whatever the request sent: keep lines short.
-        guard let clientID, clientID.utf8.count <= 256 else { return }
-        notes.withLock { $0.clientID = clientID }
+        guard let clientID else { return }
+        // The field is whatever the request sent: printable ASCII without spaces, up to 256 bytes,
+        // or it is replaced, so no line break or control character can forge a text log line.
+        let isPlain = clientID.utf8.count <= 256 && clientID.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+        notes.withLock { $0.clientID = isPlain ? clientID : "(malformed)" }
     }
 
     /// Records how the request ended: `ok`, or the error's code and log detail.

@@ -155,11 +155,12 @@ extension PostgresStore: ConsentStore {
             "save consent")
     }
 
-    /// Forgets it.
-    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
-        let key = StorageKey.consent(userID: userID, clientID: clientID, resource: resource)
-        guard isStorable(key) else { return }
-        try await execute("DELETE FROM pixy_consents WHERE key = \(key)", "forget consent")
+    /// Forgets the consent for this user and client, every resource (a prefix compare, not
+    /// `LIKE`, whose `%` wildcard fills percent-encoded keys).
+    public func forgetConsents(userID: String, clientID: ClientID) async throws {
+        let prefix = StorageKey.consentPrefix(userID: userID, clientID: clientID)
+        guard isStorable(prefix) else { return }
+        try await execute("DELETE FROM pixy_consents WHERE left(key, length(\(prefix))) = \(prefix)", "forget consents")
     }
 }
 

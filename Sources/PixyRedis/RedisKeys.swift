@@ -26,6 +26,11 @@ public struct RedisKeys: Sendable {
     public func consent(userID: String, clientID: ClientID, resource: String?) -> String {
         prefix + StorageKey.consent(userID: userID, clientID: clientID, resource: resource)
     }
+
+    /// `auth:consent-index:<user>:<client>`: a set of the user's consent keys for the client.
+    public func consentIndex(userID: String, clientID: ClientID) -> String {
+        prefix + "auth:consent-index:" + StorageKey.consentPrefix(userID: userID, clientID: clientID).dropFirst("auth:consent:".count)
+    }
     /// `auth:client:<client_id>`.
     public func client(id: String) -> String { prefix + "auth:client:" + id }
     /// `auth:clients`: client ids scored by creation time.

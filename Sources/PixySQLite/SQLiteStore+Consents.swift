@@ -23,11 +23,13 @@ extension SQLiteStore: ConsentStore {
         }
     }
 
-    /// Forgets the consent for this user, client and resource.
-    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
+    /// Forgets the consent for this user and client, every resource. A prefix compare, not
+    /// `LIKE`: percent-encoded keys are full of `%`, LIKE's wildcard.
+    public func forgetConsents(userID: String, clientID: ClientID) async throws {
+        let prefix = StorageKey.consentPrefix(userID: userID, clientID: clientID)
         try await database.write { db in
-            try db.cachedStatement(sql: "DELETE FROM consents WHERE key = ?")
-                .execute(arguments: [StorageKey.consent(userID: userID, clientID: clientID, resource: resource)])
+            try db.cachedStatement(sql: "DELETE FROM consents WHERE substr(key, 1, length(?1)) = ?1")
+                .execute(arguments: [prefix])
         }
     }
 }

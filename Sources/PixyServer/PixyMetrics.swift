@@ -49,7 +49,10 @@ public final class PixyMetrics: Sendable {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                headers: [
+                    .contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store",
+                    .init("X-Content-Type-Options")!: "nosniff",
+                ],
                 body: .init(byteBuffer: ByteBuffer(string: self.exposition())))
         }
         return Application(
@@ -57,6 +60,11 @@ public final class PixyMetrics: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: "pixy-metrics"),
             onServerRunning: { channel in
                 logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(host):\(port)")"])
+                if !["127.0.0.1", "::1", "localhost"].contains(host) {
+                    logger.warning(
+                        "metrics are served without authentication on a non-loopback address: make sure only your scraper reaches it",
+                        metadata: ["address": "\(host):\(port)"])
+                }
             },
             logger: logger)
     }

@@ -88,8 +88,8 @@ final class BreakableStore: PixyStorageBackend {
     func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws {
         try check(); try await base.saveConsent(record, userID: userID, clientID: clientID, resource: resource)
     }
-    func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
-        try check(); try await base.forgetConsent(userID: userID, clientID: clientID, resource: resource)
+    func forgetConsents(userID: String, clientID: ClientID) async throws {
+        try check(); try await base.forgetConsents(userID: userID, clientID: clientID)
     }
     func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
         try check(); return try await base.updateGrant(id: id, body)

@@ -143,6 +143,24 @@ struct MetricsTests {
         #expect(scraped.value("pixy_token_requests_total", [("grant_type", "refresh_token"), ("outcome", "server_error")]) == 1)
     }
 
+    @Test(
+        "Request lines carry the client id and the outcome; a client id with a space or a bidi control is logged as (malformed), one with a line break never gets that far"
+    )
+    func requestLineNotes() async throws {
+        let harness = try await TestHarness.make()
+        try await harness.application().test(.router) { client in
+            for clientID in [TestHarness.publicClientID.rawValue, "two words", "web\u{202E}moc.live", "web\nFAKE LINE status=200"] {
+                _ = try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", "r"), ("client_id", clientID)])
+            }
+        }
+        let lines = harness.logs.allLines.filter { $0.contains("POST /token") }
+        #expect(lines.count == 4)
+        #expect(lines.filter { $0.contains(#""client_id": public-client"#) && $0.contains(#""outcome": unauthorized_client"#) }.count == 1)
+        #expect(lines.filter { $0.contains(#""client_id": (malformed)"#) && $0.contains(#""outcome": invalid_client"#) }.count == 2)
+        #expect(lines.filter { !$0.contains("client_id") && $0.contains(#""outcome": invalid_request"#) }.count == 1)
+        #expect(!harness.logs.allLines.contains { $0.contains("FAKE LINE") || $0.contains("two words") || $0.contains("\u{202E}") })
+    }
+
     @Test("Metrics: without a registry nothing is counted and the OAuth listener serves no /metrics")
     func noMetricsByDefault() async throws {
         let harness = try await TestHarness.make()

@@ -321,17 +321,28 @@ struct ConsentConformanceTests {
         #expect(try await store.consent(userID: "u1:c1", clientID: "", resource: "https://mcp.example.com/") == nil, "keys cannot collide")
     }
 
-    @Test("Forgetting consent removes only that user's, client's and resource's record", arguments: DurableBackend.allCases)
+    @Test(
+        "Forgetting consent removes the user's records for that client, every resource, and nobody else's (ids with % and _ included)",
+        arguments: DurableBackend.allCases)
     func forgettingConsent(backend: DurableBackend) async throws {
         let clock = ManualClock()
         let store = try await backend.make(clock: clock)
         let record = ConsentRecord(scope: Scope(validatedTokens: ["read"]), updatedAt: clock.now())
-        try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
-        try await store.saveConsent(record, userID: "u1", clientID: "c1", resource: nil)
-        try await store.forgetConsent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
-        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/") == nil)
-        #expect(try await store.consent(userID: "u1", clientID: "c1", resource: nil) == record)
-        try await store.forgetConsent(userID: "u1", clientID: "c1", resource: "https://mcp.example.com/")
+        for resource in ["https://mcp.example.com/", "https://other.example.com/mcp", nil] {
+            try await store.saveConsent(record, userID: "u_1%", clientID: "c1", resource: resource)
+        }
+        // Neighbours a LIKE pattern or a loose prefix would also match.
+        try await store.saveConsent(record, userID: "u_1%", clientID: "c1x", resource: nil)
+        try await store.saveConsent(record, userID: "uX1%", clientID: "c1", resource: nil)
+        try await store.saveConsent(record, userID: "u_1%25", clientID: "c1", resource: nil)
+        try await store.forgetConsents(userID: "u_1%", clientID: "c1")
+        for resource in ["https://mcp.example.com/", "https://other.example.com/mcp", nil] {
+            #expect(try await store.consent(userID: "u_1%", clientID: "c1", resource: resource) == nil)
+        }
+        #expect(try await store.consent(userID: "u_1%", clientID: "c1x", resource: nil) == record)
+        #expect(try await store.consent(userID: "uX1%", clientID: "c1", resource: nil) == record)
+        #expect(try await store.consent(userID: "u_1%25", clientID: "c1", resource: nil) == record)
+        try await store.forgetConsents(userID: "u_1%", clientID: "c1")
     }
 }
 

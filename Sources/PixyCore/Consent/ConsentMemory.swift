@@ -21,8 +21,9 @@ public protocol ConsentStore: Sendable {
     func consent(userID: String, clientID: ClientID, resource: String?) async throws -> ConsentRecord?
     /// Stores (replaces) it.
     func saveConsent(_ record: ConsentRecord, userID: String, clientID: ClientID, resource: String?) async throws
-    /// Forgets it (the user revoked the app): the next request shows the consent page again.
-    func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws
+    /// Forgets what the user approved for the client, for every resource (the user revoked the
+    /// app): its next request shows the consent page again.
+    func forgetConsents(userID: String, clientID: ClientID) async throws
 }
 
 /// When consent may be remembered and reused (RFC 8252 §8.6; docs/threat-model.md).

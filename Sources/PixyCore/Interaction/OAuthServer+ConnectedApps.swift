@@ -39,13 +39,14 @@ extension OAuthServer {
             return .apps(try await connectedApps(of: user, csrfToken: current.session.csrfToken, notice: notice))
         }
         // The form needs a session for its CSRF token; an anonymous one lives briefly, and
-        // creating one counts against the source's limit like `/authorize` does.
+        // creating one counts against the source's limit like `/authorize` does. With password
+        // sign-in off there is no form, so no session either.
         if let current, current.session.userID == nil {
             return .signIn(accountSignIn(csrfToken: current.session.csrfToken, problem: problem))
         }
-        if let refusal = try await authorizationLimitRefusal(caller, while: "account sign-in"),
-            case .errorPage(let error, _) = refusal.next
-        {
+        guard policy.allowsPasswordLogin else { return .signIn(accountSignIn(csrfToken: "", problem: nil)) }
+        if let refusal = try await authorizationLimitRefusal(caller, while: "account sign-in") {
+            guard case .errorPage(let error, _) = refusal.next else { return .errorPage(Self.expiredInteraction) }
             return .errorPage(error)
         }
         let fresh = try await sessions.start(user: nil, authTime: nil)
@@ -89,19 +90,18 @@ extension OAuthServer {
         }
         guard let rawClientID = form.clientID else { return .showApps(notice: .notConnected) }
         let clientID = ClientID(rawClientID)
-        let now = clock.now()
-        let grants = try await stores.grants.grants(of: .user(id: user.id)).filter { $0.clientID == clientID }
-        let live = grants.filter { ConsentPolicy.isLive($0, now: now) }
-        for grant in live {
-            let ended = try await GrantRevocation.revoke(
-                grantID: grant.id, grants: stores.grants, tokenStatus: stores.tokenStatus, policy: policy, now: now)
-            if ended { telemetry.familyRevoked(.user) }
+        // The consent goes first, for every resource: a request racing the revocation then meets
+        // the consent page instead of a remembered approval.
+        try await stores.consents.forgetConsents(userID: user.id, clientID: clientID)
+        let live = try await stores.grants.grants(of: .user(id: user.id)).filter {
+            $0.clientID == clientID && ConsentPolicy.isLive($0, now: clock.now())
         }
-        // The consent goes for every resource the grants named, and for none.
-        var resources: Set<String?> = [nil]
-        for grant in grants { resources.insert(grant.resource) }
-        for resource in resources {
-            try await stores.consents.forgetConsent(userID: user.id, clientID: clientID, resource: resource)
+        for grant in live {
+            // The clock is read per grant: each revocation marker must outlive the access tokens
+            // a refresh could still have issued until that moment.
+            let ended = try await GrantRevocation.revoke(
+                grantID: grant.id, grants: stores.grants, tokenStatus: stores.tokenStatus, policy: policy, now: clock.now())
+            if ended { telemetry.familyRevoked(.user) }
         }
         guard !live.isEmpty else { return .showApps(notice: .notConnected) }
         telemetry.increment(Telemetry.Name.appsRevokedByUser)
@@ -116,7 +116,9 @@ extension OAuthServer {
         let live = try await stores.grants.grants(of: .user(id: user.id)).filter { ConsentPolicy.isLive($0, now: now) }
         var rows: [ConnectedApp] = []
         for (clientID, grants) in Dictionary(grouping: live, by: \.clientID) {
-            let client = try await stores.clients.client(withID: clientID)
+            // For display only: a client that cannot be looked up now (a metadata document whose
+            // host is down) is shown by its id, and the page, with its revoke buttons, still works.
+            let client = (try? await stores.clients.client(withID: clientID)) ?? nil
             var scopes: [String] = []
             for grant in grants { scopes += grant.scope.tokens }
             rows.append(
@@ -125,7 +127,9 @@ extension OAuthServer {
                     redirectHosts: Array(Set(client?.redirectURIs.map(RedirectDisplay.host(of:)) ?? [])).sorted(),
                     scopes: Scope(validatedTokens: scopes).tokens, resources: Set(grants.compactMap(\.resource)).sorted(),
                     approvedAt: grants.map(\.createdAt).min()!, lastUsedAt: grants.map { $0.lastUsedAt ?? $0.createdAt }.max()!,
-                    isUnverified: client.map(RedirectDisplay.isUnverified) ?? false))
+                    isUnverified: client.map(RedirectDisplay.isUnverified) ?? true,
+                    metadataHost: ClientIDMetadataDocument.isDocumentURL(clientID.rawValue)
+                        ? ClientIDMetadataDocument.host(of: clientID.rawValue) : nil))
         }
         rows.sort { ($0.lastUsedAt, $0.clientID) > ($1.lastUsedAt, $1.clientID) }
         return ConnectedAppsPage(username: user.username, csrfToken: csrfToken, apps: rows, notice: notice)
@@ -179,8 +183,12 @@ public struct ConnectedApp: Sendable, Equatable {
     public var approvedAt: Date
     /// When it last refreshed a token (or was approved, if never since).
     public var lastUsedAt: Date
-    /// Whether it registered itself and nobody vouched for its name.
+    /// Whether it registered itself and nobody vouched for its name (also when it cannot be
+    /// looked up right now).
     public var isUnverified: Bool
+    /// For a Client ID Metadata Document client, the host that published the document (its name
+    /// is the document's own claim).
+    public var metadataHost: String?
 }
 
 /// What the account sign-in page shows.

@@ -208,10 +208,8 @@ struct InstrumentedConsentStore: ConsentStore {
             try await base.saveConsent(record, userID: userID, clientID: clientID, resource: resource)
         }
     }
-    func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
-        try await meter.measure("forget_consent") {
-            try await base.forgetConsent(userID: userID, clientID: clientID, resource: resource)
-        }
+    func forgetConsents(userID: String, clientID: ClientID) async throws {
+        try await meter.measure("forget_consents") { try await base.forgetConsents(userID: userID, clientID: clientID) }
     }
 }
 

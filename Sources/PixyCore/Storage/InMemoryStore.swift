@@ -277,7 +277,8 @@ public final class InMemoryStore: PixyStorageBackend {
         state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] = record }
     }
 
-    public func forgetConsent(userID: String, clientID: ClientID, resource: String?) async throws {
-        state.withLock { $0.consents[StorageKey.consent(userID: userID, clientID: clientID, resource: resource)] = nil }
+    public func forgetConsents(userID: String, clientID: ClientID) async throws {
+        let prefix = StorageKey.consentPrefix(userID: userID, clientID: clientID)
+        state.withLock { state in state.consents = state.consents.filter { !$0.key.hasPrefix(prefix) } }
     }
 }

@@ -200,7 +200,12 @@ public enum StorageKey {
     /// `auth:consent:<user>:<client>:<resource>`: components percent-encoded so no id can
     /// forge another's key.
     public static func consent(userID: String, clientID: ClientID, resource: String?) -> String {
-        "auth:consent:\(FormParameters.percentEncode(userID)):\(FormParameters.percentEncode(clientID.rawValue)):\(FormParameters.percentEncode(resource ?? ""))"
+        consentPrefix(userID: userID, clientID: clientID) + FormParameters.percentEncode(resource ?? "")
+    }
+    /// `auth:consent:<user>:<client>:`: what every consent key of one user and client starts with,
+    /// and no other's (the components are percent-encoded, so none contains `:`).
+    public static func consentPrefix(userID: String, clientID: ClientID) -> String {
+        "auth:consent:\(FormParameters.percentEncode(userID)):\(FormParameters.percentEncode(clientID.rawValue)):"
     }
     /// `auth:revoked:<jti>`.
     public static func revokedToken(id: String) -> String { "auth:revoked:\(id)" }

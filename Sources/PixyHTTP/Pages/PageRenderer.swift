@@ -105,7 +105,7 @@ struct PageRenderer: Sendable {
         var context: [String: Any] = [
             "username": page.username, "signOutURL": signOutURL, "hasApps": !page.apps.isEmpty,
             "apps": page.apps.map { app -> [String: Any] in
-                [
+                var entry: [String: Any] = [
                     "clientID": app.clientID, "name": app.name, "redirectHosts": app.redirectHosts,
                     "hasRedirectHosts": !app.redirectHosts.isEmpty, "scopes": app.scopes, "hasScopes": !app.scopes.isEmpty,
                     "resources": app.resources, "hasResources": !app.resources.isEmpty, "isUnverified": app.isUnverified,
@@ -113,6 +113,8 @@ struct PageRenderer: Sendable {
                     "lastUsedAt": machine.string(from: app.lastUsedAt), "lastUsedAtText": human.string(from: app.lastUsedAt),
                     "revokeAction": revokeAction, "csrfToken": page.csrfToken,
                 ]
+                if let host = app.metadataHost { entry["metadataHost"] = host }
+                return entry
             },
         ]
         switch page.notice {

@@ -142,7 +142,8 @@ enum Templates {
           {{^hasApps}}<p>No application can use your account. Applications appear here once you allow them.</p>{{/hasApps}}
           {{#apps}}<section class="app" data-client-id="{{clientID}}">
             <h2>{{name}}</h2>
-            {{#isUnverified}}<p class="muted">This application registered itself; {{brandName}} has not verified who runs it.</p>{{/isUnverified}}
+            {{#metadataHost}}<p class="muted">Identified by its metadata published at <strong>{{metadataHost}}</strong>.</p>{{/metadataHost}}
+            {{^metadataHost}}{{#isUnverified}}<p class="muted">This application registered itself; {{brandName}} has not verified who runs it.</p>{{/isUnverified}}{{/metadataHost}}
             <dl>
               {{#hasRedirectHosts}}<dt>Sends you back to</dt><dd>{{#redirectHosts}}<code>{{.}}</code> {{/redirectHosts}}</dd>{{/hasRedirectHosts}}
               {{#hasScopes}}<dt>Access</dt><dd>{{#scopes}}<code>{{.}}</code> {{/scopes}}</dd>{{/hasScopes}}
