@@ -15,7 +15,8 @@ extension AuthorizationServer {
 
     func submitAccountSignIn(_ request: Request, context: PixyRequestContext) async throws -> Response {
         let form = try? await RequestReading.form(request)
-        return render(try await oauth.accountSignIn(form.map(LoginForm.init(form:)), cookie: sessionCookie(request), caller: context.caller))
+        return render(
+            try await oauth.accountSignIn(form.map(LoginForm.init(form:)), cookie: sessionCookie(request), caller: context.caller))
     }
 
     func submitRevokeApp(_ request: Request, context: PixyRequestContext) async throws -> Response {

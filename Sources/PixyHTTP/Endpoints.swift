@@ -64,7 +64,9 @@ extension AuthorizationServer {
 
     func token(_ request: Request, context: PixyRequestContext) async throws -> Response {
         oauth.telemetry.clientRequest(userAgent: request.headers[.userAgent])
-        return try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) { Responses.noStoreJSON($0) }
+        return try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) {
+            Responses.noStoreJSON($0)
+        }
     }
 
     /// RFC 7009 §2.2: 200 whether or not there was anything to revoke.

@@ -80,7 +80,8 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         encoder.outputFormatting = [.sortedKeys]
         let document = try encoder.encode(["keys": jwks])
         return SigningKeyRing(
-            keys: collection, currentKeyID: current.kid, currentKeyCreatedAt: current.createdAt, jwksJSON: String(decoding: document, as: UTF8.self),
+            keys: collection, currentKeyID: current.kid, currentKeyCreatedAt: current.createdAt,
+            jwksJSON: String(decoding: document, as: UTF8.self),
             keyIDs: Set(records.map(\.kid)), issuer: issuer)
     }
 

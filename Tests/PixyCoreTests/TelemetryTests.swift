@@ -21,7 +21,8 @@ struct TelemetryTests {
         let metrics = RecordingFactory()
         let telemetry = Telemetry(factory: metrics)
         telemetry.tokenRequest(grantType: "authorization_code", outcome: Result<Int, OAuthError>.success(1))
-        telemetry.tokenRequest(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer", outcome: Result<Int, OAuthError>.failure(.invalidRequest("x")))
+        telemetry.tokenRequest(
+            grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer", outcome: Result<Int, OAuthError>.failure(.invalidRequest("x")))
         telemetry.tokenRequest(grantType: nil, outcome: Result<Int, OAuthError>.failure(.invalidRequest("x")))
         #expect(
             metrics.counted == [

@@ -22,11 +22,14 @@ struct ConnectedAppsTests {
         let harness = try await TestHarness.make()
         try await harness.stores.clients.save(
             Client(
-                clientID: crm, clientName: "CRM <Sync>", redirectURIs: [TestHarness.redirectURI], tokenEndpointAuthMethod: .clientSecretBasic,
-                secretHash: SecretHash.sha256Hex(crmSecret), grantTypes: [.authorizationCode, .refreshToken], createdAt: harness.clock.now()))
+                clientID: crm, clientName: "CRM <Sync>", redirectURIs: [TestHarness.redirectURI],
+                tokenEndpointAuthMethod: .clientSecretBasic,
+                secretHash: SecretHash.sha256Hex(crmSecret), grantTypes: [.authorizationCode, .refreshToken], createdAt: harness.clock.now()
+            ))
         try await harness.stores.clients.save(
             Client(
-                clientID: notes, clientName: "Notes", redirectURIs: ["http://127.0.0.1/cb"], grantTypes: [.authorizationCode, .refreshToken],
+                clientID: notes, clientName: "Notes", redirectURIs: ["http://127.0.0.1/cb"],
+                grantTypes: [.authorizationCode, .refreshToken],
                 createdAt: harness.clock.now()))
         return harness
     }
@@ -77,7 +80,8 @@ struct ConnectedAppsTests {
             let crmRefresh = try #require(crmTokens["refresh_token"] as? String)
             let crmAccess = try #require(crmTokens["access_token"] as? String)
             let notesRefresh = try #require(notesTokens["refresh_token"] as? String)
-            let (again, _) = TestHarness.authorizeQuery(clientID: Self.crm, scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
+            let (again, _) = TestHarness.authorizeQuery(
+                clientID: Self.crm, scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
             let remembered = try await app.get(client, "/authorize?\(again)")
             #expect(remembered.locationParameters["code"] != nil, "the confidential client's consent is remembered")
 
@@ -103,7 +107,8 @@ struct ConnectedAppsTests {
             #expect(try json(try await Self.refresh(client, Self.crm, crmRefresh))["error"] as? String == "invalid_grant")
             #expect(try await introspect(client, crmAccess).text == #"{"active":false}"#)
             #expect(try await Self.refresh(client, Self.notes, notesRefresh).status == .ok, "the other app keeps working")
-            let (asked, _) = TestHarness.authorizeQuery(clientID: Self.crm, scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
+            let (asked, _) = TestHarness.authorizeQuery(
+                clientID: Self.crm, scope: "read", extra: [("resource", "https://mcp.example.com/mcp")])
             let consentAgain = try await app.get(client, "/authorize?\(asked)")
             #expect(consentAgain.headers[.location]?.hasPrefix("/consent") == true, "the remembered consent is forgotten")
         }

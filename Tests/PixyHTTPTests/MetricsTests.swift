@@ -71,8 +71,9 @@ struct MetricsTests {
             let tokens = try json(try await tokenRequest(client, redeem))
             let rt1 = try #require(tokens["refresh_token"] as? String)
             let rt2 = try #require(
-                try json(try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", rt1), ("client_id", clientID)]))[
-                    "refresh_token"] as? String)
+                try json(
+                    try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", rt1), ("client_id", clientID)]))[
+                        "refresh_token"] as? String)
             _ = try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", rt2), ("client_id", clientID)])
             let reuse = try await tokenRequest(client, [("grant_type", "refresh_token"), ("refresh_token", rt1), ("client_id", clientID)])
             #expect(try json(reuse)["error"] as? String == "invalid_grant")

@@ -355,7 +355,8 @@ struct BearerMiddlewareTests {
         }
         let metric = BearerAuthenticationMiddleware<ResourceRequestContext>.checksMetric
         #expect(
-            metrics.counted == ["missing", "malformed", "ok", "wrong_audience", "expired", "insufficient_scope"].map { "\(metric){result=\($0)}" })
+            metrics.counted
+                == ["missing", "malformed", "ok", "wrong_audience", "expired", "insufficient_scope"].map { "\(metric){result=\($0)}" })
         #expect(!metrics.counted.contains { $0.contains(good) })
     }
 

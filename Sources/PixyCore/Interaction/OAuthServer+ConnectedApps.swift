@@ -51,7 +51,8 @@ extension OAuthServer {
         }
         let fresh = try await sessions.start(user: nil, authTime: nil)
         return .signIn(
-            accountSignIn(csrfToken: fresh.session.csrfToken, problem: problem), cookie: sessions.cookie(fresh.cookieValue, for: fresh.session))
+            accountSignIn(csrfToken: fresh.session.csrfToken, problem: problem),
+            cookie: sessions.cookie(fresh.cookieValue, for: fresh.session))
     }
 
     private func accountSignIn(csrfToken: String, problem: LoginProblem?) -> AccountSignInPage {
