@@ -65,7 +65,7 @@ extension AuthorizationServer {
     func token(_ request: Request, context: PixyRequestContext) async throws -> Response {
         oauth.telemetry.clientRequest(userAgent: request.headers[.userAgent])
         return try await formEndpoint(request, context: context, name: "token", as: TokenRequest.self, oauth.token) {
-            Responses.noStoreJSON($0)
+            Responses.tokenResponse($0)
         }
     }
 

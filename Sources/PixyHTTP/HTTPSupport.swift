@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import NIOCore
 import PixyCore
+import PixyModel
 
 /// Builds responses in the shapes the RFCs prescribe.
 enum Responses {
@@ -22,6 +23,25 @@ enum Responses {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// The RFC 6749 §5.1 token response, written member by member (``JSONObjectWriter``: the same
+    /// bytes `jsonEncoder` writes, without its reflection; docs/performance.md), no-store.
+    static func tokenResponse(_ value: TokenResponse) -> Response {
+        var json = JSONObjectWriter(capacity: value.accessToken.utf8.count + 160)
+        json.add("access_token", value.accessToken)
+        json.add("expires_in", value.expiresIn)
+        json.addIfPresent("refresh_token", value.refreshToken)
+        json.addIfPresent("scope", value.scope)
+        json.add("token_type", value.tokenType)
+        return noStoreJSON(bytes: json.finish(), status: .ok)
+    }
+
+    private static func noStoreJSON(bytes: [UInt8], status: HTTPResponse.Status) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     /// A cacheable JSON body (metadata, JWKS).
     static func publicJSON(_ text: String) -> Response {
         Response(
@@ -34,9 +54,10 @@ enum Responses {
     /// ``status(for:)`` (with `WWW-Authenticate` for `invalid_client` when the client used Basic).
     /// Never echoes a secret, code or token: descriptions are fixed text.
     static func oauthError(_ error: OAuthError, usedBasic: Bool = false, realm: String) -> Response {
-        var body = ["error": error.code.rawValue]
-        body["error_description"] = error.description
-        var response = noStoreJSON(body, status: status(for: error))
+        var body = JSONObjectWriter(capacity: 160)
+        body.add("error", error.code.rawValue)
+        body.add("error_description", error.description)
+        var response = noStoreJSON(bytes: body.finish(), status: status(for: error))
         if let retryAfter = retryAfter(for: error) { response.headers[.retryAfter] = retryAfter }
         if error.code == .invalidClient, usedBasic {
             response.headers[.wwwAuthenticate] = "Basic realm=\"\(realm)\", charset=\"UTF-8\""
@@ -113,8 +134,23 @@ enum RequestReading {
     /// Whether the media type (parameters ignored, case-insensitive) is `expected`.
     static func hasContentType(_ request: Request, _ expected: String) -> Bool {
         guard let value = request.headers[.contentType] else { return false }
-        let mediaType = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        return mediaType == expected
+        let mediaType = trimmingOWS(value.utf8.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false)[0])
+        return mediaType.count == expected.utf8.count
+            && zip(mediaType, expected.utf8).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+    }
+
+    /// `bytes` without leading and trailing optional whitespace (RFC 9110 §5.6.3: spaces and
+    /// horizontal tabs), sliced in place rather than bridged through Foundation (docs/performance.md).
+    static func trimmingOWS<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        func isOWS(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else {
+            return bytes[bytes.endIndex...]
+        }
+        return bytes[first...last]
+    }
+
+    private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 
     /// The `application/x-www-form-urlencoded` body. Throws `invalid_request` on a wrong type,
@@ -154,11 +190,14 @@ enum RequestReading {
     /// The value of cookie `name`, if present once.
     static func cookie(_ request: Request, named name: String) -> String? {
         var found: [String] = []
+        let wanted = Array(name.utf8)
         for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let trimmed = pair.trimmingCharacters(in: .whitespaces)
-                guard let equals = trimmed.firstIndex(of: "=") else { continue }
-                if trimmed[..<equals] == name { found.append(String(trimmed[trimmed.index(after: equals)...])) }
+            for pair in header.utf8.split(separator: UInt8(ascii: ";")) {
+                let trimmed = trimmingOWS(pair)
+                guard let equals = trimmed.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                if trimmed[..<equals].elementsEqual(wanted) {
+                    found.append(String(decoding: trimmed[trimmed.index(after: equals)...], as: UTF8.self))
+                }
             }
         }
         return found.count == 1 ? found[0] : nil

@@ -11,6 +11,10 @@ public import Foundation
 /// before a rotation still verify. A token whose `kid` is unknown never falls back to another key.
 public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     private let keys: JWTKeyCollection
+    /// The current key as swift-crypto's P-256 key: tokens are signed with it directly.
+    private let signingKey: P256.Signing.PrivateKey
+    /// `base64url(header) "."`, the same for every token the current key signs.
+    private let signingInputPrefix: [UInt8]
     /// The `kid` of the key that signs new tokens.
     public let currentKeyID: String
     /// When the key that signs new tokens was created (the `pixy_signing_key_age_seconds` gauge).
@@ -22,10 +26,16 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
     private let issuer: String?
 
     private init(
-        keys: JWTKeyCollection, currentKeyID: String, currentKeyCreatedAt: Date, jwksJSON: String, keyIDs: Set<String>,
-        issuer: String?
+        keys: JWTKeyCollection, signingKey: P256.Signing.PrivateKey, currentKeyID: String, currentKeyCreatedAt: Date,
+        jwksJSON: String, keyIDs: Set<String>, issuer: String?
     ) {
         self.keys = keys
+        self.signingKey = signingKey
+        var header = JSONObjectWriter(capacity: 128)
+        header.add("alg", "ES256")
+        header.add("kid", currentKeyID)
+        header.add("typ", "at+jwt")
+        signingInputPrefix = Array(Base64URL.encode(header.finish()).utf8) + [UInt8(ascii: ".")]
         self.currentKeyID = currentKeyID
         self.currentKeyCreatedAt = currentKeyCreatedAt
         self.jwksJSON = jwksJSON
@@ -80,7 +90,8 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         encoder.outputFormatting = [.sortedKeys]
         let document = try encoder.encode(["keys": jwks])
         return SigningKeyRing(
-            keys: collection, currentKeyID: current.kid, currentKeyCreatedAt: current.createdAt,
+            keys: collection, signingKey: try P256.Signing.PrivateKey(pemRepresentation: current.privateKeyPEM),
+            currentKeyID: current.kid, currentKeyCreatedAt: current.createdAt,
             jwksJSON: String(decoding: document, as: UTF8.self),
             keyIDs: Set(records.map(\.kid)), issuer: issuer)
     }
@@ -115,12 +126,30 @@ public final class SigningKeyRing: AccessTokenIssuing, AccessTokenVerifying {
         return Base64URL.encode(SHA256.hash(data: Array(canonical.utf8)))
     }
 
-    /// Signs `claims` as an RFC 9068 access token: header `typ: at+jwt`, `alg: ES256`, `kid`.
+    /// Signs `claims` as an RFC 9068 access token: JWS compact serialization (RFC 7515 §7.1) with
+    /// header `alg: ES256`, `kid`, `typ: at+jwt` (RFC 9068 §2.1) and an ES256 signature (RFC 7518
+    /// §3.4: R and S, 32 bytes each). The header is encoded once per key and the claims are
+    /// written directly (docs/performance.md); verification still goes through jwt-kit, so every
+    /// test that verifies an issued token checks this encoding against an independent decoder.
     public func issueAccessToken(_ claims: AccessTokenClaims) async throws -> String {
-        var header = JWTHeader()
-        header.typ = "at+jwt"
-        header.alg = "ES256"
-        return try await keys.sign(AccessTokenPayload(claims), kid: JWKIdentifier(string: currentKeyID), header: header)
+        var payload = JSONObjectWriter(capacity: 384)
+        payload.add("aud", claims.audience)
+        payload.addIfPresent("auth_time", claims.authTime.map { Int($0.timeIntervalSince1970) })
+        payload.add("client_id", claims.clientID.rawValue)
+        // NumericDate in whole seconds: fractional values are legal (RFC 7519 §2) but trip validators.
+        payload.add("exp", Int(claims.expiresAt.timeIntervalSince1970.rounded(.down)))
+        payload.addIfPresent("grant_id", claims.grantID)
+        payload.add("iat", Int(claims.issuedAt.timeIntervalSince1970.rounded(.down)))
+        payload.add("iss", claims.issuer)
+        payload.add("jti", claims.tokenID)
+        if !claims.scope.isEmpty { payload.add("scope", claims.scope.description) }
+        payload.add("sub", claims.subject)
+        var signingInput = signingInputPrefix
+        signingInput.append(contentsOf: Base64URL.encode(payload.finish()).utf8)
+        let signature = try signingKey.signature(for: signingInput).rawRepresentation
+        signingInput.append(UInt8(ascii: "."))
+        signingInput.append(contentsOf: Base64URL.encode(signature).utf8)
+        return String(decoding: signingInput, as: UTF8.self)
     }
 
     /// Verifies signature, `typ`, `kid` and (when configured) `iss`. The `kid` must name one of

@@ -2,7 +2,8 @@ import JWTKit
 public import PixyCore
 import Foundation
 
-/// The JWT claims set of an RFC 9068 access token.
+/// The JWT claims set of an RFC 9068 access token, as jwt-kit decodes it when verifying (tokens
+/// are written by `SigningKeyRing.issueAccessToken`).
 struct AccessTokenPayload: JWTPayload {
     var iss: IssuerClaim
     var sub: SubjectClaim
@@ -20,20 +21,6 @@ struct AccessTokenPayload: JWTPayload {
         case clientID = "client_id"
         case authTime = "auth_time"
         case grantID = "grant_id"
-    }
-
-    init(_ claims: AccessTokenClaims) {
-        iss = IssuerClaim(value: claims.issuer)
-        sub = SubjectClaim(value: claims.subject)
-        aud = AudienceClaim(value: claims.audience)
-        clientID = claims.clientID.rawValue
-        scope = claims.scope.isEmpty ? nil : claims.scope.description
-        // NumericDate in whole seconds: fractional values are legal (RFC 7519 §2) but trip validators.
-        iat = IssuedAtClaim(value: Date(timeIntervalSince1970: claims.issuedAt.timeIntervalSince1970.rounded(.down)))
-        exp = ExpirationClaim(value: Date(timeIntervalSince1970: claims.expiresAt.timeIntervalSince1970.rounded(.down)))
-        jti = IDClaim(value: claims.tokenID)
-        authTime = claims.authTime.map { Int($0.timeIntervalSince1970) }
-        grantID = claims.grantID
     }
 
     /// Expiry is checked by the caller against the injected clock, not against the system's.
