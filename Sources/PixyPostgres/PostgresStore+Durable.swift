@@ -8,7 +8,7 @@ extension PostgresStore: ClientStore {
     public func client(withID clientID: ClientID) async throws -> Client? {
         guard isStorable(clientID.rawValue) else { return nil }
         return try await texts("SELECT record FROM pixy_clients WHERE client_id = \(clientID.rawValue)", "read client")
-            .first.map { try decode(Client.self, $0) }
+            .first.map { try decode($0, through: clientRecords) }
     }
 
     /// Inserts or replaces a client (and its registration fingerprint).
@@ -57,13 +57,13 @@ extension PostgresStore: UserStore {
     public func user(named username: String) async throws -> User? {
         guard isStorable(username) else { return nil }
         return try await texts("SELECT record FROM pixy_users WHERE username = \(username)", "read user")
-            .first.map { try decode(User.self, $0) }
+            .first.map { try decode($0, through: userRecords) }
     }
 
     /// The user with this subject id.
     public func user(withID id: String) async throws -> User? {
         guard isStorable(id) else { return nil }
-        return try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map { try decode(User.self, $0) }
+        return try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map { try decode($0, through: userRecords) }
     }
 
     /// Inserts or replaces a user by id; a username another user holds is

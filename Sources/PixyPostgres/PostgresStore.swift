@@ -31,6 +31,10 @@ public final class PostgresStore: Service {
     public let client: PostgresClient
     /// How long one operation may wait for a connection and its reply.
     public let operationTimeout: Duration
+    /// Decoded client and user records by their stored text (``DecodedRecordCache``): every flow
+    /// reads the same ones, and JSON decoding was the largest cost of reading them.
+    let clientRecords = DecodedRecordCache<Client>()
+    let userRecords = DecodedRecordCache<User>()
     let clock: any WallClock
     let logger: Logger
     private let writesSinceSweep = Mutex(0)
@@ -127,6 +131,15 @@ public final class PostgresStore: Service {
 
     func encode(_ value: some Encodable) throws -> String {
         try StoredRecordCoding.encode(value)
+    }
+
+    /// A stored record through `cache`; one that does not decode is ``StorageError/Code/corruptRecord``.
+    func decode<T>(_ text: String, through cache: DecodedRecordCache<T>) throws -> T {
+        do {
+            return try cache.decode(text)
+        } catch {
+            throw StorageError.corruptRecord("postgres: undecodable \(T.self): \(error)")
+        }
     }
 
     /// A stored record; one that does not decode is ``StorageError/Code/corruptRecord``.

@@ -6,7 +6,7 @@ import PixyRESP
 extension RedisStore: ClientStore {
     /// The client with this id, if registered.
     public func client(withID clientID: ClientID) async throws -> Client? {
-        try await get(keys.client(id: clientID.rawValue)).map { try decode(Client.self, $0) }
+        try await get(keys.client(id: clientID.rawValue)).map { try decode($0, through: clientRecords) }
     }
 
     /// Inserts or replaces a client (and its fingerprint index entry, if any).

@@ -12,7 +12,7 @@ extension RedisStore: UserStore {
 
     /// The user with this subject id, if any.
     public func user(withID id: String) async throws -> User? {
-        try await get(keys.user(id: id)).map { try decode(User.self, $0) }
+        try await get(keys.user(id: id)).map { try decode($0, through: userRecords) }
     }
 
     /// One script: refuses a username another user holds, frees a renamed user's old name.

@@ -28,6 +28,10 @@ public final class RedisStore: Service {
     public let pool: RedisConnectionPool
     /// The key layout.
     public let keys: RedisKeys
+    /// Decoded client and user records by their stored text (``DecodedRecordCache``): every flow
+    /// reads the same ones, and JSON decoding was the largest cost of reading them.
+    let clientRecords = DecodedRecordCache<Client>()
+    let userRecords = DecodedRecordCache<User>()
     private let clock: any WallClock
 
     /// A store on the Redis `configuration` names, with every key under `prefix`.
@@ -90,6 +94,15 @@ public final class RedisStore: Service {
 
     func encode(_ value: some Encodable) throws -> String {
         try StoredRecordCoding.encode(value)
+    }
+
+    /// A stored record through `cache`; one that does not decode is ``StorageError/Code/corruptRecord``.
+    func decode<T>(_ text: String, through cache: DecodedRecordCache<T>) throws -> T {
+        do {
+            return try cache.decode(text)
+        } catch {
+            throw StorageError.corruptRecord("redis: undecodable \(T.self): \(error)")
+        }
     }
 
     /// A stored record; one that does not decode is ``StorageError/Code/corruptRecord``.

@@ -18,7 +18,7 @@ extension SQLiteStore: ClientStore {
         let text = try readNow { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM clients WHERE client_id = ?"), arguments: [clientID.rawValue])
         }
-        return try text.map { try decode(Client.self, $0) }
+        return try text.map { try decode($0, through: clientRecords) }
     }
 
     /// Inserts or replaces a client (and its fingerprint index entry, if any).

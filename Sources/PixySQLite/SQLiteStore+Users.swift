@@ -9,7 +9,7 @@ extension SQLiteStore: UserStore {
         let text = try readNow { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM users WHERE username = ?"), arguments: [username])
         }
-        return try text.map { try decode(User.self, $0) }
+        return try text.map { try decode($0, through: userRecords) }
     }
 
     /// The user with this subject id, if any.
@@ -17,7 +17,7 @@ extension SQLiteStore: UserStore {
         let text = try readNow { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT record FROM users WHERE id = ?"), arguments: [id])
         }
-        return try text.map { try decode(User.self, $0) }
+        return try text.map { try decode($0, through: userRecords) }
     }
 
     /// Inserts or replaces a user (by id); a username another user holds is refused with ``StorageError/duplicateUsername``.

@@ -14,6 +14,10 @@ import Synchronization
 /// `SQLiteStore+Codes.swift`, …); the schema is in `SQLiteMigrations.swift`.
 public final class SQLiteStore: Sendable {
     let database: DatabasePool
+    /// Decoded client and user records by their stored text (``DecodedRecordCache``): every flow
+    /// reads the same ones, and JSON decoding was the largest cost of reading them.
+    let clientRecords = DecodedRecordCache<Client>()
+    let userRecords = DecodedRecordCache<User>()
     private let clock: any WallClock
     private let writesSinceSweep = Mutex(0)
 
@@ -51,6 +55,15 @@ public final class SQLiteStore: Sendable {
 
     func encode(_ value: some Encodable) throws -> String {
         try StoredRecordCoding.encode(value)
+    }
+
+    /// A stored record through `cache`; one that does not decode is ``StorageError/Code/corruptRecord``.
+    func decode<T>(_ text: String, through cache: DecodedRecordCache<T>) throws -> T {
+        do {
+            return try cache.decode(text)
+        } catch {
+            throw StorageError.corruptRecord("sqlite: undecodable \(T.self): \(error)")
+        }
     }
 
     /// A stored record; one that does not decode is ``StorageError/Code/corruptRecord``.

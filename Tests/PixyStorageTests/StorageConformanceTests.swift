@@ -174,6 +174,15 @@ struct StorageConformanceTests {
         try await store.save(alice)
         #expect(try await store.user(named: "alice") == alice)
         #expect(try await store.user(withID: "u1") == alice)
+        // Read again after a change: decoded records are remembered by their stored text
+        // (DecodedRecordCache), so a changed record must never come back in its old form.
+        var changed = alice
+        changed.passwordHash = "$2b$changed"
+        try await store.save(changed)
+        #expect(try await store.user(withID: "u1") == changed)
+        #expect(try await store.user(named: "alice") == changed)
+        try await store.save(alice)
+        #expect(try await store.user(withID: "u1") == alice)
         await #expect(throws: StorageError.duplicateUsername) {
             try await store.save(User(id: "u2", username: "alice", passwordHash: "x", createdAt: clock.now()))
         }
