@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import Synchronization
+import PixyModel
 
 /// `pixy serve --log-format json`: one JSON object per line on standard error, for log pipelines
 /// (docs/operations.md, "Logs"): `time` (RFC 3339, UTC, milliseconds), `level`, `label`,
@@ -15,17 +15,23 @@ public struct JSONLogHandler: LogHandler {
     /// Metadata added to every message of this logger.
     public var metadata: Logger.Metadata = [:]
     private let write: @Sendable (String) -> Void
+    private let timestamp: @Sendable () -> String
 
-    /// A handler writing to standard error.
+    /// A handler writing to standard error (``LogLineOutput``: one `write(2)` per line).
     public init(label: String) {
-        self.init(label: label) { line in
-            standardErrorLock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
-        }
+        let output = LogLineOutput.standardError
+        self.init(label: label, timestamp: { output.utcTimestamp() }) { line in output.writeLine(Array(line.utf8)) }
     }
 
     /// A handler writing each line (newline included) with `write`: tests capture them.
     public init(label: String, write: @escaping @Sendable (String) -> Void) {
+        self.init(label: label, timestamp: { Self.timestamp(Date()) }, write: write)
+    }
+
+    /// A handler taking its `time` from `timestamp` (tests compare both ways of writing a line).
+    init(label: String, timestamp: @escaping @Sendable () -> String, write: @escaping @Sendable (String) -> Void) {
         self.label = label
+        self.timestamp = timestamp
         self.write = write
     }
 
@@ -35,17 +41,43 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var object: [String: Any] = [:]
-        for (key, value) in metadata { object[key] = Self.json(value) }
-        for (key, value) in event.metadata ?? [:] { object[key] = Self.json(value) }
-        object["time"] = Self.timestamp(Date())
-        object["level"] = event.level.rawValue
-        object["label"] = label
-        object["message"] = "\(event.message)"
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return
+        var fields = metadata
+        if let explicit = event.metadata { fields.merge(explicit) { _, explicit in explicit } }
+        let time = timestamp()
+        write((Self.flatLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")
+            ?? Self.serializedLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")) + "\n")
+    }
+
+    /// The line written member by member (``JSONObjectWriter``) when every field is a string,
+    /// which is every field Pixy logs; `nil` when one is an array or a dictionary. Keys sorted,
+    /// like ``serializedLine(_:time:level:label:message:)``.
+    static func flatLine(_ fields: Logger.Metadata, time: String, level: Logger.Level, label: String, message: String) -> String? {
+        var members: [(key: String, value: String)] = [("label", label), ("level", level.rawValue), ("message", message), ("time", time)]
+        for (key, value) in fields where !["label", "level", "message", "time"].contains(key) {
+            switch value {
+            case .string(let text): members.append((key, text))
+            case .stringConvertible(let convertible): members.append((key, convertible.description))
+            case .array, .dictionary: return nil
+            }
         }
-        write(String(decoding: data, as: UTF8.self) + "\n")
+        members.sort { $0.key < $1.key }
+        var writer = JSONObjectWriter(capacity: 512)
+        for member in members { writer.add(name: member.key, member.value) }
+        return String(decoding: writer.finish(), as: UTF8.self)
+    }
+
+    /// The line through `JSONSerialization`, for fields that nest.
+    static func serializedLine(_ fields: Logger.Metadata, time: String, level: Logger.Level, label: String, message: String) -> String {
+        var object: [String: Any] = [:]
+        for (key, value) in fields { object[key] = Self.json(value) }
+        object["time"] = time
+        object["level"] = level.rawValue
+        object["label"] = label
+        object["message"] = message
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return #"{"message":"unloggable line"}"#
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func json(_ value: Logger.Metadata.Value) -> Any {
@@ -62,5 +94,3 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-/// One writer at a time, so lines from concurrent requests never interleave.
-private let standardErrorLock = Mutex(())

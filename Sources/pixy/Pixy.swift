@@ -380,7 +380,7 @@ struct Serve: AsyncParsableCommand {
         switch logFormat ?? environmentValue("LOG_FORMAT") ?? "text" {
         case "text":
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = TextLogHandler(label: label)
                 handler.logLevel = level
                 return handler
             }
