@@ -216,8 +216,9 @@ struct RequestLogMiddleware: RouterMiddleware {
         let start = ContinuousClock.now
         func log(_ status: Int) {
             let elapsed = ContinuousClock.now - start
-            // Tenths of a millisecond, written with integers: `String(format:)` goes through printf.
-            let tenths = elapsed.components.seconds * 10_000 + elapsed.components.attoseconds / 100_000_000_000_000
+            // Tenths of a millisecond, rounded, written with integers: `String(format:)` goes through printf.
+            let tenths =
+                elapsed.components.seconds * 10_000 + (elapsed.components.attoseconds + 50_000_000_000_000) / 100_000_000_000_000
             let duration = "\(tenths / 10).\(tenths % 10)"
             // The route is the matched pattern (`/upstream/{provider}/callback`), never the raw
             // path: a label must not grow with what clients send.

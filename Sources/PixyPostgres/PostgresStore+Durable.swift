@@ -63,7 +63,9 @@ extension PostgresStore: UserStore {
     /// The user with this subject id.
     public func user(withID id: String) async throws -> User? {
         guard isStorable(id) else { return nil }
-        return try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map { try decode($0, through: userRecords) }
+        return try await texts("SELECT record FROM pixy_users WHERE id = \(id)", "read user").first.map {
+            try decode($0, through: userRecords)
+        }
     }
 
     /// Inserts or replaces a user by id; a username another user holds is

@@ -44,8 +44,9 @@ public struct JSONLogHandler: LogHandler {
         var fields = metadata
         if let explicit = event.metadata { fields.merge(explicit) { _, explicit in explicit } }
         let time = timestamp()
-        write((Self.flatLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")
-            ?? Self.serializedLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")) + "\n")
+        write(
+            (Self.flatLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")
+                ?? Self.serializedLine(fields, time: time, level: event.level, label: label, message: "\(event.message)")) + "\n")
     }
 
     /// The line written member by member (``JSONObjectWriter``) when every field is a string,
@@ -93,4 +94,3 @@ public struct JSONLogHandler: LogHandler {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
-

@@ -19,6 +19,18 @@ struct DecodedRecordCacheTests {
         #expect(cache.count == 2)
     }
 
+    @Test("Canonically equivalent but different bytes are different records")
+    func bytesNotCharacters() throws {
+        let cache = DecodedRecordCache<User>(capacity: 8)
+        let precomposed = User(id: "u1", username: "caf\u{E9}", passwordHash: "h", createdAt: Date(timeIntervalSince1970: 1))
+        var decomposed = precomposed
+        decomposed.username = "cafe\u{301}"
+        #expect(precomposed.username == decomposed.username, "Swift strings compare canonically")
+        #expect(Array(try cache.decode(text(precomposed)).username.utf8) == Array(precomposed.username.utf8))
+        #expect(Array(try cache.decode(text(decomposed)).username.utf8) == Array(decomposed.username.utf8))
+        #expect(cache.count == 2)
+    }
+
     @Test("Undecodable text throws every time and is not remembered")
     func corruptTextThrows() {
         let cache = DecodedRecordCache<User>(capacity: 8)

@@ -23,8 +23,14 @@ struct LogFormatTests {
         logger.error("failed", error: LoggedError(), metadata: ["b": "1"])
         let written = lines.withLock { $0 }
         #expect(written.count == 2)
-        #expect(written.first == "2026-01-02T03:04:05+0000 info pixy: method=GET path=/a b request_id=r1 status=200 [PixyHTTPTests] GET /token 200 1.5ms\n")
-        #expect(written.last?.hasPrefix("2026-01-02T03:04:05+0000 error pixy: b=1 error.message=broken error.type=PixyHTTPTests.LoggedError request_id=r1 status=0 [PixyHTTPTests] failed\n") == true)
+        #expect(
+            written.first
+                == "2026-01-02T03:04:05+0000 info pixy: method=GET path=/a b request_id=r1 status=200 [PixyHTTPTests] GET /token 200 1.5ms\n"
+        )
+        #expect(
+            written.last?.hasPrefix(
+                "2026-01-02T03:04:05+0000 error pixy: b=1 error.message=broken error.type=PixyHTTPTests.LoggedError request_id=r1 status=0 [PixyHTTPTests] failed\n"
+            ) == true)
     }
 
     @Test("JSON: the hand-written line is the object JSONSerialization writes, escapes included; nested fields still work")
@@ -39,6 +45,10 @@ struct LogFormatTests {
         #expect(parsed != nil && parsed == expected)
         #expect(parsed?["message"] as? String == "m\n\"x\"" && parsed?["z"] as? String == "42")
         #expect(!flat.contains("\n"), "one line per record")
+        let order = ["\"label\"", "\"level\"", "\"message\"", "\"path\"", "\"status\"", "\"time\"", "\"z\""].map {
+            flat.range(of: $0)?.lowerBound
+        }
+        #expect(order.allSatisfy { $0 != nil } && order.map { $0! } == order.map { $0! }.sorted(), "keys sorted, as before")
 
         let nested: Logger.Metadata = ["list": ["a", "b"]]
         #expect(JSONLogHandler.flatLine(nested, time: "T", level: .info, label: "pixy", message: "m") == nil)

@@ -11,7 +11,8 @@ import Testing
 /// through `verifiedClaims`.
 @Suite("RFC 9068 §2: the access token's JWS encoding")
 struct AccessTokenEncodingTests {
-    private func parts(of token: String) throws -> (header: [String: Any], payload: [String: Any], signingInput: String, signature: [UInt8]) {
+    private func parts(of token: String) throws -> (header: [String: Any], payload: [String: Any], signingInput: String, signature: [UInt8])
+    {
         let pieces = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard pieces.count == 3, let header = Base64URL.decode(pieces[0]), let payload = Base64URL.decode(pieces[1]),
             let signature = Base64URL.decode(pieces[2]),
@@ -24,7 +25,8 @@ struct AccessTokenEncodingTests {
     @Test("RFC 9068 §2.1-2.2: header alg/kid/typ only, every claim with its JSON type, whole-second dates")
     func headerAndClaims() async throws {
         let clock = ManualClock()
-        let keys = try await SigningKeys(store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let keys = try await SigningKeys(
+            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
         var claims = sampleClaims(clock: clock)
         claims.grantID = "grant-1"
         claims.scope = Scope(validatedTokens: ["read", "write"])
@@ -60,7 +62,8 @@ struct AccessTokenEncodingTests {
     @Test("RFC 7518 §3.4: the signature verifies with the published JWK over header.payload")
     func signatureVerifiesWithPublishedKey() async throws {
         let clock = ManualClock()
-        let keys = try await SigningKeys(store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let keys = try await SigningKeys(
+            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
         let token = try await keys.issueAccessToken(sampleClaims(clock: clock))
         let (_, _, signingInput, signature) = try parts(of: token)
 
@@ -80,7 +83,8 @@ struct AccessTokenEncodingTests {
     @Test("RFC 8259 §7: quotes, backslashes, control characters and non-ASCII text in claims survive the round trip")
     func stringsAreEscaped() async throws {
         let clock = ManualClock()
-        let keys = try await SigningKeys(store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let keys = try await SigningKeys(
+            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
         var claims = sampleClaims(clock: clock)
         claims.subject = "a\"b\\c\u{0}d\u{1F}e\nf\tg/h é 鍵 🔑 \u{7F}"
         claims.audience = "https://mcp.example.com/path?x=\"}"

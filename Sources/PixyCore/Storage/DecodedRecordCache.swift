@@ -9,7 +9,7 @@ import Synchronization
 /// identical text decodes to an identical value. Nothing is ever served that the store did not
 /// just return. Bounded: when `capacity` entries are held, the cache starts over.
 public final class DecodedRecordCache<Value: Decodable & Sendable>: Sendable {
-    private let entries = Mutex<[String: Value]>([:])
+    private let entries = Mutex<[[UInt8]: Value]>([:])
     private let capacity: Int
 
     /// A cache holding at most `capacity` records.
@@ -20,11 +20,14 @@ public final class DecodedRecordCache<Value: Decodable & Sendable>: Sendable {
     /// The record `text` decodes to (``StoredRecordCoding/decode(_:_:)``), remembered for the
     /// next read of the same text. Throws what decoding throws.
     public func decode(_ text: String) throws -> Value {
-        if let known = entries.withLock({ $0[text] }) { return known }
+        // Keyed by the UTF-8 bytes, not the String: String equality treats canonically
+        // equivalent text ("é" precomposed or not) as equal, and the stored bytes are what counts.
+        let key = Array(text.utf8)
+        if let known = entries.withLock({ $0[key] }) { return known }
         let value = try StoredRecordCoding.decode(Value.self, text)
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[text] = value
+            entries[key] = value
         }
         return value
     }
