@@ -22,11 +22,17 @@ struct AccessTokenEncodingTests {
         return (headerObject, payloadObject, pieces[0] + "." + pieces[1], signature)
     }
 
-    @Test("RFC 9068 §2.1-2.2: header alg/kid/typ only, every claim with its JSON type, whole-second dates")
-    func headerAndClaims() async throws {
+    /// A manual clock and a key ring with one fresh key for the issuer `https://auth.example.com`.
+    private func freshKeys() async throws -> (ManualClock, SigningKeys) {
         let clock = ManualClock()
         let keys = try await SigningKeys(
             store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        return (clock, keys)
+    }
+
+    @Test("RFC 9068 §2.1-2.2: header alg/kid/typ only, every claim with its JSON type, whole-second dates")
+    func headerAndClaims() async throws {
+        let (clock, keys) = try await freshKeys()
         var claims = sampleClaims(clock: clock)
         claims.grantID = "grant-1"
         claims.scope = Scope(validatedTokens: ["read", "write"])
@@ -61,9 +67,7 @@ struct AccessTokenEncodingTests {
 
     @Test("RFC 7518 §3.4: the signature verifies with the published JWK over header.payload")
     func signatureVerifiesWithPublishedKey() async throws {
-        let clock = ManualClock()
-        let keys = try await SigningKeys(
-            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let (clock, keys) = try await freshKeys()
         let token = try await keys.issueAccessToken(sampleClaims(clock: clock))
         let (_, _, signingInput, signature) = try parts(of: token)
 
@@ -82,9 +86,7 @@ struct AccessTokenEncodingTests {
 
     @Test("RFC 8259 §7: quotes, backslashes, control characters and non-ASCII text in claims survive the round trip")
     func stringsAreEscaped() async throws {
-        let clock = ManualClock()
-        let keys = try await SigningKeys(
-            store: InMemoryStore(clock: clock), clock: clock, issuer: "https://auth.example.com", retention: .seconds(900))
+        let (clock, keys) = try await freshKeys()
         var claims = sampleClaims(clock: clock)
         claims.subject = "a\"b\\c\u{0}d\u{1F}e\nf\tg/h é 鍵 🔑 \u{7F}"
         claims.audience = "https://mcp.example.com/path?x=\"}"
