@@ -1,12 +1,31 @@
 public import struct Foundation.Date
+import HeapModule
 import Synchronization
 
 /// Every store in process memory. For tests and single-process demos: nothing survives a restart.
-/// TTLs are enforced on read against the injected clock; expired entries are swept on writes.
+/// TTLs are enforced on read against the injected clock; expired entries are swept on writes,
+/// in expiry order from a heap of deadlines, so a write costs the same with a thousand or a
+/// million live entries (docs/performance.md, "Flat cost").
 public final class InMemoryStore: PixyStorageBackend {
     private struct Expiring<Value: Sendable>: Sendable {
         var value: Value
         var expiresAt: Date
+    }
+
+    /// Which map a ``Deadline`` points into.
+    private enum ExpiringMap: UInt8, Sendable {
+        case codes, sessions, pending, usedCodes, revokedTokens, grants, refreshIndex
+    }
+
+    /// A moment at which the entry under `key` may have expired. A hint, checked when it comes
+    /// due: the entry may be gone already (consumed) or live longer (rewritten, or a grant whose
+    /// expiry moved), and then another deadline of its own is in the heap.
+    private struct Deadline: Comparable, Sendable {
+        var expiresAt: Date
+        var map: ExpiringMap
+        var key: String
+
+        static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.expiresAt < rhs.expiresAt }
     }
 
     private struct State: Sendable {
@@ -21,8 +40,12 @@ public final class InMemoryStore: PixyStorageBackend {
         var grants: [String: Grant] = [:]
         var refreshIndex: [String: String] = [:]
         var consents: [String: ConsentRecord] = [:]
-        var writesSinceSweep = 0
+        var deadlines = Heap<Deadline>()
     }
+
+    /// Most deadlines one write clears: a burst of expiries is spread over the following writes
+    /// instead of stalling one (each write adds at most two deadlines, so the sweep keeps up).
+    private static let sweepBatch = 64
 
     private let state = Mutex(State())
     private let clock: any WallClock
@@ -45,28 +68,57 @@ public final class InMemoryStore: PixyStorageBackend {
 
     /// Stores `value` under `key` in one of the expiring maps for `ttl`.
     private func putExpiring<Value: Sendable>(
-        _ map: WritableKeyPath<State, [String: Expiring<Value>]>, _ key: String, _ value: Value,
+        _ map: WritableKeyPath<State, [String: Expiring<Value>]>, named name: ExpiringMap, _ key: String, _ value: Value,
         ttl: Duration
     ) {
         let now = clock.now()
         let expiresAt = expiry(ttl)
         state.withLock { state in
             state[keyPath: map][key] = Expiring(value: value, expiresAt: expiresAt)
-            sweepIfDue(&state, now: now)
+            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: name, key: key))
+            sweep(&state, now: now)
         }
     }
 
-    private func sweepIfDue(_ state: inout State, now: Date) {
-        state.writesSinceSweep += 1
-        guard state.writesSinceSweep >= 1024 else { return }
-        state.writesSinceSweep = 0
-        state.codes = state.codes.filter { $0.value.expiresAt > now }
-        state.sessions = state.sessions.filter { $0.value.expiresAt > now }
-        state.pending = state.pending.filter { $0.value.expiresAt > now }
-        state.usedCodes = state.usedCodes.filter { $0.value.expiresAt > now }
-        state.revokedTokens = state.revokedTokens.filter { $0.value > now }
-        state.grants = state.grants.filter { $0.value.expiresAt > now }
-        state.refreshIndex = state.refreshIndex.filter { state.grants[$0.value] != nil }
+    /// Removes the entries whose deadlines have come, at most ``sweepBatch`` of them.
+    private func sweep(_ state: inout State, now: Date) {
+        for _ in 0..<Self.sweepBatch {
+            guard let due = state.deadlines.min, due.expiresAt <= now else { return }
+            state.deadlines.removeMin()
+            switch due.map {
+            case .codes: Self.removeIfExpired(&state.codes, due.key, now: now)
+            case .sessions: Self.removeIfExpired(&state.sessions, due.key, now: now)
+            case .pending: Self.removeIfExpired(&state.pending, due.key, now: now)
+            case .usedCodes: Self.removeIfExpired(&state.usedCodes, due.key, now: now)
+            case .revokedTokens:
+                if let expiresAt = state.revokedTokens[due.key], expiresAt <= now { state.revokedTokens[due.key] = nil }
+            case .grants:
+                if let grant = state.grants[due.key], grant.expiresAt <= now { state.grants[due.key] = nil }
+            case .refreshIndex:
+                // An index entry lives as long as its grant; a grant that lives on re-arms it.
+                guard let id = state.refreshIndex[due.key] else { break }
+                if let grant = state.grants[id], grant.expiresAt > now {
+                    state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .refreshIndex, key: due.key))
+                } else {
+                    state.refreshIndex[due.key] = nil
+                }
+            }
+        }
+    }
+
+    /// How many entries the expiring maps hold, expired or not, and how many deadlines wait in the
+    /// heap: what the sweep keeps bounded (Tests/PixyCoreTests/InMemoryStoreSweepTests.swift).
+    package var heldCounts: (entries: Int, deadlines: Int) {
+        state.withLock { state in
+            let entries =
+                state.codes.count + state.sessions.count + state.pending.count + state.usedCodes.count
+                + state.revokedTokens.count + state.grants.count + state.refreshIndex.count
+            return (entries, state.deadlines.count)
+        }
+    }
+
+    private static func removeIfExpired<Value>(_ map: inout [String: Expiring<Value>], _ key: String, now: Date) {
+        if let entry = map[key], entry.expiresAt <= now { map[key] = nil }
     }
 
     // MARK: ClientStore
@@ -108,7 +160,8 @@ public final class InMemoryStore: PixyStorageBackend {
             let key = StorageKey.authorizationCode(hash: codeHash)
             if let existing = state.codes[key], existing.expiresAt > now { throw StorageError.duplicateKey }
             state.codes[key] = Expiring(value: record, expiresAt: expiresAt)
-            sweepIfDue(&state, now: now)
+            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: .codes, key: key))
+            sweep(&state, now: now)
         }
     }
 
@@ -166,7 +219,7 @@ public final class InMemoryStore: PixyStorageBackend {
     // MARK: InteractionStore
 
     public func saveSession(_ session: BrowserSession, key: String, ttl: Duration) async throws {
-        putExpiring(\.sessions, StorageKey.session(hash: key), session, ttl: ttl)
+        putExpiring(\.sessions, named: .sessions, StorageKey.session(hash: key), session, ttl: ttl)
     }
 
     public func session(key: String) async throws -> BrowserSession? {
@@ -178,7 +231,7 @@ public final class InMemoryStore: PixyStorageBackend {
     }
 
     public func savePendingAuthorization(_ pending: PendingAuthorization, key: String, ttl: Duration) async throws {
-        putExpiring(\.pending, StorageKey.pendingAuthorization(hash: key), pending, ttl: ttl)
+        putExpiring(\.pending, named: .pending, StorageKey.pendingAuthorization(hash: key), pending, ttl: ttl)
     }
 
     public func pendingAuthorization(key: String) async throws -> PendingAuthorization? {
@@ -200,8 +253,10 @@ public final class InMemoryStore: PixyStorageBackend {
     public func revokeToken(id tokenID: String, expiresAt: Date) async throws {
         let now = clock.now()
         state.withLock { state in
-            state.revokedTokens[StorageKey.revokedToken(id: tokenID)] = expiresAt
-            sweepIfDue(&state, now: now)
+            let key = StorageKey.revokedToken(id: tokenID)
+            state.revokedTokens[key] = expiresAt
+            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: .revokedTokens, key: key))
+            sweep(&state, now: now)
         }
     }
 
@@ -210,7 +265,7 @@ public final class InMemoryStore: PixyStorageBackend {
     }
 
     public func markCodeUsed(codeHash: String, _ marker: UsedCodeMarker, ttl: Duration) async throws {
-        putExpiring(\.usedCodes, StorageKey.usedCode(hash: codeHash), marker, ttl: ttl)
+        putExpiring(\.usedCodes, named: .usedCodes, StorageKey.usedCode(hash: codeHash), marker, ttl: ttl)
     }
 
     public func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
@@ -224,8 +279,11 @@ public final class InMemoryStore: PixyStorageBackend {
         try state.withLock { state in
             guard state.grants[grant.id] == nil else { throw StorageError.duplicateKey }
             state.grants[grant.id] = grant
-            state.refreshIndex[StorageKey.refreshToken(hash: grant.currentTokenHash)] = grant.id
-            sweepIfDue(&state, now: now)
+            let indexKey = StorageKey.refreshToken(hash: grant.currentTokenHash)
+            state.refreshIndex[indexKey] = grant.id
+            state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .grants, key: grant.id))
+            state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .refreshIndex, key: indexKey))
+            sweep(&state, now: now)
         }
     }
 
@@ -261,8 +319,15 @@ public final class InMemoryStore: PixyStorageBackend {
         case .keep(let result):
             return result
         case .save(let result, let newTokenHash):
+            if let previous = state.grants[id], previous.expiresAt != grant.expiresAt {
+                state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .grants, key: id))
+            }
             state.grants[id] = grant
-            if let newTokenHash { state.refreshIndex[StorageKey.refreshToken(hash: newTokenHash)] = id }
+            if let newTokenHash {
+                let indexKey = StorageKey.refreshToken(hash: newTokenHash)
+                state.refreshIndex[indexKey] = id
+                state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .refreshIndex, key: indexKey))
+            }
             return result
         }
     }
