@@ -187,6 +187,15 @@ struct Serve: AsyncParsableCommand {
     )
     var seedDataDirectory: String?
     @Option(
+        name: .customLong("benchmark-prefill-codes"),
+        help: ArgumentHelp("Benchmarks only: store this many live codes before listening (docs/performance.md).", visibility: .hidden))
+    var benchmarkPrefillCodes = 0
+    @Option(
+        name: .customLong("benchmark-prefill-sessions"),
+        help: ArgumentHelp(
+            "Benchmarks only: store this many signed-in sessions before listening (docs/performance.md).", visibility: .hidden))
+    var benchmarkPrefillSessions = 0
+    @Option(
         name: .customLong("registration-burst"),
         help: "New-client registrations one address may make at once (default \(OAuthServer.Limits.Defaults.registrationBurst)).")
     var registrationBurst: Int?
@@ -413,6 +422,14 @@ struct Serve: AsyncParsableCommand {
             let copied = try await StoreFactory.copyDurableState(
                 from: try await StoreFactory.open(seed, clock: clock, logger: logger).stores, to: stores)
             say("pixy: seeded the memory store with \(copied.users) users, \(copied.clients) clients and \(copied.keys) signing keys")
+        }
+        guard benchmarkPrefillCodes >= 0, benchmarkPrefillSessions >= 0 else {
+            throw ValidationError("--benchmark-prefill-codes and --benchmark-prefill-sessions must not be negative")
+        }
+        if benchmarkPrefillCodes > 0 || benchmarkPrefillSessions > 0 {
+            let filled = try await BenchmarkPrefill(codes: benchmarkPrefillCodes, sessions: benchmarkPrefillSessions)
+                .run(into: stores, issuer: configuration.issuer, clock: clock)
+            say("pixy: benchmark prefill stored \(filled.codes) codes and \(filled.sessions) sessions")
         }
         let hashCost = configuration.passwordHashCost
         let app = try await buildApplication(
