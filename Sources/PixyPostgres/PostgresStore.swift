@@ -230,7 +230,7 @@ public final class PostgresStore: Service {
 ///
 /// Why not a task group: a group waits for its children, and a query stuck on a dead connection
 /// does not end on cancellation, so the caller would wait anyway.
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let waiter = DeadlineWaiter<T>()
     let work = Task { try await body() }
     let timer = Task {

@@ -1,0 +1,91 @@
+import PixyCore
+import PixyPostgres
+import Synchronization
+import Testing
+
+/// A gate a test opens by hand: what a query stuck on a dead connection looks like to the
+/// deadline (it ignores cancellation and ends only when the test says so).
+private final class Gate: Sendable {
+    private let waiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = waiters.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters!.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func open() {
+        for continuation in waiters.withLock({ $0.take() }) ?? [] { continuation.resume() }
+    }
+}
+
+/// A flag one task sets and another reads.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
+/// Every PostgreSQL operation runs under `withDeadline` (Sources/PixyPostgres/PostgresStore.swift):
+/// docs/security.md §10, a store that does not answer fails closed instead of holding the request.
+@Suite("PostgreSQL operation deadline")
+struct PostgresDeadlineTests {
+    @Test("docs/security.md §10: an operation that never answers fails as timed out without waiting for it")
+    func stuckOperationTimesOut() async throws {
+        let gate = Gate()
+        let finished = Flag()
+        // Only if the deadline is broken: the stuck body ends after a minute, so the test fails
+        // below instead of hanging.
+        let fallback = Task {
+            try await Task.sleep(for: .seconds(60))
+            gate.open()
+        }
+        defer { fallback.cancel() }
+        let error = await #expect(throws: StorageError.self) {
+            _ = try await withDeadline(.milliseconds(50)) { () async throws -> Int in
+                await gate.wait()  // ignores cancellation, like a query on a dead connection
+                finished.set()
+                return 1
+            }
+        }
+        #expect(error?.isTimeout == true, "timed out, not refused: \(String(describing: error))")
+        #expect(!finished.isSet, "the caller did not wait for the stuck body")
+        gate.open()
+    }
+
+    @Test("An operation that answers in time returns its value or its own error")
+    func answersPassThrough() async throws {
+        #expect(try await withDeadline(.seconds(60)) { 42 } == 42)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            _ = try await withDeadline(.seconds(60)) { () async throws -> Int in throw Refused() }
+        }
+    }
+
+    @Test("Cancelling the caller cancels the operation")
+    func callerCancellationReachesTheBody() async throws {
+        let started = Gate()
+        let sawCancellation = Flag()
+        let caller = Task {
+            try await withDeadline(.seconds(60)) { () async throws -> Int in
+                started.open()
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch is CancellationError {
+                    sawCancellation.set()
+                    throw CancellationError()
+                }
+                return 1
+            }
+        }
+        await started.wait()
+        caller.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await caller.value }
+        #expect(sawCancellation.isSet)
+    }
+}
