@@ -36,7 +36,8 @@ struct InMemoryStoreSweepTests {
             try await store.storeCode(code(), codeHash: "code-\(index)", ttl: .seconds(60))
             try await store.saveSession(session(), key: "session-\(index)", ttl: .seconds(60))
             try await store.markCodeUsed(
-                codeHash: "used-\(index)", UsedCodeMarker(
+                codeHash: "used-\(index)",
+                UsedCodeMarker(
                     clientID: "c", codeChallenge: code().codeChallenge, tokenIDs: [], tokensExpireAt: clock.now()),
                 ttl: .seconds(60))
         }
