@@ -171,7 +171,6 @@ let package = Package(
             name: "PixyResource",
             dependencies: [
                 "PixyModel",
-                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
