@@ -89,4 +89,70 @@ struct InMemoryStoreSweepTests {
         #expect(try await store.grant(withID: "g") == nil)
         #expect(store.heldCounts.entries == 4, "grant and index entries gone; the four sessions remain")
     }
+
+    @Test("One write clears at most a bounded batch of due entries, so no write stalls on a burst")
+    func sweepIsBoundedPerWrite() async throws {
+        let store = InMemoryStore(clock: clock)
+        for index in 0..<600 {
+            try await store.saveSession(session(), key: "s\(index)", ttl: .seconds(60))
+        }
+        clock.advance(by: .seconds(61))
+        try await store.saveSession(session(), key: "new", ttl: .seconds(60))
+        #expect(store.heldCounts.entries == 600 - 64 + 1, "64 cleared by this write, the rest by later ones")
+    }
+
+    @Test("Rewriting a key, in any expiring map, adds no deadline: the heap holds one per entry")
+    func rewritesAddNoDeadlines() async throws {
+        let store = InMemoryStore(clock: clock)
+        let marker = UsedCodeMarker(clientID: "c", codeChallenge: code().codeChallenge, tokenIDs: [], tokensExpireAt: clock.now())
+        let pending = PendingAuthorization(
+            request: AuthorizationRequest(
+                clientID: "c", redirectURI: "http://127.0.0.1/cb", redirectURIWasSent: true,
+                codeChallenge: code().codeChallenge, scope: Scope(validatedTokens: ["read"]), resource: nil, state: nil),
+            sessionKey: "s", expiresAt: clock.now().addingTimeInterval(600))
+        for round in 1...100 {
+            try await store.saveSession(session(), key: "k", ttl: .seconds(60 + round))
+            try await store.savePendingAuthorization(pending, key: "k", ttl: .seconds(60 + round))
+            try await store.markCodeUsed(codeHash: "k", marker, ttl: .seconds(60 + round))
+            try await store.revokeToken(id: "k", expiresAt: clock.now().addingTimeInterval(Double(60 + round)))
+        }
+        #expect(store.heldCounts.entries == 4)
+        #expect(store.heldCounts.deadlines == 4, "one deadline per entry, not one per write")
+        clock.advance(by: .seconds(100))
+        try await store.saveSession(session(), key: "other", ttl: .seconds(1000))
+        #expect(try await store.session(key: "k") != nil, "still live at 100 s of 160: re-armed, not removed")
+        #expect(try await store.usedCodeMarker(codeHash: "k") != nil)
+        #expect(try await store.pendingAuthorization(key: "k") != nil)
+        #expect(try await store.isTokenRevoked(id: "k"))
+        #expect(store.heldCounts.deadlines == 5)
+        clock.advance(by: .seconds(61))
+        try await store.saveSession(session(), key: "last", ttl: .seconds(1000))
+        #expect(store.heldCounts.entries == 2, "all four swept at their own expiry; two sessions remain")
+        #expect(try await !store.isTokenRevoked(id: "k"))
+    }
+
+    @Test("A grant whose expiry moves later lives on past its first deadline, and goes at its new one")
+    func movedGrantExpiryIsRearmed() async throws {
+        let store = InMemoryStore(clock: clock)
+        try await store.createGrant(grant(id: "g", tokenHash: "h1", lifetime: 100))
+        let later = clock.now().addingTimeInterval(300)
+        _ = try await store.updateGrant(id: "g") { grant -> GrantUpdate<Void> in
+            grant.expiresAt = later
+            return .save((), newTokenHash: nil)
+        }
+        clock.advance(by: .seconds(150))
+        for index in 0..<3 {
+            try await store.saveSession(session(), key: "a\(index)", ttl: .seconds(1000))
+        }
+        #expect(try await store.grant(withID: "g") != nil, "past its first deadline, before its new expiry")
+        #expect(
+            try await store.updateGrant(refreshTokenHash: "h1") { _ in GrantUpdate<Bool>.keep(true) } == true,
+            "its refresh-token index entry lives on with it")
+        clock.advance(by: .seconds(151))
+        for index in 0..<3 {
+            try await store.saveSession(session(), key: "b\(index)", ttl: .seconds(1000))
+        }
+        #expect(try await store.grant(withID: "g") == nil)
+        #expect(store.heldCounts.entries == 6, "grant and index entry gone; six sessions remain")
+    }
 }

@@ -74,10 +74,19 @@ public final class InMemoryStore: PixyStorageBackend {
         let now = clock.now()
         let expiresAt = expiry(ttl)
         state.withLock { state in
-            state[keyPath: map][key] = Expiring(value: value, expiresAt: expiresAt)
-            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: name, key: key))
+            let previous = state[keyPath: map].updateValue(Expiring(value: value, expiresAt: expiresAt), forKey: key)
+            Self.arm(&state, name, key, at: expiresAt, replacing: previous?.expiresAt)
             sweep(&state, now: now)
         }
+    }
+
+    /// Adds a deadline for `key` unless one at or before `expiresAt` is already waiting (the
+    /// entry existed with an expiry no later): so rewriting a key adds nothing to the heap, and
+    /// the heap holds about one deadline per entry, plus those of entries removed early until
+    /// their time comes. A deadline that comes due while its entry lives on is re-armed.
+    private static func arm(_ state: inout State, _ map: ExpiringMap, _ key: String, at expiresAt: Date, replacing previous: Date?) {
+        if let previous, previous <= expiresAt { return }
+        state.deadlines.insert(Deadline(expiresAt: expiresAt, map: map, key: key))
     }
 
     /// Removes the entries whose deadlines have come, at most ``sweepBatch`` of them.
@@ -85,23 +94,33 @@ public final class InMemoryStore: PixyStorageBackend {
         for _ in 0..<Self.sweepBatch {
             guard let due = state.deadlines.min, due.expiresAt <= now else { return }
             state.deadlines.removeMin()
+            // The entry's expiry now: nil when it is gone (or, for an index entry, its grant is),
+            // removed when it has passed, re-armed when the entry lives on (rewritten later).
+            let current: Date?
             switch due.map {
-            case .codes: Self.removeIfExpired(&state.codes, due.key, now: now)
-            case .sessions: Self.removeIfExpired(&state.sessions, due.key, now: now)
-            case .pending: Self.removeIfExpired(&state.pending, due.key, now: now)
-            case .usedCodes: Self.removeIfExpired(&state.usedCodes, due.key, now: now)
-            case .revokedTokens:
-                if let expiresAt = state.revokedTokens[due.key], expiresAt <= now { state.revokedTokens[due.key] = nil }
-            case .grants:
-                if let grant = state.grants[due.key], grant.expiresAt <= now { state.grants[due.key] = nil }
+            case .codes: current = state.codes[due.key]?.expiresAt
+            case .sessions: current = state.sessions[due.key]?.expiresAt
+            case .pending: current = state.pending[due.key]?.expiresAt
+            case .usedCodes: current = state.usedCodes[due.key]?.expiresAt
+            case .revokedTokens: current = state.revokedTokens[due.key]
+            case .grants: current = state.grants[due.key]?.expiresAt
             case .refreshIndex:
-                // An index entry lives as long as its grant; a grant that lives on re-arms it.
-                guard let id = state.refreshIndex[due.key] else { break }
-                if let grant = state.grants[id], grant.expiresAt > now {
-                    state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .refreshIndex, key: due.key))
-                } else {
-                    state.refreshIndex[due.key] = nil
-                }
+                // An index entry lives as long as its grant.
+                current = state.refreshIndex[due.key].map { state.grants[$0]?.expiresAt ?? now }
+            }
+            guard let current else { continue }
+            if current > now {
+                state.deadlines.insert(Deadline(expiresAt: current, map: due.map, key: due.key))
+                continue
+            }
+            switch due.map {
+            case .codes: state.codes[due.key] = nil
+            case .sessions: state.sessions[due.key] = nil
+            case .pending: state.pending[due.key] = nil
+            case .usedCodes: state.usedCodes[due.key] = nil
+            case .revokedTokens: state.revokedTokens[due.key] = nil
+            case .grants: state.grants[due.key] = nil
+            case .refreshIndex: state.refreshIndex[due.key] = nil
             }
         }
     }
@@ -115,10 +134,6 @@ public final class InMemoryStore: PixyStorageBackend {
                 + state.revokedTokens.count + state.grants.count + state.refreshIndex.count
             return (entries, state.deadlines.count)
         }
-    }
-
-    private static func removeIfExpired<Value>(_ map: inout [String: Expiring<Value>], _ key: String, now: Date) {
-        if let entry = map[key], entry.expiresAt <= now { map[key] = nil }
     }
 
     // MARK: ClientStore
@@ -159,8 +174,8 @@ public final class InMemoryStore: PixyStorageBackend {
         try state.withLock { state in
             let key = StorageKey.authorizationCode(hash: codeHash)
             if let existing = state.codes[key], existing.expiresAt > now { throw StorageError.duplicateKey }
-            state.codes[key] = Expiring(value: record, expiresAt: expiresAt)
-            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: .codes, key: key))
+            let previous = state.codes.updateValue(Expiring(value: record, expiresAt: expiresAt), forKey: key)
+            Self.arm(&state, .codes, key, at: expiresAt, replacing: previous?.expiresAt)
             sweep(&state, now: now)
         }
     }
@@ -254,8 +269,8 @@ public final class InMemoryStore: PixyStorageBackend {
         let now = clock.now()
         state.withLock { state in
             let key = StorageKey.revokedToken(id: tokenID)
-            state.revokedTokens[key] = expiresAt
-            state.deadlines.insert(Deadline(expiresAt: expiresAt, map: .revokedTokens, key: key))
+            let previous = state.revokedTokens.updateValue(expiresAt, forKey: key)
+            Self.arm(&state, .revokedTokens, key, at: expiresAt, replacing: previous)
             sweep(&state, now: now)
         }
     }
@@ -294,14 +309,16 @@ public final class InMemoryStore: PixyStorageBackend {
     public func updateGrant<Result: Sendable>(
         refreshTokenHash: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>
     ) async throws -> Result? {
-        state.withLock { state in
+        let now = clock.now()
+        return state.withLock { state in
             guard let id = state.refreshIndex[StorageKey.refreshToken(hash: refreshTokenHash)] else { return nil }
-            return Self.apply(body, to: id, in: &state)
+            return apply(body, to: id, in: &state, now: now)
         }
     }
 
     public func updateGrant<Result: Sendable>(id: String, _ body: @Sendable (inout Grant) -> GrantUpdate<Result>) async throws -> Result? {
-        state.withLock { state in Self.apply(body, to: id, in: &state) }
+        let now = clock.now()
+        return state.withLock { state in apply(body, to: id, in: &state, now: now) }
     }
 
     public func grants(of owner: GrantOwner) async throws -> [Grant] {
@@ -311,7 +328,9 @@ public final class InMemoryStore: PixyStorageBackend {
         }
     }
 
-    private static func apply<Result: Sendable>(_ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State)
+    private func apply<Result: Sendable>(
+        _ body: (inout Grant) -> GrantUpdate<Result>, to id: String, in state: inout State, now: Date
+    )
         -> Result?
     {
         guard var grant = state.grants[id] else { return nil }
@@ -319,15 +338,16 @@ public final class InMemoryStore: PixyStorageBackend {
         case .keep(let result):
             return result
         case .save(let result, let newTokenHash):
-            if let previous = state.grants[id], previous.expiresAt != grant.expiresAt {
-                state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .grants, key: id))
-            }
-            state.grants[id] = grant
+            let previous = state.grants.updateValue(grant, forKey: id)
+            Self.arm(&state, .grants, id, at: grant.expiresAt, replacing: previous?.expiresAt)
             if let newTokenHash {
                 let indexKey = StorageKey.refreshToken(hash: newTokenHash)
-                state.refreshIndex[indexKey] = id
-                state.deadlines.insert(Deadline(expiresAt: grant.expiresAt, map: .refreshIndex, key: indexKey))
+                let previousGrantID = state.refreshIndex.updateValue(id, forKey: indexKey)
+                Self.arm(
+                    &state, .refreshIndex, indexKey, at: grant.expiresAt,
+                    replacing: previousGrantID.flatMap { state.grants[$0]?.expiresAt })
             }
+            sweep(&state, now: now)
             return result
         }
     }
