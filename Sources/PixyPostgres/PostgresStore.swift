@@ -253,16 +253,53 @@ package func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sen
 }
 
 /// The continuation ``withDeadline(_:_:)`` resumes once: with the result or the timeout,
-/// whichever comes first.
-private final class DeadlineWaiter<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
-
-    func set(_ value: CheckedContinuation<T, any Error>) {
-        continuation.withLock { $0 = value }
+/// whichever comes first. A result that comes before the continuation is set (a timer that fired
+/// before the caller got to wait) is kept and delivered when it is set, never dropped.
+package final class DeadlineWaiter<T: Sendable>: Sendable {
+    private enum State {
+        case waiting
+        case continuation(CheckedContinuation<T, any Error>)
+        case early(Result<T, any Error>)
+        case done
     }
 
-    func resume(with result: Result<T, any Error>) {
-        continuation.withLock { $0.take() }?.resume(with: result)
+    private let state = Mutex<State>(.waiting)
+
+    /// A waiter with neither a continuation nor a result yet.
+    package init() {}
+
+    /// Sets the continuation; resumes it at once if the result came first.
+    package func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let early: Result<T, any Error>? = state.withLock { state in
+            switch state {
+            case .waiting:
+                state = .continuation(continuation)
+                return nil
+            case .early(let result):
+                state = .done
+                return result
+            case .continuation, .done:
+                return nil
+            }
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Delivers `result` if nothing was delivered before.
+    package func resume(with result: Result<T, any Error>) {
+        let continuation: CheckedContinuation<T, any Error>? = state.withLock { state in
+            switch state {
+            case .waiting:
+                state = .early(result)
+                return nil
+            case .continuation(let continuation):
+                state = .done
+                return continuation
+            case .early, .done:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
     }
 }
 

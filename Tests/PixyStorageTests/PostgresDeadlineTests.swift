@@ -58,6 +58,24 @@ struct PostgresDeadlineTests {
         gate.open()
     }
 
+    @Test("docs/security.md §10: a timeout that fires before the caller waits is delivered, not dropped")
+    func earlyTimeoutIsKept() async throws {
+        let waiter = DeadlineWaiter<Int>()
+        waiter.resume(with: .failure(StorageError.timedOut("early")))
+        waiter.resume(with: .success(1))  // a later result never replaces the first
+        // Only if the early result were dropped: answer after a minute, so the test fails below
+        // instead of hanging.
+        let fallback = Task {
+            try await Task.sleep(for: .seconds(60))
+            waiter.resume(with: .success(2))
+        }
+        defer { fallback.cancel() }
+        let error = await #expect(throws: StorageError.self) {
+            _ = try await withCheckedThrowingContinuation { waiter.set($0) }
+        }
+        #expect(error?.isTimeout == true)
+    }
+
     @Test("An operation that answers in time returns its value or its own error")
     func answersPassThrough() async throws {
         #expect(try await withDeadline(.seconds(60)) { 42 } == 42)
