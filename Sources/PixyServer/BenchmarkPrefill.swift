@@ -12,8 +12,9 @@ public struct BenchmarkPrefill: Sendable {
     public var codes: Int
     /// How many signed-in sessions to store.
     public var sessions: Int
-    /// How long each prefilled record lives; long enough to outlast the measured run.
-    public var lifetime: Duration = .seconds(600)
+    /// How long each prefilled record lives: longer than a real code (at most 600 s), so that
+    /// none expires during a slow prefill of a later step or the measured run after it.
+    public var lifetime: Duration = .seconds(3600)
     /// How many writes run at once: a shared store over the network needs many in flight.
     public var concurrency: Int = 64
 

@@ -384,6 +384,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard benchmarkPrefillCodes >= 0, benchmarkPrefillSessions >= 0 else {
+            throw ValidationError("--benchmark-prefill-codes and --benchmark-prefill-sessions must not be negative")
+        }
         let configuration = try makeConfiguration()
         let level = try Self.logLevel(logLevel ?? environmentValue("LOG_LEVEL"))
         switch logFormat ?? environmentValue("LOG_FORMAT") ?? "text" {
@@ -423,13 +426,16 @@ struct Serve: AsyncParsableCommand {
                 from: try await StoreFactory.open(seed, clock: clock, logger: logger).stores, to: stores)
             say("pixy: seeded the memory store with \(copied.users) users, \(copied.clients) clients and \(copied.keys) signing keys")
         }
-        guard benchmarkPrefillCodes >= 0, benchmarkPrefillSessions >= 0 else {
-            throw ValidationError("--benchmark-prefill-codes and --benchmark-prefill-sessions must not be negative")
-        }
         if benchmarkPrefillCodes > 0 || benchmarkPrefillSessions > 0 {
+            say(
+                "pixy: BENCHMARK PREFILL: writing \(benchmarkPrefillCodes) codes and \(benchmarkPrefillSessions) sessions into \(configuration.storeDescription); never on a store in use"
+            )
+            let started = ContinuousClock.now
             let filled = try await BenchmarkPrefill(codes: benchmarkPrefillCodes, sessions: benchmarkPrefillSessions)
                 .run(into: stores, issuer: configuration.issuer, clock: clock)
-            say("pixy: benchmark prefill stored \(filled.codes) codes and \(filled.sessions) sessions")
+            say(
+                "pixy: benchmark prefill stored \(filled.codes) codes and \(filled.sessions) sessions in \(ContinuousClock.now - started)"
+            )
         }
         let hashCost = configuration.passwordHashCost
         let app = try await buildApplication(
