@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "PixyRedis", targets: ["PixyRedis"]),
         .library(name: "PixyPostgres", targets: ["PixyPostgres"]),
         .library(name: "PixyMemcached", targets: ["PixyMemcached"]),
+        .library(name: "PixyClient", targets: ["PixyClient"]),
+        .library(name: "PixyClientMCP", targets: ["PixyClientMCP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
@@ -50,6 +52,27 @@ let package = Package(
         .target(
             name: "PixyModel",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyClient",
+            dependencies: [
+                "PixyModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PixyClientMCP",
+            dependencies: [
+                "PixyClient",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -203,7 +226,7 @@ let package = Package(
         .executableTarget(
             name: "pixy",
             dependencies: [
-                "PixyServer", "PixyCore", "PixyModel", "PixyHTTP", "PixyJWT",
+                "PixyServer", "PixyCore", "PixyModel", "PixyHTTP", "PixyJWT", "PixyClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -245,6 +268,15 @@ let package = Package(
             dependencies: [
                 "PixyServer",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PixyClientTests",
+            dependencies: [
+                "PixyClient", "PixyModel", "PixyServer", "PixyTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -14,7 +14,10 @@ struct Pixy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pixy",
         abstract: "An OAuth 2.1 authorization server built around PKCE (S256), for MCP servers, native apps and SPAs.",
-        subcommands: [Serve.self, Migrate.self, Users.self, Clients.self, Grants.self, Keys.self, PKCE.self])
+        subcommands: [
+            Serve.self, Migrate.self, Users.self, Clients.self, Grants.self, Keys.self, PKCE.self, LoginCommand.self, TokenCommand.self,
+            DoctorCommand.self,
+        ])
 }
 
 /// Options shared by every command that opens the store.

@@ -1,0 +1,326 @@
+import Foundation
+import PixyModel
+
+/// The enforcement probes of `pixy doctor --login`: a real flow, then requests a compliant
+/// server must refuse. Each probe uses its own authorization code.
+struct Probes {
+    let doctor: Doctor
+    let login: Doctor.Login
+    let url: URL
+    let resource: String?
+    let issuer: String
+    let metadata: AuthorizationServerMetadata
+    /// The scope to ask for: the user's, else what the resource's challenge names.
+    let scope: String?
+
+    private var http: any ClientHTTP { doctor.http }
+
+    /// What one authorization request produced.
+    enum Authorization {
+        case code(String, iss: String?)
+        case refused(String)
+    }
+
+    func run(into report: inout Doctor.Findings) async {
+        let listener: LoopbackRedirectListener?
+        do {
+            listener = login.redirectURI == nil ? try await LoopbackRedirectListener.start() : nil
+        } catch {
+            report.add("login.flow", "a full sign-in", .fail, "cannot listen on loopback: \(error)")
+            return
+        }
+        defer { listener?.close() }
+        let redirectURI = login.redirectURI ?? listener!.redirectURI
+        let clientID: String
+        do {
+            clientID = try await registeredClient(redirectURI: redirectURI)
+        } catch {
+            report.add(
+                "login.client", "a client to sign in with", .fail, "\(error)",
+                fix: "pass --client-id and --redirect-uri of a public client registered beforehand")
+            return
+        }
+        let context = Context(probes: self, clientID: clientID, redirectURI: redirectURI)
+
+        // The whole flow, as an MCP client runs it.
+        let pair = PKCEPair.generate()
+        let first: Authorization
+        do {
+            first = try await context.authorize(challenge: pair.challenge.value, method: "S256")
+        } catch {
+            report.add("login.flow", "a full sign-in", .fail, "\(error)", fix: "check the login and the client's redirect URI")
+            return
+        }
+        guard case .code(let code, let iss) = first else {
+            if case .refused(let reason) = first {
+                report.add(
+                    "login.flow", "a full sign-in", .fail, "no code: \(reason)", fix: "check the login and the client's redirect URI")
+            }
+            return
+        }
+        switch iss {
+        case issuer?:
+            report.add("login.iss", "iss in the authorization response", .pass, issuer)
+        case nil:
+            report.add(
+                "login.iss", "iss in the authorization response", metadata.issParameterSupported ? .fail : .warn, "no iss",
+                fix: "add iss=<issuer> to every authorization response (RFC 9207 §2)")
+        case let other?:
+            report.add(
+                "login.iss", "iss in the authorization response", .fail, "iss is \(other), the issuer is \(issuer)",
+                fix: "send the issuer identifier exactly as iss (RFC 9207 §2)")
+        }
+        guard let tokens = try? await context.exchange(code, verifier: pair.verifier.value), tokens.status == 200,
+            let access = tokens.jsonObject?["access_token"] as? String
+        else {
+            report.add(
+                "login.flow", "a full sign-in", .fail, "the token request with the right verifier failed",
+                fix: "the token endpoint must accept the code with its S256 verifier (RFC 7636 §4.5)")
+            return
+        }
+        report.add("login.flow", "a full sign-in", .pass, "code with S256\(resource == nil ? "" : " and resource"), then tokens")
+        let noStore = tokens.header("Cache-Control")?.lowercased().contains("no-store") ?? false
+        report.add(
+            "token.no_store", "Cache-Control: no-store on tokens", noStore ? .pass : .fail,
+            tokens.header("Cache-Control") ?? "no Cache-Control",
+            fix: "send Cache-Control: no-store with every token response (RFC 6749 §5.1)")
+        if resource != nil {
+            let answer = try? await context.callResource(token: access)
+            let accepted = answer.map { $0 != 401 && $0 != 403 } ?? false
+            report.add(
+                "resource.accepts_token", "the MCP server accepts the token", accepted ? .pass : .fail,
+                answer.map { "HTTP \($0)" } ?? "no answer",
+                fix: "the MCP server must accept tokens its authorization server issues for its resource")
+        }
+
+        await probePlain(context, into: &report)
+        await probeMissingChallenge(context, into: &report)
+        await probeWrongVerifier(context, into: &report)
+        await probeReplay(context, into: &report)
+        if resource != nil { await probeOtherResource(context, into: &report) }
+        await probeRefresh(context, refreshToken: tokens.jsonObject?["refresh_token"] as? String, into: &report)
+    }
+
+    private func registeredClient(redirectURI: URL) async throws -> String {
+        if let clientID = login.clientID { return clientID }
+        guard let endpoint = metadata.registrationEndpoint else {
+            throw PixyClientError.registration("the server offers no dynamic registration")
+        }
+        let response = try await http.postJSON(
+            endpoint,
+            [
+                "client_name": "pixy doctor", "redirect_uris": [redirectURI.absoluteString],
+                "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "none",
+            ])
+        guard let id = response.jsonObject?["client_id"] as? String else {
+            throw PixyClientError.registration("HTTP \(response.status): \(response.text.prefix(200))")
+        }
+        return id
+    }
+
+    private func probePlain(_ context: Context, into report: inout Doctor.Findings) async {
+        let verifier = CodeVerifier.generate().value
+        let title = "code_challenge_method=plain refused"
+        let fix = "refuse code_challenge_method=plain; accept S256 only (OAuth 2.1 §4.1.1)"
+        switch try? await context.authorize(challenge: verifier, method: "plain") {
+        case .refused(let reason)?:
+            report.add("enforce.plain", title, .pass, reason)
+        case .code(let code, _)?:
+            let exchanged = try? await context.exchange(code, verifier: verifier)
+            report.add(
+                "enforce.plain", title, .fail,
+                exchanged?.status == 200
+                    ? "plain accepted: a code was issued and redeemed with the plain verifier" : "a code was issued for plain",
+                fix: fix)
+        case nil:
+            report.add("enforce.plain", title, .fail, "the request failed", fix: fix)
+        }
+    }
+
+    private func probeMissingChallenge(_ context: Context, into report: inout Doctor.Findings) async {
+        let title = "a request without code_challenge refused"
+        let fix = "require code_challenge on every authorization request (OAuth 2.1 §4.1.1)"
+        switch try? await context.authorize(challenge: nil, method: nil) {
+        case .refused(let reason)?:
+            report.add("enforce.missing_challenge", title, .pass, reason)
+        case .code(let code, _)?:
+            let exchanged = try? await context.exchange(code, verifier: nil)
+            report.add(
+                "enforce.missing_challenge", title, .fail,
+                exchanged?.status == 200
+                    ? "a code was issued without PKCE and redeemed without a verifier" : "a code was issued without PKCE",
+                fix: fix)
+        case nil:
+            report.add("enforce.missing_challenge", title, .fail, "the request failed", fix: fix)
+        }
+    }
+
+    private func probeWrongVerifier(_ context: Context, into report: inout Doctor.Findings) async {
+        let title = "a wrong verifier refused, and the code burnt"
+        let pair = PKCEPair.generate()
+        guard case .code(let code, _)? = try? await context.authorize(challenge: pair.challenge.value, method: "S256") else {
+            report.add("enforce.wrong_verifier", title, .fail, "no code to probe with")
+            return
+        }
+        let wrong = try? await context.exchange(code, verifier: CodeVerifier.generate().value)
+        let right = try? await context.exchange(code, verifier: pair.verifier.value)
+        if wrong?.status == 200 {
+            report.add(
+                "enforce.wrong_verifier", title, .fail, "tokens were issued for a wrong verifier",
+                fix: "compare BASE64URL(SHA256(code_verifier)) with the stored challenge (RFC 7636 §4.6)")
+        } else if right?.status == 200 {
+            report.add(
+                "enforce.wrong_verifier", title, .fail, "refused, but the code still worked afterwards with the right verifier",
+                fix: "consume the code on every redemption attempt, so a guessed verifier cannot be retried")
+        } else {
+            report.add(
+                "enforce.wrong_verifier", title, .pass,
+                "HTTP \(wrong?.status ?? 0) \(wrong?.jsonObject?["error"] as? String ?? ""), then the code was spent")
+        }
+    }
+
+    private func probeReplay(_ context: Context, into report: inout Doctor.Findings) async {
+        let title = "a used code refused"
+        let pair = PKCEPair.generate()
+        guard case .code(let code, _)? = try? await context.authorize(challenge: pair.challenge.value, method: "S256"),
+            let first = try? await context.exchange(code, verifier: pair.verifier.value), first.status == 200
+        else {
+            report.add("enforce.replay", title, .fail, "no code to probe with")
+            return
+        }
+        let again = try? await context.exchange(code, verifier: pair.verifier.value)
+        report.add(
+            "enforce.replay", title, again?.status == 200 ? .fail : .pass,
+            again?.status == 200
+                ? "the same code was redeemed twice" : "HTTP \(again?.status ?? 0) \(again?.jsonObject?["error"] as? String ?? "")",
+            fix: "consume each code atomically, once (OAuth 2.1 §4.1.2)")
+    }
+
+    private func probeOtherResource(_ context: Context, into report: inout Doctor.Findings) async {
+        let title = "a token for another resource refused"
+        let other = "https://other-resource.invalid/mcp"
+        let pair = PKCEPair.generate()
+        switch try? await context.authorize(challenge: pair.challenge.value, method: "S256", resource: other) {
+        case .refused(let reason)?:
+            report.add("resource.audience", title, .pass, "the authorization server refuses resource=\(other): \(reason)")
+        case .code(let code, _)?:
+            guard let tokens = try? await context.exchange(code, verifier: pair.verifier.value, resource: other),
+                let access = tokens.jsonObject?["access_token"] as? String
+            else {
+                report.add("resource.audience", title, .pass, "the token endpoint refuses resource=\(other)")
+                return
+            }
+            let status = try? await context.callResource(token: access)
+            let refused = status == 401 || status == 403
+            report.add(
+                "resource.audience", title, refused ? .pass : .fail,
+                refused ? "the MCP server answered HTTP \(status ?? 0)" : "the MCP server accepted a token issued for \(other)",
+                fix: "check the token's audience (aud) against this server's resource (RFC 8707 §2, RFC 9068 §4)")
+        case nil:
+            report.add("resource.audience", title, .warn, "the request failed")
+        }
+    }
+
+    private func probeRefresh(_ context: Context, refreshToken: String?, into report: inout Doctor.Findings) async {
+        let title = "refresh tokens rotate"
+        guard let refreshToken else {
+            report.add(
+                "refresh.rotates", title, .warn, "no refresh token was issued",
+                fix: "issue refresh tokens, rotated on every use for public clients (OAuth 2.1 §4.3.1)")
+            return
+        }
+        var form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", context.clientID)]
+        if let resource { form.append(("resource", resource)) }
+        guard let tokenEndpoint = metadata.tokenEndpoint, let refreshed = try? await http.postForm(tokenEndpoint, form),
+            refreshed.status == 200
+        else {
+            report.add(
+                "refresh.rotates", title, .fail, "the refresh request failed", fix: "accept the refresh token it issued (RFC 6749 §6)")
+            return
+        }
+        let next = refreshed.jsonObject?["refresh_token"] as? String
+        guard let next, next != refreshToken else {
+            report.add(
+                "refresh.rotates", title, .fail, "the refresh response kept the same refresh token",
+                fix: "rotate refresh tokens for public clients: a new one on every use, the old one invalid (OAuth 2.1 §4.3.1)")
+            return
+        }
+        // Presenting the old token again may be refused, or (a retry window for lost responses,
+        // RFC 9700 §4.14.2) answered with the same new token; a different one forks the family.
+        let retry = try? await http.postForm(tokenEndpoint, form)
+        if retry?.status == 200, let forked = retry?.jsonObject?["refresh_token"] as? String, forked != next {
+            report.add(
+                "refresh.rotates", title, .fail, "the old refresh token was accepted again and gave another new token",
+                fix: "invalidate a refresh token once it has been used (OAuth 2.1 §4.3.1)")
+            return
+        }
+        var nextForm = [("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", context.clientID)]
+        if let resource { nextForm.append(("resource", resource)) }
+        let advanced = try? await http.postForm(tokenEndpoint, nextForm)
+        let reuse = try? await http.postForm(tokenEndpoint, form)
+        let detail: String
+        let verdict: DoctorCheck.Verdict
+        if advanced?.status != 200 {
+            (verdict, detail) = (.fail, "the new refresh token was refused")
+        } else if reuse?.status == 200 {
+            (verdict, detail) = (.fail, "the old refresh token still works after the new one was used")
+        } else {
+            (verdict, detail) = (.pass, "a new refresh token on each use; the old one is refused once the new one is used")
+        }
+        report.add("refresh.rotates", title, verdict, detail, fix: "invalidate a refresh token once it has been used (OAuth 2.1 §4.3.1)")
+    }
+
+    /// One client's view of the server.
+    struct Context {
+        let probes: Probes
+        let clientID: String
+        let redirectURI: URL
+
+        func authorize(challenge: String?, method: String?, resource: String? = nil) async throws -> Authorization {
+            guard let endpoint = probes.metadata.authorizationEndpoint else { throw PixyClientError.discovery("no authorization_endpoint") }
+            let state = SecureRandom.token(byteCount: 12)
+            var query = [
+                ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI.absoluteString), ("state", state),
+            ]
+            if let challenge { query.append(("code_challenge", challenge)) }
+            if let method { query.append(("code_challenge_method", method)) }
+            if let scope = probes.scope { query.append(("scope", scope)) }
+            if let resource = resource ?? probes.resource { query.append(("resource", resource)) }
+            var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)!
+            let existing = components.percentEncodedQuery.map { $0 + "&" } ?? ""
+            components.percentEncodedQuery = existing + FormEncoding.encode(query)
+            switch try await probes.login.agent(components.url!, redirectURI) {
+            case .page(let status, _):
+                return .refused("HTTP \(status), no redirect")
+            case .redirect(let response):
+                let items = URLComponents(url: response, resolvingAgainstBaseURL: false)?.queryItems ?? []
+                func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
+                if let error = value("error") { return .refused("error=\(error)") }
+                guard value("state") == state else { return .refused("a redirect without this request's state") }
+                guard let code = value("code") else { return .refused("a redirect without a code") }
+                return .code(code, iss: value("iss"))
+            }
+        }
+
+        func exchange(_ code: String, verifier: String?, resource: String? = nil) async throws -> ClientHTTPResponse {
+            guard let endpoint = probes.metadata.tokenEndpoint else { throw PixyClientError.discovery("no token_endpoint") }
+            var form = [
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI.absoluteString), ("client_id", clientID),
+            ]
+            if let verifier { form.append(("code_verifier", verifier)) }
+            if let resource = resource ?? probes.resource { form.append(("resource", resource)) }
+            return try await probes.http.postForm(endpoint, form, headers: [("Accept", "application/json")])
+        }
+
+        /// The status the MCP server answers an `initialize` carrying `token`.
+        func callResource(token: String) async throws -> Int {
+            let response = try await probes.http.send(
+                "POST", probes.url,
+                headers: [
+                    ("Authorization", "Bearer \(token)"), ("Content-Type", "application/json"),
+                    ("Accept", "application/json, text/event-stream"),
+                ], body: Array(Discovery.initialize.utf8))
+            return response.status
+        }
+    }
+}

@@ -1,0 +1,123 @@
+public import Foundation
+
+/// What the client keeps between runs for one resource (or issuer): the tokens and the client
+/// they were issued to.
+public struct StoredSession: Codable, Sendable, Equatable {
+    /// The issuer that issued the tokens.
+    public var issuer: String
+    /// The client identifier the tokens belong to.
+    public var clientID: String
+    /// The access token.
+    public var accessToken: String
+    /// The refresh token, if any; replaced on every rotation (RFC 9700 §4.14.2).
+    public var refreshToken: String?
+    /// When the access token expires, if the server said (`expires_in`).
+    public var expiresAt: Date?
+    /// The scopes granted, space-separated.
+    public var scope: String
+
+    enum CodingKeys: String, CodingKey {
+        case issuer, clientID = "client_id", accessToken = "access_token", refreshToken = "refresh_token"
+        case expiresAt = "expires_at", scope
+    }
+
+    /// The granted scopes as a set.
+    public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }
+}
+
+/// A client registered dynamically (RFC 7591), kept per issuer so that the next run reuses it.
+public struct StoredClient: Codable, Sendable, Equatable {
+    /// The issued `client_id`.
+    public var clientID: String
+    /// The redirect URI registered (loopback: any port matches, RFC 8252 §7.3).
+    public var redirectURI: String
+
+    enum CodingKeys: String, CodingKey { case clientID = "client_id", redirectURI = "redirect_uri" }
+}
+
+/// Where the client keeps tokens and registrations: a JSON file only its owner may read
+/// (mode 0600 in a 0700 directory), replaced atomically on every write. A file that others can
+/// read is refused rather than used, because it holds bearer credentials.
+public actor TokenFile {
+    /// The file's location.
+    public nonisolated let url: URL
+
+    struct Contents: Codable {
+        var clients: [String: StoredClient] = [:]
+        var sessions: [String: StoredSession] = [:]
+    }
+
+    /// A token file at `url`; nothing is read or written until needed.
+    public init(url: URL) { self.url = url }
+
+    /// `$XDG_CONFIG_HOME/pixy/tokens.json`, or `~/.config/pixy/tokens.json`.
+    public static var defaultURL: URL {
+        let environment = ProcessInfo.processInfo.environment
+        let base =
+            environment["XDG_CONFIG_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
+        return base.appendingPathComponent("pixy").appendingPathComponent("tokens.json")
+    }
+
+    /// The session kept for `key` (a resource or an issuer).
+    public func session(for key: String) throws -> StoredSession? { try read().sessions[key] }
+
+    /// Keeps (or with nil, forgets) the session for `key`.
+    public func setSession(_ session: StoredSession?, for key: String) throws {
+        var contents = try read()
+        contents.sessions[key] = session
+        try write(contents)
+    }
+
+    /// The client registered at `issuer`.
+    public func client(for issuer: String) throws -> StoredClient? { try read().clients[issuer] }
+
+    /// Keeps the client registered at `issuer`.
+    public func setClient(_ client: StoredClient?, for issuer: String) throws {
+        var contents = try read()
+        contents.clients[issuer] = client
+        try write(contents)
+    }
+
+    func read() throws -> Contents {
+        var status = stat()
+        guard stat(url.path, &status) == 0 else { return Contents() }
+        guard status.st_mode & 0o077 == 0 else {
+            throw PixyClientError.tokenFile("\(url.path) can be read by other users; run chmod 600 on it")
+        }
+        let data = try Data(contentsOf: url)
+        do {
+            return try JSONDecoder.tokenFile.decode(Contents.self, from: data)
+        } catch {
+            throw PixyClientError.tokenFile("\(url.path) is not a token file: \(error)")
+        }
+    }
+
+    func write(_ contents: Contents) throws {
+        let directory = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        let data = try encoder.encode(contents)
+        // Created 0600 before any byte is written, then renamed over the old file (atomic).
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else { throw PixyClientError.tokenFile("cannot create \(temporary.path): errno \(errno)") }
+        let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        fsync(descriptor)
+        close(descriptor)
+        guard written == data.count, rename(temporary.path, url.path) == 0 else {
+            unlink(temporary.path)
+            throw PixyClientError.tokenFile("cannot write \(url.path)")
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var tokenFile: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }
+}
