@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "pixy", targets: ["pixy"]),
         .executable(name: "pixy-example-mcp", targets: ["pixy-example-mcp"]),
         .executable(name: "pixy-example-mcp-client", targets: ["pixy-example-mcp-client"]),
+        .executable(name: "pixy-example-quick-client", targets: ["pixy-example-quick-client"]),
         .library(name: "PixyModel", targets: ["PixyModel"]),
         .library(name: "PixyCore", targets: ["PixyCore"]),
         .library(name: "PixyServer", targets: ["PixyServer"]),
@@ -261,6 +262,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/NotesClient",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pixy-example-quick-client",
+            dependencies: ["PixyClient", "PixyClientMCP", .product(name: "MCP", package: "swift-sdk")],
+            path: "Examples/QuickClient",
             swiftSettings: swiftSettings
         ),
         .target(

@@ -73,7 +73,8 @@ public struct Discovery: Sendable {
         var candidates = WellKnown.protectedResourceMetadataURLs(for: url)
         if let named = challenge?.resourceMetadata.flatMap(URL.init(string:)) { candidates.insert(named, at: 0) }
         for candidate in candidates {
-            let response = try await http.get(candidate, headers: [("Accept", "application/json")])
+            // A pointer that cannot be fetched falls back to the well-known URLs.
+            guard let response = try? await http.get(candidate, headers: [("Accept", "application/json")]) else { continue }
             if response.status == 200, let metadata = ProtectedResourceMetadata(json: response.body) { return (metadata, candidate) }
         }
         return nil

@@ -68,7 +68,8 @@ public final class LoopbackRedirectListener: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let head) = unwrapInboundIn(data) else { return }
-            let url = URL(string: "http://127.0.0.1\(head.uri)")
+            let port = context.channel.localAddress?.port ?? 0
+            let url = URL(string: "http://127.0.0.1:\(port)\(head.uri)")
             let components = url.flatMap { URLComponents(url: $0, resolvingAgainstBaseURL: false) }
             var continuation: EventLoopPromise<URL>?
             if head.method == .GET, components?.path == LoopbackRedirectListener.callbackPath,

@@ -101,6 +101,9 @@ public actor PixyClient {
     private var sessions: [String: StoredSession] = [:]
     private var clients: [String: StoredClient] = [:]
     private var listener: LoopbackRedirectListener?
+    /// The token request under way per resource: callers that arrive meanwhile wait for it
+    /// instead of starting a second sign-in.
+    private var inFlight: [String: Task<String, any Error>] = [:]
 
     /// A client with `configuration`.
     public init(configuration: Configuration = .init()) {
@@ -126,6 +129,18 @@ public actor PixyClient {
     public func accessToken(for url: URL, scopes: Set<String>? = nil) async throws -> String {
         let server = try await server(for: url)
         let key = server.resource ?? server.issuer
+        return try await singleFlight(key) { try await self.currentToken(server: server, key: key, scopes: scopes) }
+    }
+
+    private func singleFlight(_ key: String, _ work: @escaping @Sendable () async throws -> String) async throws -> String {
+        while let running = inFlight[key] { _ = try? await running.value }
+        let task = Task { try await work() }
+        inFlight[key] = task
+        defer { inFlight[key] = nil }
+        return try await task.value
+    }
+
+    private func currentToken(server: DiscoveredServer, key: String, scopes: Set<String>?) async throws -> String {
         let wanted = scopes ?? defaultScopes(server)
         if let session = try await session(for: key), session.issuer == server.issuer, wanted.isSubset(of: session.scopes) {
             if let expiresAt = session.expiresAt, expiresAt.timeIntervalSince(configuration.now()) < configuration.refreshMargin {
@@ -143,6 +158,10 @@ public actor PixyClient {
     public func accessToken(for url: URL, after status: Int, challenge: BearerChallenge?) async throws -> String {
         let server = try await server(for: url)
         let key = server.resource ?? server.issuer
+        return try await singleFlight(key) { try await self.answer(status, challenge: challenge, server: server, key: key) }
+    }
+
+    private func answer(_ status: Int, challenge: BearerChallenge?, server: DiscoveredServer, key: String) async throws -> String {
         let held = try await session(for: key)
         if status == 403, challenge?.error == "insufficient_scope" {
             let wanted = (held?.scopes ?? []).union(challenge?.scope ?? [])

@@ -52,3 +52,18 @@ public final class PixyMCPAuthorizer: HTTPClientAuthorizer {
         return true
     }
 }
+
+extension HTTPClientTransport {
+    /// A transport to the MCP server at `endpoint` that signs in with a new ``PixyClient`` on
+    /// first use (the system browser and a loopback redirect) and keeps its tokens in
+    /// `tokenFile` if one is given.
+    public static func signingIn(to endpoint: String, as clientName: String = "PixyClient", tokenFile: TokenFile? = nil) throws
+        -> HTTPClientTransport
+    {
+        guard let url = URL(string: endpoint), url.scheme == "https" || url.scheme == "http" else {
+            throw PixyClientError("invalid_url", "\(endpoint) is not an http(s) URL")
+        }
+        let client = PixyClient(configuration: .init(clientName: clientName, tokenFile: tokenFile))
+        return HTTPClientTransport(endpoint: url, streaming: false, authorizer: PixyMCPAuthorizer(client: client))
+    }
+}

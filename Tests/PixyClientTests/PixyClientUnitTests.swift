@@ -109,6 +109,7 @@ struct PixyClientUnitTests {
         #expect(right.header("Cache-Control") == "no-store")
         let url = try await pending.url
         #expect(url.query?.contains("code=real") == true)
+        #expect(url.port == listener.redirectURI.port, "the URL the browser came to, port included")
         let again = try await http.get(URL(string: base + "?code=replayed&state=right")!)
         #expect(again.status == 404, "a state is taken once")
     }
