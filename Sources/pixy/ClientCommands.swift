@@ -25,6 +25,12 @@ func readPasswordFromStandardInput() throws -> String {
     return line
 }
 
+/// Prints a sign-in URL at once (standard output is buffered when it is a pipe, and a person or
+/// a program is waiting for this line).
+func showSignInURL(_ url: URL) {
+    FileHandle.standardOutput.write(Data("Open this URL to sign in:\n  \(url.absoluteString)\n".utf8))
+}
+
 func parseURL(_ string: String) throws -> URL {
     guard let url = URL(string: string), url.scheme == "http" || url.scheme == "https", url.host != nil else {
         throw ValidationError("\(string) is not an http(s) URL")
@@ -56,7 +62,7 @@ struct LoginCommand: AsyncParsableCommand {
             guard passwordStdin else { throw ValidationError("--user needs --password-stdin") }
             agent = PixyFormSignIn(username: user, password: try readPasswordFromStandardInput()).userAgent
         } else if noBrowser {
-            agent = .browser { url in print("Open this URL to sign in:\n  \(url.absoluteString)") }
+            agent = .browser { url in showSignInURL(url) }
         } else {
             agent = .systemBrowser
         }
@@ -157,7 +163,7 @@ struct DoctorCommand: AsyncParsableCommand {
                 listener = started
                 let quiet = noBrowser
                 loginOption = .browser(listener: started, clientID: clientID) { url in
-                    if quiet { print("Open this URL to sign in:\n  \(url.absoluteString)") } else { try await UserAgent.open(url) }
+                    if quiet { showSignInURL(url) } else { try await UserAgent.open(url) }
                 }
             }
         }

@@ -291,3 +291,39 @@ def test_pixy_login_then_pixy_token_from_a_file_only_its_owner_can_read(pixy_and
                            text=True, timeout=60)
     assert other.returncode == 1
     assert f"run `pixy login {example.url}`" in other.stderr
+
+
+def drive_sign_ins(command: list[str]) -> list[str]:
+    """Runs a command that prints sign-in URLs (`  http…` after "Open this URL to sign in:"),
+    signs in for each as the user's browser would, and returns its output lines."""
+    process = ClientProcess(command)
+    browser = Browser()
+    try:
+        while (line := process.next_line()) is not None:
+            if line.startswith("  http"):
+                location = browser.authorize(line.strip())
+                assert location.startswith("http://127.0.0.1:"), location
+                assert httpx.get(location, timeout=TIMEOUT).status_code == 200
+        return process.finish()
+    finally:
+        process.stop()
+
+
+def test_pixy_login_through_the_browser_on_a_loopback_redirect(pixy_and_example, tmp_path):
+    _, example = pixy_and_example
+    tokens = tmp_path / "tokens.json"
+    lines = drive_sign_ins([pixy_binary(), "login", example.url, "--no-browser", "--token-file", str(tokens)])
+    assert any(line.startswith("Signed in to ") for line in lines), lines
+    token = subprocess.run([pixy_binary(), "token", example.url, "--token-file", str(tokens)], capture_output=True, text=True, timeout=60)
+    assert token.returncode == 0 and token.stdout.count(".") == 2, token.stderr
+
+
+def test_doctor_login_through_the_browser_runs_every_probe(pixy_and_example):
+    _, example = pixy_and_example
+    lines = drive_sign_ins([pixy_binary(), "doctor", example.url, "--login", "--no-browser", "--profile", "claude"])
+    text = "\n".join(lines)
+    for title in ["a full sign-in", "code_challenge_method=plain refused", "a request without code_challenge refused",
+                  "a wrong verifier refused, and the code burnt", "a used code refused", "a token for another resource refused",
+                  "refresh tokens rotate"]:
+        assert f"✓ {title}" in text, text
+    assert lines[-1].startswith("OK: "), text
