@@ -284,6 +284,7 @@ let package = Package(
             name: "PixyClientTests",
             dependencies: [
                 "PixyClient", "PixyModel", "PixyServer", "PixyTesting",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

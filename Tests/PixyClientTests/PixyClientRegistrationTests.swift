@@ -1,0 +1,93 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+@testable import PixyClient
+
+/// A scripted server below the client's HTTP layer: metadata documents and a token endpoint,
+/// with every request recorded.
+final class ScriptedServer: ClientHTTP {
+    let cimd: Bool
+    let requests = NIOLockedValueBox<[(method: String, url: URL, body: String)]>([])
+
+    init(cimd: Bool) { self.cimd = cimd }
+
+    func send(_ method: String, _ url: URL, headers: [(String, String)], body: [UInt8]?) async throws -> ClientHTTPResponse {
+        requests.withLockedValue { $0.append((method, url, String(decoding: body ?? [], as: UTF8.self))) }
+        func json(_ status: Int, _ object: [String: Any]) throws -> ClientHTTPResponse {
+            ClientHTTPResponse(
+                status: status, headers: [("Content-Type", "application/json")],
+                body: Array(try JSONSerialization.data(withJSONObject: object)))
+        }
+        switch (method, url.path) {
+        case ("GET", "/mcp"), ("POST", "/mcp"):
+            return ClientHTTPResponse(status: 401, headers: [("WWW-Authenticate", #"Bearer scope="read""#)], body: [])
+        case ("GET", "/.well-known/oauth-protected-resource/mcp"):
+            return try json(200, ["resource": "https://mcp.example.com/mcp", "authorization_servers": ["https://auth.example.com"]])
+        case ("GET", "/.well-known/oauth-authorization-server"):
+            return try json(
+                200,
+                [
+                    "issuer": "https://auth.example.com", "authorization_endpoint": "https://auth.example.com/authorize",
+                    "token_endpoint": "https://auth.example.com/token", "registration_endpoint": "https://auth.example.com/register",
+                    "code_challenge_methods_supported": ["S256"], "client_id_metadata_document_supported": cimd,
+                    "authorization_response_iss_parameter_supported": true,
+                ])
+        case ("POST", "/register"):
+            return try json(201, ["client_id": "dynamic-1"])
+        case ("POST", "/token"):
+            return try json(200, ["access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "scope": "read"])
+        default:
+            return ClientHTTPResponse(status: 404, headers: [], body: [])
+        }
+    }
+
+    /// Answers an authorization URL as a server that approves at once.
+    static func approve(_ url: URL, _ redirectURI: URL) -> URL {
+        let state = URLComponents(url: url, resolvingAgainstBaseURL: false)!.queryItems!.first { $0.name == "state" }!.value!
+        return URL(string: "\(redirectURI.absoluteString)?code=c1&state=\(state)&iss=https%3A%2F%2Fauth.example.com")!
+    }
+}
+
+@Suite("PixyClient registration")
+struct PixyClientRegistrationTests {
+    static let document = URL(string: "https://app.example.com/client.json")!
+
+    func signIn(cimd: Bool, authorizations: NIOLockedValueBox<[URL]>) async throws -> ScriptedServer {
+        let server = ScriptedServer(cimd: cimd)
+        let agent = UserAgent.automatic { url, redirectURI in
+            authorizations.withLockedValue { $0.append(url) }
+            return ScriptedServer.approve(url, redirectURI)
+        }
+        let client = PixyClient(
+            configuration: .init(registration: .init(metadataDocument: Self.document), userAgent: agent, http: server))
+        #expect(try await client.accessToken(for: URL(string: "https://mcp.example.com/mcp")!) == "at-1")
+        await client.close()
+        return server
+    }
+
+    @Test("Client ID Metadata Document: its URL is the client_id where the server supports them, with no registration request")
+    func metadataDocument() async throws {
+        let authorizations = NIOLockedValueBox<[URL]>([])
+        let server = try await signIn(cimd: true, authorizations: authorizations)
+        let query = URLComponents(url: try #require(authorizations.withLockedValue { $0.first }), resolvingAgainstBaseURL: false)!
+        #expect(query.queryItems?.first { $0.name == "client_id" }?.value == Self.document.absoluteString)
+        #expect(query.queryItems?.first { $0.name == "resource" }?.value == "https://mcp.example.com/mcp", "RFC 8707 §2.1")
+        #expect(query.queryItems?.first { $0.name == "code_challenge_method" }?.value == "S256")
+        let requests = server.requests.withLockedValue { $0 }
+        #expect(!requests.contains { $0.url.path == "/register" })
+        let token = try #require(requests.first { $0.url.path == "/token" })
+        #expect(token.body.contains("client_id=https%3A%2F%2Fapp.example.com%2Fclient.json"))
+        #expect(token.body.contains("resource=https%3A%2F%2Fmcp.example.com%2Fmcp"), "RFC 8707 §2.2")
+        #expect(token.body.contains("code_verifier="))
+    }
+
+    @Test("RFC 7591: without metadata-document support the client registers dynamically, once per issuer")
+    func dynamicRegistrationFallback() async throws {
+        let authorizations = NIOLockedValueBox<[URL]>([])
+        let server = try await signIn(cimd: false, authorizations: authorizations)
+        let query = URLComponents(url: try #require(authorizations.withLockedValue { $0.first }), resolvingAgainstBaseURL: false)!
+        #expect(query.queryItems?.first { $0.name == "client_id" }?.value == "dynamic-1")
+        #expect(server.requests.withLockedValue { $0 }.filter { $0.url.path == "/register" }.count == 1)
+    }
+}
