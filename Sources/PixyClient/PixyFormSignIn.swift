@@ -52,6 +52,8 @@ public final class PixyFormSignIn: Sendable {
 
     /// Follows an authorization request through login and consent until the server redirects
     /// to `redirectURI` (which is never requested) or stops on a page.
+    /// The cookie, the password and the consent go only to the authorization endpoint's origin:
+    /// a redirect or a form elsewhere ends the walk as a page.
     public func follow(_ url: URL, until redirectURI: URL) async throws -> Outcome {
         var response = try await request("GET", url, form: nil)
         var current = url
@@ -60,6 +62,9 @@ public final class PixyFormSignIn: Sendable {
                 let next = URL(string: location, relativeTo: current)?.absoluteURL
             {
                 if Self.isRedirect(next, to: redirectURI) { return .redirect(next) }
+                guard Self.sameOrigin(next, url) else {
+                    return .page(status: response.status, text: "redirected to another origin: \(next.host ?? "")")
+                }
                 current = next
                 response = try await request("GET", next, form: nil)
                 continue
@@ -67,7 +72,7 @@ public final class PixyFormSignIn: Sendable {
             let page = response.text
             guard response.status == 200, let csrf = Self.capture(#"name="csrf_token" value="([^"]+)""#, in: page),
                 let action = Self.capture(#"<form method="post" action="([^"]+)""#, in: page).map(Self.unescape),
-                let target = URL(string: action, relativeTo: current)?.absoluteURL
+                let target = URL(string: action, relativeTo: current)?.absoluteURL, Self.sameOrigin(target, url)
             else { return .page(status: response.status, text: page) }
             if page.contains(#"name="password""#), let username {
                 response = try await request("POST", target, form: [("username", username), ("password", password), ("csrf_token", csrf)])
@@ -96,6 +101,10 @@ public final class PixyFormSignIn: Sendable {
             cookies.withLockedValue { $0[key] = cookie.isEmpty ? nil : cookie }
         }
         return response
+    }
+
+    static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
+        a.scheme == b.scheme && a.host == b.host && a.port == b.port
     }
 
     static func isRedirect(_ url: URL, to redirectURI: URL) -> Bool {

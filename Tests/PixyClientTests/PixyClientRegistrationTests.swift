@@ -91,3 +91,38 @@ struct PixyClientRegistrationTests {
         #expect(server.requests.withLockedValue { $0 }.filter { $0.url.path == "/register" }.count == 1)
     }
 }
+
+/// A server whose authorization endpoint sends the user agent to another origin.
+final class RedirectingElsewhere: ClientHTTP {
+    let hosts = NIOLockedValueBox<[String]>([])
+    let formAction: String?
+
+    init(formAction: String?) { self.formAction = formAction }
+
+    func send(_ method: String, _ url: URL, headers: [(String, String)], body: [UInt8]?) async throws -> ClientHTTPResponse {
+        hosts.withLockedValue { $0.append(url.host ?? "") }
+        if let formAction {
+            let page =
+                #"<form method="post" action="\#(formAction)"><input type="hidden" name="csrf_token" value="t"><input name="password"></form>"#
+            return ClientHTTPResponse(status: 200, headers: [("Set-Cookie", "session=s1; HttpOnly")], body: Array(page.utf8))
+        }
+        return ClientHTTPResponse(status: 303, headers: [("Location", "https://evil.example/login")], body: [])
+    }
+}
+
+@Suite("PixyFormSignIn")
+struct PixyFormSignInTests {
+    @Test("The session cookie and the password go only to the authorization endpoint's origin")
+    func staysOnOrigin() async throws {
+        let redirect = URL(string: "http://127.0.0.1:5000/callback")!
+        for server in [RedirectingElsewhere(formAction: nil), RedirectingElsewhere(formAction: "https://evil.example/steal")] {
+            let agent = PixyFormSignIn(username: "alice", password: "secret", http: server)
+            let outcome = try await agent.follow(URL(string: "https://auth.example.com/authorize?x=1")!, until: redirect)
+            guard case .page = outcome else {
+                Issue.record("expected to stop on a page")
+                continue
+            }
+            #expect(server.hosts.withLockedValue { $0 } == ["auth.example.com"])
+        }
+    }
+}
