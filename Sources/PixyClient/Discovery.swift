@@ -28,7 +28,18 @@ public struct Discovery: Sendable {
     public init(http: any ClientHTTP) { self.http = http }
 
     /// Discovers what protects `url`, or treats `url` as an issuer.
+    /// Every URL it will send tokens or credentials to must be https or loopback http.
     public func discover(_ url: URL) async throws -> DiscoveredServer {
+        let found = try await discoverUnchecked(url)
+        let metadata = found.metadata
+        try SecureTransport.check(url, what: "the URL")
+        try SecureTransport.check(
+            URL(string: found.issuer), metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.registrationEndpoint,
+            what: "the authorization server's endpoint")
+        return found
+    }
+
+    private func discoverUnchecked(_ url: URL) async throws -> DiscoveredServer {
         let probe = try await unauthenticatedChallenge(url)
         if let (metadata, _) = try await protectedResourceMetadata(for: url, challenge: probe) {
             guard metadata.resource == url.absoluteString || metadata.resource == Self.trimmed(url.absoluteString) else {

@@ -115,3 +115,22 @@ public struct AsyncHTTPClientHTTP: ClientHTTP {
             body: Array(bytes.readableBytesView))
     }
 }
+
+/// Where OAuth traffic may go: https, or http to a loopback host only (OAuth 2.1 §1.5; RFC 8252
+/// §8.3 for the loopback redirect).
+public enum SecureTransport {
+    /// True for https URLs and for http URLs on 127.0.0.0/8, `::1` or `localhost`.
+    public static func allows(_ url: URL) -> Bool {
+        if url.scheme == "https" { return url.host != nil }
+        guard url.scheme == "http", let host = url.host else { return false }
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    static func check(_ urls: URL?..., what: String) throws {
+        for case let url? in urls where !allows(url) {
+            throw PixyClientError("insecure_endpoint", "\(what) \(url.absoluteString) is neither https nor loopback http")
+        }
+    }
+}

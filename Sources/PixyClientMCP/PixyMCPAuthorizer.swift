@@ -21,9 +21,7 @@ public final class PixyMCPAuthorizer: HTTPClientAuthorizer {
 
     /// https, or http on a loopback host only (OAuth 2.1 §1.5; RFC 8252 §8.3).
     public func validateEndpointSecurity(for endpoint: URL) throws {
-        if endpoint.scheme == "https" { return }
-        let host = endpoint.host ?? ""
-        guard endpoint.scheme == "http", host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]" else {
+        guard SecureTransport.allows(endpoint) else {
             throw PixyClientError("insecure_endpoint", "\(endpoint.absoluteString) is neither https nor loopback http")
         }
     }

@@ -114,3 +114,19 @@ struct PixyClientUnitTests {
         #expect(again.status == 404, "a state is taken once")
     }
 }
+
+@Suite("PixyClient transport security")
+struct SecureTransportTests {
+    @Test("OAuth 2.1 §1.5: https anywhere, http only on loopback")
+    func httpsOrLoopback() {
+        for allowed in [
+            "https://auth.example.com/token", "http://127.0.0.1:8080/token", "http://127.0.0.2/x", "http://localhost:1/x",
+            "http://[::1]:8/x",
+        ] {
+            #expect(SecureTransport.allows(URL(string: allowed)!), "\(allowed)")
+        }
+        for refused in ["http://auth.example.com/token", "http://127.0.0.1.evil.example/x", "ftp://127.0.0.1/x", "http://10.0.0.1/x"] {
+            #expect(!SecureTransport.allows(URL(string: refused)!), "\(refused)")
+        }
+    }
+}

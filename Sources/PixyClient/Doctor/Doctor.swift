@@ -119,12 +119,7 @@ public struct Doctor: Sendable {
         }
     }
 
-    static func isLoopback(_ url: URL) -> Bool {
-        let host = url.host ?? ""
-        return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
-    }
-
-    static func isSecure(_ url: URL) -> Bool { url.scheme == "https" || (url.scheme == "http" && isLoopback(url)) }
+    static func isSecure(_ url: URL) -> Bool { SecureTransport.allows(url) }
 
     private func examine(_ url: URL, into report: inout Findings) async {
         let discovery = Discovery(http: http)
@@ -254,7 +249,8 @@ public struct Doctor: Sendable {
             "as.endpoints", "authorization and token endpoints", endpoints.contains(nil) ? .fail : .pass,
             endpoints.contains(nil) ? "authorization_endpoint or token_endpoint is missing" : "both present",
             fix: "publish authorization_endpoint and token_endpoint (RFC 8414 §2)")
-        let insecure = ([metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.registrationEndpoint].compactMap { $0 })
+        let issuer = metadata.issuer.flatMap(URL.init(string:))
+        let insecure = ([issuer, metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.registrationEndpoint].compactMap { $0 })
             .filter { !Self.isSecure($0) }
         report.add(
             "as.https", "https endpoints", insecure.isEmpty ? .pass : .fail,
