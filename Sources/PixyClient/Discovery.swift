@@ -23,16 +23,27 @@ public struct DiscoveredServer: Sendable {
 /// 9728 §3.3, RFC 8414 §3.3). A URL that is no protected resource is tried as an issuer.
 public struct Discovery: Sendable {
     let http: any ClientHTTP
+    /// Whether every URL fetched must be https or loopback http. The client requires it (a
+    /// metadata document fetched in the clear could name an attacker's server); the doctor
+    /// fetches anything to report on it, and sends no credentials where this fails.
+    let secureOnly: Bool
 
     /// Discovery over `http`.
-    public init(http: any ClientHTTP) { self.http = http }
+    public init(http: any ClientHTTP, secureOnly: Bool = true) {
+        self.http = http
+        self.secureOnly = secureOnly
+    }
+
+    private func permit(_ url: URL) throws {
+        if secureOnly { try SecureTransport.check(url, what: "the URL") }
+    }
 
     /// Discovers what protects `url`, or treats `url` as an issuer.
     /// Every URL it will send tokens or credentials to must be https or loopback http.
     public func discover(_ url: URL) async throws -> DiscoveredServer {
+        try SecureTransport.check(url, what: "the URL")
         let found = try await discoverUnchecked(url)
         let metadata = found.metadata
-        try SecureTransport.check(url, what: "the URL")
         try SecureTransport.check(
             URL(string: found.issuer), metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.registrationEndpoint,
             what: "the authorization server's endpoint")
@@ -42,7 +53,7 @@ public struct Discovery: Sendable {
     private func discoverUnchecked(_ url: URL) async throws -> DiscoveredServer {
         let probe = try await unauthenticatedChallenge(url)
         if let (metadata, _) = try await protectedResourceMetadata(for: url, challenge: probe) {
-            guard metadata.resource == url.absoluteString || metadata.resource == Self.trimmed(url.absoluteString) else {
+            guard metadata.resource == url.absoluteString else {
                 throw PixyClientError.discovery(
                     "the Protected Resource Metadata names resource \(metadata.resource ?? "none"), not \(url.absoluteString) (RFC 9728 §3.3)"
                 )
@@ -64,6 +75,7 @@ public struct Discovery: Sendable {
     /// The `Bearer` challenge `url` answers without a token: a GET, then an MCP `initialize`
     /// POST (some servers answer only POST).
     public func unauthenticatedChallenge(_ url: URL) async throws -> BearerChallenge? {
+        try permit(url)
         let get = try await http.get(url, headers: [("Accept", "application/json, text/event-stream")])
         if get.status == 401, let header = get.header("WWW-Authenticate") { return BearerChallenge(header: header) }
         let post = try await http.send(
@@ -84,8 +96,9 @@ public struct Discovery: Sendable {
         var candidates = WellKnown.protectedResourceMetadataURLs(for: url)
         if let named = challenge?.resourceMetadata.flatMap(URL.init(string:)) { candidates.insert(named, at: 0) }
         for candidate in candidates {
-            // A pointer that cannot be fetched falls back to the well-known URLs.
-            guard let response = try? await http.get(candidate, headers: [("Accept", "application/json")]) else { continue }
+            // A pointer that cannot (or may not) be fetched falls back to the well-known URLs.
+            guard (try? permit(candidate)) != nil, let response = try? await http.get(candidate, headers: [("Accept", "application/json")])
+            else { continue }
             if response.status == 200, let metadata = ProtectedResourceMetadata(json: response.body) { return (metadata, candidate) }
         }
         return nil
@@ -94,10 +107,11 @@ public struct Discovery: Sendable {
     /// The authorization server's metadata, from the first well-known URL that has it, with
     /// `issuer` equal to the identifier looked up (RFC 8414 §3.3: a mismatch must not be used).
     public func authorizationServerMetadata(for issuer: URL) async throws -> (AuthorizationServerMetadata, URL) {
+        try permit(issuer)
         for candidate in WellKnown.authorizationServerMetadataURLs(for: issuer) {
             let response = try await http.get(candidate, headers: [("Accept", "application/json")])
             guard response.status == 200, let metadata = AuthorizationServerMetadata(json: response.body) else { continue }
-            guard metadata.issuer == issuer.absoluteString || metadata.issuer == Self.trimmed(issuer.absoluteString) else {
+            guard metadata.issuer == issuer.absoluteString else {
                 throw PixyClientError.discovery(
                     "the metadata at \(candidate.absoluteString) names issuer \(metadata.issuer ?? "none"), not \(issuer.absoluteString) (RFC 8414 §3.3)"
                 )
@@ -105,11 +119,5 @@ public struct Discovery: Sendable {
             return (metadata, candidate)
         }
         throw PixyClientError.discovery("no authorization server metadata for \(issuer.absoluteString)")
-    }
-
-    static func trimmed(_ string: String) -> String {
-        var string = string
-        while string.hasSuffix("/") { string.removeLast() }
-        return string
     }
 }

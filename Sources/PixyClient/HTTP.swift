@@ -124,8 +124,12 @@ public enum SecureTransport {
         if url.scheme == "https" { return url.host != nil }
         guard url.scheme == "http", let host = url.host else { return false }
         if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        // Only a dotted-quad literal in 127.0.0.0/8: "127.0.0.1.example" or "127.+0.0.1" go to DNS.
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return octets.count == 4 && octets.first == "127"
+            && octets.allSatisfy { octet in
+                !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCIIDigitCharacter) && Int(octet)! <= 255
+            }
     }
 
     static func check(_ urls: URL?..., what: String) throws {
@@ -133,4 +137,8 @@ public enum SecureTransport {
             throw PixyClientError("insecure_endpoint", "\(what) \(url.absoluteString) is neither https nor loopback http")
         }
     }
+}
+
+extension Character {
+    var isASCIIDigitCharacter: Bool { isASCII && isNumber }
 }

@@ -82,7 +82,10 @@ public final class LoopbackRedirectListener: Sendable {
             if let continuation, let url {
                 let failed = components?.queryItems?.contains { $0.name == "error" } ?? false
                 status = .ok
-                page = failed ? "Sign-in was not completed. You can close this tab." : "Signed in. You can close this tab."
+                page =
+                    failed
+                    ? "Sign-in was not completed. You can close this tab."
+                    : "Sign-in received. You can close this tab and return to the application."
                 continuation.succeed(url)
             } else {
                 status = .notFound

@@ -76,6 +76,8 @@ public actor PixyClient {
         public var http: any ClientHTTP
         /// Refresh when the access token has less than this left.
         public var refreshMargin: TimeInterval
+        /// How long a browser sign-in may take before it fails (a closed tab never answers).
+        public var signInTimeout: Duration = .seconds(300)
         /// The clock (injected for tests).
         public var now: @Sendable () -> Date
 
@@ -110,6 +112,8 @@ public actor PixyClient {
         self.configuration = configuration
     }
 
+    deinit { listener?.close() }
+
     /// Stops the loopback listener, if one was started.
     public func close() {
         listener?.close()
@@ -132,24 +136,51 @@ public actor PixyClient {
         return try await singleFlight(key) { try await self.currentToken(server: server, key: key, scopes: scopes) }
     }
 
+    /// Runs `work` unless a token request for `key` is already under way, in which case the
+    /// caller shares its result: concurrent 401s cause one refresh, not one rotation each.
+    /// Cancelling a caller cancels the shared request.
     private func singleFlight(_ key: String, _ work: @escaping @Sendable () async throws -> String) async throws -> String {
-        while let running = inFlight[key] { _ = try? await running.value }
-        let task = Task { try await work() }
-        inFlight[key] = task
-        defer { inFlight[key] = nil }
-        return try await task.value
+        let task: Task<String, any Error>
+        if let running = inFlight[key] {
+            task = running
+        } else {
+            task = Task { try await work() }
+            inFlight[key] = task
+            Task { [weak self] in
+                _ = try? await task.value
+                await self?.finished(key, task)
+            }
+        }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    private func finished(_ key: String, _ task: Task<String, any Error>) {
+        if inFlight[key] == task { inFlight[key] = nil }
+    }
+
+    /// The session kept for `key`, if it was issued by `server`'s issuer: tokens of another
+    /// issuer are never sent to this one.
+    private func held(_ key: String, at server: DiscoveredServer) async throws -> StoredSession? {
+        guard let session = try await session(for: key), session.issuer == server.issuer else { return nil }
+        return session
     }
 
     private func currentToken(server: DiscoveredServer, key: String, scopes: Set<String>?) async throws -> String {
         let wanted = scopes ?? defaultScopes(server)
-        if let session = try await session(for: key), session.issuer == server.issuer, wanted.isSubset(of: session.scopes) {
-            if let expiresAt = session.expiresAt, expiresAt.timeIntervalSince(configuration.now()) < configuration.refreshMargin {
-                if let refreshed = try? await refresh(session, server: server, key: key) { return refreshed.accessToken }
-            } else {
-                return session.accessToken
+        let held = try await held(key, at: server)
+        // Without explicit scopes a kept token serves whatever was granted; the resource asks for
+        // more with a 403 (step-up), so a server that grants less does not cause a sign-in loop.
+        if let held, scopes == nil || wanted.isSubset(of: held.scopes) {
+            guard let expiresAt = held.expiresAt, expiresAt.timeIntervalSince(configuration.now()) < configuration.refreshMargin else {
+                return held.accessToken
             }
+            if let refreshed = try await refreshUnlessRevoked(held, server: server, key: key) { return refreshed.accessToken }
         }
-        return try await signIn(to: server, scopes: wanted.union(try await session(for: key)?.scopes ?? [])).accessToken
+        return try await signIn(to: server, scopes: wanted.union(held?.scopes ?? [])).accessToken
     }
 
     /// Answers a challenge from the resource: `401` means the token is no longer good (refresh,
@@ -162,14 +193,26 @@ public actor PixyClient {
     }
 
     private func answer(_ status: Int, challenge: BearerChallenge?, server: DiscoveredServer, key: String) async throws -> String {
-        let held = try await session(for: key)
+        let held = try await held(key, at: server)
         if status == 403, challenge?.error == "insufficient_scope" {
             let wanted = (held?.scopes ?? []).union(challenge?.scope ?? [])
             return try await signIn(to: server, scopes: wanted).accessToken
         }
-        if let held, let refreshed = try? await refresh(held, server: server, key: key) { return refreshed.accessToken }
+        if let held, let refreshed = try await refreshUnlessRevoked(held, server: server, key: key) { return refreshed.accessToken }
         let wanted = (held?.scopes ?? defaultScopes(server)).union(challenge?.scope ?? [])
         return try await signIn(to: server, scopes: wanted).accessToken
+    }
+
+    /// A refresh; nil when the server says the grant is gone (`invalid_grant`, RFC 6749 §5.2),
+    /// so only then does the caller sign in again. Any other failure (network, server error,
+    /// the token file) is thrown: it is no reason to ask the user.
+    private func refreshUnlessRevoked(_ session: StoredSession, server: DiscoveredServer, key: String) async throws -> StoredSession? {
+        guard session.refreshToken != nil else { return nil }
+        do {
+            return try await refresh(session, server: server, key: key)
+        } catch let error as PixyClientError where error.code == "invalid_grant" {
+            return nil
+        }
     }
 
     /// Forgets the tokens kept for `url` (the registration stays).
@@ -226,9 +269,18 @@ public actor PixyClient {
         switch configuration.userAgent {
         case .browser(let open):
             let pending = listener.expectResponse(state: state)
+            let timeout = configuration.signInTimeout
             do {
                 try await open(authorizationURL)
-                response = try await pending.url
+                response = try await withThrowingTaskGroup(of: URL.self) { group in
+                    group.addTask { try await pending.url }
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        throw PixyClientError.authorization("the browser did not come back within \(timeout)")
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next()!
+                }
             } catch {
                 pending.cancel()
                 throw error
@@ -243,7 +295,9 @@ public actor PixyClient {
             ("code_verifier", pkce.verifier.value), ("client_id", clientID),
         ]
         if let resource = server.resource { form.append(("resource", resource)) }
-        let session = try await tokenRequest(tokenEndpoint, form: form, server: server, clientID: clientID, previous: nil)
+        var session = try await tokenRequest(tokenEndpoint, form: form, server: server, clientID: clientID, previous: nil)
+        // RFC 6749 §5.1: a response without scope granted exactly what was asked.
+        if session.scope.isEmpty { session.scope = scopes.sorted().joined(separator: " ") }
         try await keep(session, for: server.resource ?? server.issuer)
         return Tokens(accessToken: session.accessToken, scopes: session.scopes, issuer: server.issuer)
     }
@@ -272,7 +326,19 @@ public actor PixyClient {
         return code
     }
 
-    private func refresh(_ session: StoredSession, server: DiscoveredServer, key: String) async throws -> StoredSession {
+    private func refresh(_ stale: StoredSession, server: DiscoveredServer, key: String) async throws -> StoredSession {
+        // Another process sharing the token file may have rotated the token meanwhile: presenting
+        // the old one would be reuse, which revokes the whole family (RFC 9700 §4.14.2).
+        var session = stale
+        if let file = configuration.tokenFile, let latest = try await file.session(for: key), latest.issuer == server.issuer {
+            session = latest
+            sessions[key] = latest
+            if latest.refreshToken != stale.refreshToken, let expiresAt = latest.expiresAt,
+                expiresAt.timeIntervalSince(configuration.now()) >= configuration.refreshMargin
+            {
+                return latest
+            }
+        }
         guard let refreshToken = session.refreshToken, let tokenEndpoint = server.metadata.tokenEndpoint else {
             throw PixyClientError.token("no refresh token")
         }
@@ -291,7 +357,8 @@ public actor PixyClient {
         guard response.status == 200, let access = json["access_token"] as? String, !access.isEmpty else {
             let error = json["error"] as? String ?? "HTTP \(response.status)"
             let description = json["error_description"] as? String
-            throw PixyClientError.token("\(error)\(description.map { ": \($0)" } ?? "")")
+            let message = "\(error)\(description.map { ": \($0)" } ?? "")"
+            throw error == "invalid_grant" ? PixyClientError("invalid_grant", message) : PixyClientError.token(message)
         }
         guard (json["token_type"] as? String)?.lowercased() == "bearer" else {
             throw PixyClientError.token("token_type is \(json["token_type"] as? String ?? "missing"), not Bearer")

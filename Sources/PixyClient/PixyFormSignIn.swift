@@ -9,7 +9,10 @@ public final class PixyFormSignIn: Sendable {
     private let username: String?
     private let password: String
     private let http: any ClientHTTP
-    private let cookies = NIOLockedValueBox<[String: String]>([:])
+    /// Cookies per origin (scheme, host, port), so that one server's session never goes to another.
+    private let cookies = NIOLockedValueBox<[String: [String: String]]>([:])
+    /// A cookie the user gave for the server being examined, sent with its requests.
+    private let givenCookie: (name: String, value: String)?
 
     /// Where an authorization request ended.
     public enum Outcome: Sendable {
@@ -25,6 +28,7 @@ public final class PixyFormSignIn: Sendable {
         self.username = username
         self.password = password
         self.http = http
+        givenCookie = nil
     }
 
     /// An agent that only follows redirects, sending `cookie` (a `name=value` session cookie)
@@ -34,8 +38,8 @@ public final class PixyFormSignIn: Sendable {
         username = nil
         password = ""
         self.http = http
-        if let cookie, let equals = cookie.firstIndex(of: "=") {
-            cookies.withLockedValue { $0[String(cookie[..<equals])] = String(cookie[cookie.index(after: equals)...]) }
+        givenCookie = cookie.flatMap { cookie in
+            cookie.firstIndex(of: "=").map { (String(cookie[..<$0]), String(cookie[cookie.index(after: $0)...])) }
         }
     }
 
@@ -88,7 +92,9 @@ public final class PixyFormSignIn: Sendable {
 
     private func request(_ method: String, _ url: URL, form: [(String, String)]?) async throws -> ClientHTTPResponse {
         var headers: [(String, String)] = []
-        let jar = cookies.withLockedValue { $0 }
+        let origin = "\(url.scheme ?? "")://\(url.host ?? ""):\(url.port ?? -1)"
+        var jar = cookies.withLockedValue { $0[origin] ?? [:] }
+        if let givenCookie, jar[givenCookie.name] == nil { jar[givenCookie.name] = givenCookie.value }
         if !jar.isEmpty {
             headers.append(("Cookie", jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")))
         }
@@ -98,7 +104,7 @@ public final class PixyFormSignIn: Sendable {
             guard let pair = value.split(separator: ";").first, let equals = pair.firstIndex(of: "=") else { continue }
             let key = pair[..<equals].trimmingCharacters(in: .whitespaces)
             let cookie = String(pair[pair.index(after: equals)...])
-            cookies.withLockedValue { $0[key] = cookie.isEmpty ? nil : cookie }
+            cookies.withLockedValue { $0[origin, default: [:]][key] = cookie.isEmpty ? nil : cookie }
         }
         return response
     }

@@ -64,9 +64,7 @@ public actor TokenFile {
 
     /// Keeps (or with nil, forgets) the session for `key`.
     public func setSession(_ session: StoredSession?, for key: String) throws {
-        var contents = try read()
-        contents.sessions[key] = session
-        try write(contents)
+        try update { $0.sessions[key] = session }
     }
 
     /// The client registered at `issuer`.
@@ -74,18 +72,60 @@ public actor TokenFile {
 
     /// Keeps the client registered at `issuer`.
     public func setClient(_ client: StoredClient?, for issuer: String) throws {
-        var contents = try read()
-        contents.clients[issuer] = client
-        try write(contents)
+        try update { $0.clients[issuer] = client }
     }
 
-    func read() throws -> Contents {
+    /// Reads, changes and writes the file under an exclusive lock on a lock file beside it, so
+    /// that processes sharing the file do not lose each other's rotations.
+    func update(_ change: (inout Contents) -> Void) throws {
+        try withLock {
+            var contents = try read()
+            change(&contents)
+            try write(contents)
+        }
+    }
+
+    private func withLock<T>(_ body: () throws -> T) throws -> T {
+        try ensureDirectory()
+        let lockPath = url.path + ".lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw PixyClientError.tokenFile("cannot open \(lockPath): errno \(errno)") }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else { throw PixyClientError.tokenFile("cannot lock \(lockPath): errno \(errno)") }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    /// The directory: created 0700; an existing one must belong to this user and be closed to
+    /// others, or another user could swap the file.
+    private func ensureDirectory() throws {
+        let directory = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var status = stat()
-        guard stat(url.path, &status) == 0 else { return Contents() }
+        guard lstat(directory.path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == getuid(),
+            status.st_mode & 0o022 == 0
+        else {
+            throw PixyClientError.tokenFile("\(directory.path) must be a directory of this user that others cannot write to")
+        }
+    }
+
+    /// Reads the file without following a symbolic link, and only if this user owns it and
+    /// nobody else can read it.
+    func read() throws -> Contents {
+        let descriptor = open(url.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return Contents() }
+            throw PixyClientError.tokenFile("cannot open \(url.path) (errno \(errno)); it must be a regular file, not a link")
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == getuid() else {
+            throw PixyClientError.tokenFile("\(url.path) must be a regular file owned by this user")
+        }
         guard status.st_mode & 0o077 == 0 else {
             throw PixyClientError.tokenFile("\(url.path) can be read by other users; run chmod 600 on it")
         }
-        let data = try Data(contentsOf: url)
+        let data = try handle.readToEnd() ?? Data()
         do {
             return try JSONDecoder.tokenFile.decode(Contents.self, from: data)
         } catch {
@@ -95,19 +135,18 @@ public actor TokenFile {
 
     func write(_ contents: Contents) throws {
         let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         encoder.dateEncodingStrategy = .secondsSince1970
         let data = try encoder.encode(contents)
         // Created 0600 before any byte is written, then renamed over the old file (atomic).
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
-        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw PixyClientError.tokenFile("cannot create \(temporary.path): errno \(errno)") }
         let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-        fsync(descriptor)
-        close(descriptor)
-        guard written == data.count, rename(temporary.path, url.path) == 0 else {
+        let synced = fsync(descriptor) == 0
+        let closed = close(descriptor) == 0
+        guard written == data.count, synced, closed, rename(temporary.path, url.path) == 0 else {
             unlink(temporary.path)
             throw PixyClientError.tokenFile("cannot write \(url.path)")
         }

@@ -18,10 +18,10 @@ struct ClientOptions: ParsableArguments {
     var file: TokenFile { TokenFile(url: tokenFile.map { URL(fileURLWithPath: $0) } ?? TokenFile.defaultURL) }
 }
 
-/// Reads a password from standard input (one line), never from the command line where other
-/// users could see it in the process list.
+/// Reads a secret (a password or a cookie) from standard input, one line, never from the
+/// command line where other users could see it in the process list.
 func readPasswordFromStandardInput() throws -> String {
-    guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw ValidationError("no password on standard input") }
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw ValidationError("nothing on standard input") }
     return line
 }
 
@@ -121,9 +121,10 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(name: .customLong("user"), help: "Sign in through Pixy's login form as this user (password on stdin).")
     var user: String?
     @Flag(name: .customLong("password-stdin"), help: "Read the password for --user from standard input.") var passwordStdin = false
-    @Flag(help: "With --login: follow redirects only, for a server that approves without a person (or with --cookie).")
+    @Flag(help: "With --login: follow redirects only, for a server that approves without a person (or with --cookie-stdin).")
     var unattended = false
-    @Option(help: "With --unattended: a session cookie (name=value) to send with authorization requests.") var cookie: String?
+    @Flag(name: .customLong("cookie-stdin"), help: "With --unattended: read a session cookie (name=value) from standard input.")
+    var cookieStdin = false
     @Option(name: .customLong("client-id"), help: "A public client registered beforehand (default: register dynamically).")
     var clientID: String?
     @Option(name: .customLong("redirect-uri"), help: "The redirect URI registered for --client-id.") var redirectURI: String?
@@ -150,6 +151,7 @@ struct DoctorCommand: AsyncParsableCommand {
         if login || user != nil || unattended {
             let redirect = try redirectURI.map(parseURL)
             if unattended {
+                let cookie = cookieStdin ? try readPasswordFromStandardInput() : nil
                 loginOption = .unattended(cookie: cookie, http: http, clientID: clientID, redirectURI: redirect)
             } else if let user {
                 guard passwordStdin else { throw ValidationError("--user needs --password-stdin") }

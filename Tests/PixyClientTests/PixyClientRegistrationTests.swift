@@ -8,9 +8,13 @@ import Testing
 /// with every request recorded.
 final class ScriptedServer: ClientHTTP {
     let cimd: Bool
+    let includesScope: Bool
     let requests = NIOLockedValueBox<[(method: String, url: URL, body: String)]>([])
 
-    init(cimd: Bool) { self.cimd = cimd }
+    init(cimd: Bool, includesScope: Bool = true) {
+        self.cimd = cimd
+        self.includesScope = includesScope
+    }
 
     func send(_ method: String, _ url: URL, headers: [(String, String)], body: [UInt8]?) async throws -> ClientHTTPResponse {
         requests.withLockedValue { $0.append((method, url, String(decoding: body ?? [], as: UTF8.self))) }
@@ -36,7 +40,9 @@ final class ScriptedServer: ClientHTTP {
         case ("POST", "/register"):
             return try json(201, ["client_id": "dynamic-1"])
         case ("POST", "/token"):
-            return try json(200, ["access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "scope": "read"])
+            var tokens: [String: Any] = ["access_token": "at-1", "token_type": "Bearer", "expires_in": 300]
+            if includesScope { tokens["scope"] = "read" }
+            return try json(200, tokens)
         default:
             return ClientHTTPResponse(status: 404, headers: [], body: [])
         }
@@ -123,6 +129,71 @@ struct PixyFormSignInTests {
                 continue
             }
             #expect(server.hosts.withLockedValue { $0 } == ["auth.example.com"])
+        }
+    }
+}
+
+@Suite("PixyClient sessions")
+struct PixyClientSessionTests {
+    @Test("RFC 6749 §5.1: a token response without scope granted what was asked, so the next call reuses the token")
+    func omittedScope() async throws {
+        let server = ScriptedServer(cimd: true, includesScope: false)
+        let authorizations = NIOLockedValueBox(0)
+        let agent = UserAgent.automatic { url, redirectURI in
+            authorizations.withLockedValue { $0 += 1 }
+            return ScriptedServer.approve(url, redirectURI)
+        }
+        let client = PixyClient(
+            configuration: .init(registration: .init(clientID: "pre-registered"), userAgent: agent, http: server))
+        let resource = URL(string: "https://mcp.example.com/mcp")!
+        _ = try await client.accessToken(for: resource)
+        _ = try await client.accessToken(for: resource)
+        _ = try await client.accessToken(for: resource, scopes: ["read"])
+        #expect(authorizations.withLockedValue { $0 } == 1)
+        await client.close()
+    }
+
+    @Test("Tokens kept for another issuer are never sent to this one: no refresh, a new sign-in")
+    func otherIssuersSession() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pixy-client-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = TokenFile(url: directory.appendingPathComponent("tokens.json"))
+        try await file.setSession(
+            StoredSession(
+                issuer: "https://old-issuer.example", clientID: "c", accessToken: "old-access", refreshToken: "old-refresh",
+                expiresAt: Date(timeIntervalSince1970: 0), scope: "read"),
+            for: "https://mcp.example.com/mcp")
+        let server = ScriptedServer(cimd: true)
+        let client = PixyClient(
+            configuration: .init(
+                registration: .init(clientID: "pre-registered"), userAgent: .automatic { ScriptedServer.approve($0, $1) }, tokenFile: file,
+                http: server))
+        let resource = URL(string: "https://mcp.example.com/mcp")!
+        #expect(try await client.accessToken(for: resource) == "at-1")
+        #expect(try await client.accessToken(for: resource, after: 401, challenge: nil) == "at-1")
+        let bodies = server.requests.withLockedValue { $0 }.map(\.body)
+        #expect(!bodies.contains { $0.contains("old-refresh") || $0.contains("old-access") })
+        await client.close()
+    }
+
+    @Test("Token file: a symbolic link or a directory others can write to is refused")
+    func tokenFileRefusesLinksAndOpenDirectories() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pixy-client-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let target = directory.appendingPathComponent("elsewhere.json")
+        try Data("{}".utf8).write(to: target)
+        chmod(target.path, 0o600)
+        let link = directory.appendingPathComponent("tokens.json")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+        await #expect(throws: PixyClientError.self) { try await TokenFile(url: link).session(for: "x") }
+
+        let open = directory.appendingPathComponent("open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: true)
+        chmod(open.path, 0o777)
+        await #expect(throws: PixyClientError.self) {
+            try await TokenFile(url: open.appendingPathComponent("tokens.json")).setClient(
+                StoredClient(clientID: "c", redirectURI: "r"), for: "i")
         }
     }
 }

@@ -122,7 +122,7 @@ public struct Doctor: Sendable {
     static func isSecure(_ url: URL) -> Bool { SecureTransport.allows(url) }
 
     private func examine(_ url: URL, into report: inout Findings) async {
-        let discovery = Discovery(http: http)
+        let discovery = Discovery(http: http, secureOnly: false)
         report.add(
             "transport.https", "https (or loopback http)", Self.isSecure(url) ? .pass : .fail, url.absoluteString,
             fix: "serve the MCP server over https; only loopback may use http (OAuth 2.1 §1.5)")
@@ -235,6 +235,15 @@ public struct Doctor: Sendable {
             metadata.tokenEndpoint = endpoints.token
         }
         guard let login, metadata.authorizationEndpoint != nil, metadata.tokenEndpoint != nil else { return }
+        // Credentials, codes and tokens go nowhere in the clear.
+        let insecure = report.checks.filter { ["transport.https", "as.https"].contains($0.id) && $0.verdict == .fail }
+        if !insecure.isEmpty || !SecureTransport.allows(metadata.authorizationEndpoint!) || !SecureTransport.allows(metadata.tokenEndpoint!)
+        {
+            report.add(
+                "login.flow", "a full sign-in", .fail, "not attempted: it would send a password, codes and tokens over plain http",
+                fix: "serve every endpoint over https (OAuth 2.1 §1.5), then run the doctor again")
+            return
+        }
         let challenged = challenge.map { $0.scope.joined(separator: " ") }.flatMap { $0.isEmpty ? nil : $0 }
         await Probes(
             doctor: self, login: login, url: url, resource: resource, issuer: issuerString, metadata: metadata,

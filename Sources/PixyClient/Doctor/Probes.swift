@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import PixyModel
 
 /// The enforcement probes of `pixy doctor --login`: a real flow, then requests a compliant
@@ -18,7 +19,11 @@ struct Probes {
     /// What one authorization request produced.
     enum Authorization {
         case code(String, iss: String?)
+        /// The server said no: an error page (4xx) or an error sent back to the client.
         case refused(String)
+        /// Nothing proves either way: the user denied, the browser never came back, the walk
+        /// left the server. A probe that gets this is a warning, never a pass.
+        case inconclusive(String)
     }
 
     func run(into report: inout Doctor.Findings) async {
@@ -78,6 +83,7 @@ struct Probes {
                 fix: "the token endpoint must accept the code with its S256 verifier (RFC 7636 §4.5)")
             return
         }
+        context.issued(tokens)
         report.add("login.flow", "a full sign-in", .pass, "code with S256\(resource == nil ? "" : " and resource"), then tokens")
         let noStore = tokens.header("Cache-Control")?.lowercased().contains("no-store") ?? false
         report.add(
@@ -86,7 +92,7 @@ struct Probes {
             fix: "send Cache-Control: no-store with every token response (RFC 6749 §5.1)")
         if resource != nil {
             let answer = try? await context.callResource(token: access)
-            let accepted = answer.map { $0 != 401 && $0 != 403 } ?? false
+            let accepted = answer.map { (200..<300).contains($0) } ?? false
             report.add(
                 "resource.accepts_token", "the MCP server accepts the token", accepted ? .pass : .fail,
                 answer.map { "HTTP \($0)" } ?? "no answer",
@@ -99,6 +105,7 @@ struct Probes {
         await probeReplay(context, into: &report)
         if resource != nil { await probeOtherResource(context, into: &report) }
         await probeRefresh(context, refreshToken: tokens.jsonObject?["refresh_token"] as? String, into: &report)
+        await context.revokeAll()
     }
 
     private func registeredClient(redirectURI: URL) async throws -> String {
@@ -125,15 +132,18 @@ struct Probes {
         switch try? await context.authorize(challenge: verifier, method: "plain") {
         case .refused(let reason)?:
             report.add("enforce.plain", title, .pass, reason)
+        case .inconclusive(let reason)?:
+            report.add("enforce.plain", title, .warn, "could not tell: \(reason)", fix: "run the doctor again and complete each sign-in")
         case .code(let code, _)?:
             let exchanged = try? await context.exchange(code, verifier: verifier)
+            if let exchanged { context.issued(exchanged) }
             report.add(
                 "enforce.plain", title, .fail,
                 exchanged?.status == 200
                     ? "plain accepted: a code was issued and redeemed with the plain verifier" : "a code was issued for plain",
                 fix: fix)
         case nil:
-            report.add("enforce.plain", title, .fail, "the request failed", fix: fix)
+            report.add("enforce.plain", title, .warn, "could not tell: the request failed", fix: fix)
         }
     }
 
@@ -143,15 +153,20 @@ struct Probes {
         switch try? await context.authorize(challenge: nil, method: nil) {
         case .refused(let reason)?:
             report.add("enforce.missing_challenge", title, .pass, reason)
+        case .inconclusive(let reason)?:
+            report.add(
+                "enforce.missing_challenge", title, .warn, "could not tell: \(reason)",
+                fix: "run the doctor again and complete each sign-in")
         case .code(let code, _)?:
             let exchanged = try? await context.exchange(code, verifier: nil)
+            if let exchanged { context.issued(exchanged) }
             report.add(
                 "enforce.missing_challenge", title, .fail,
                 exchanged?.status == 200
                     ? "a code was issued without PKCE and redeemed without a verifier" : "a code was issued without PKCE",
                 fix: fix)
         case nil:
-            report.add("enforce.missing_challenge", title, .fail, "the request failed", fix: fix)
+            report.add("enforce.missing_challenge", title, .warn, "could not tell: the request failed", fix: fix)
         }
     }
 
@@ -164,18 +179,24 @@ struct Probes {
         }
         let wrong = try? await context.exchange(code, verifier: CodeVerifier.generate().value)
         let right = try? await context.exchange(code, verifier: pair.verifier.value)
-        if wrong?.status == 200 {
+        guard let wrong, let right else {
+            report.add("enforce.wrong_verifier", title, .warn, "could not tell: a token request failed")
+            return
+        }
+        context.issued(wrong)
+        context.issued(right)
+        if wrong.status == 200 {
             report.add(
                 "enforce.wrong_verifier", title, .fail, "tokens were issued for a wrong verifier",
                 fix: "compare BASE64URL(SHA256(code_verifier)) with the stored challenge (RFC 7636 §4.6)")
-        } else if right?.status == 200 {
+        } else if right.status == 200 {
             report.add(
                 "enforce.wrong_verifier", title, .fail, "refused, but the code still worked afterwards with the right verifier",
                 fix: "consume the code on every redemption attempt, so a guessed verifier cannot be retried")
         } else {
             report.add(
                 "enforce.wrong_verifier", title, .pass,
-                "HTTP \(wrong?.status ?? 0) \(wrong?.jsonObject?["error"] as? String ?? ""), then the code was spent")
+                "HTTP \(wrong.status) \(wrong.jsonObject?["error"] as? String ?? ""), then the code was spent")
         }
     }
 
@@ -202,19 +223,35 @@ struct Probes {
         let pair = PKCEPair.generate()
         switch try? await context.authorize(challenge: pair.challenge.value, method: "S256", resource: other) {
         case .refused(let reason)?:
-            report.add("resource.audience", title, .pass, "the authorization server refuses resource=\(other): \(reason)")
+            report.add(
+                "resource.audience", title, .warn,
+                "the authorization server refuses resource=\(other) (\(reason)), so the MCP server's own audience check was not exercised",
+                fix: "make sure the MCP server checks aud against its own resource (RFC 8707 §2, RFC 9068 §4)")
+        case .inconclusive(let reason)?:
+            report.add("resource.audience", title, .warn, "could not tell: \(reason)")
         case .code(let code, _)?:
-            guard let tokens = try? await context.exchange(code, verifier: pair.verifier.value, resource: other),
-                let access = tokens.jsonObject?["access_token"] as? String
-            else {
-                report.add("resource.audience", title, .pass, "the token endpoint refuses resource=\(other)")
+            guard let tokens = try? await context.exchange(code, verifier: pair.verifier.value, resource: other) else {
+                report.add("resource.audience", title, .warn, "could not tell: the token request failed")
+                return
+            }
+            context.issued(tokens)
+            guard let access = tokens.jsonObject?["access_token"] as? String else {
+                report.add(
+                    "resource.audience", title, .warn,
+                    "the token endpoint refuses resource=\(other), so the MCP server's own audience check was not exercised",
+                    fix: "make sure the MCP server checks aud against its own resource (RFC 8707 §2, RFC 9068 §4)")
                 return
             }
             let status = try? await context.callResource(token: access)
+            guard let status else {
+                report.add("resource.audience", title, .warn, "could not tell: the MCP server did not answer")
+                return
+            }
             let refused = status == 401 || status == 403
             report.add(
                 "resource.audience", title, refused ? .pass : .fail,
-                refused ? "the MCP server answered HTTP \(status ?? 0)" : "the MCP server accepted a token issued for \(other)",
+                refused
+                    ? "the MCP server answered HTTP \(status)" : "the MCP server answered HTTP \(status) to a token issued for \(other)",
                 fix: "check the token's audience (aud) against this server's resource (RFC 8707 §2, RFC 9068 §4)")
         case nil:
             report.add("resource.audience", title, .warn, "the request failed")
@@ -245,24 +282,23 @@ struct Probes {
                 fix: "rotate refresh tokens for public clients: a new one on every use, the old one invalid (OAuth 2.1 §4.3.1)")
             return
         }
-        // Presenting the old token again may be refused, or (a retry window for lost responses,
-        // RFC 9700 §4.14.2) answered with the same new token; a different one forks the family.
-        let retry = try? await http.postForm(tokenEndpoint, form)
-        if retry?.status == 200, let forked = retry?.jsonObject?["refresh_token"] as? String, forked != next {
-            report.add(
-                "refresh.rotates", title, .fail, "the old refresh token was accepted again and gave another new token",
-                fix: "invalidate a refresh token once it has been used (OAuth 2.1 §4.3.1)")
-            return
-        }
+        // Use the new token before presenting the old one again: a server with strict reuse
+        // detection revokes the family on reuse (RFC 9700 §4.14.2), which must not count against it.
+        context.issued(refreshed)
         var nextForm = [("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", context.clientID)]
         if let resource { nextForm.append(("resource", resource)) }
-        let advanced = try? await http.postForm(tokenEndpoint, nextForm)
-        let reuse = try? await http.postForm(tokenEndpoint, form)
+        guard let advanced = try? await http.postForm(tokenEndpoint, nextForm), let reuse = try? await http.postForm(tokenEndpoint, form)
+        else {
+            report.add("refresh.rotates", title, .warn, "could not tell: a refresh request failed")
+            return
+        }
+        context.issued(advanced)
+        context.issued(reuse)
         let detail: String
         let verdict: DoctorCheck.Verdict
-        if advanced?.status != 200 {
+        if advanced.status != 200 {
             (verdict, detail) = (.fail, "the new refresh token was refused")
-        } else if reuse?.status == 200 {
+        } else if reuse.status == 200 {
             (verdict, detail) = (.fail, "the old refresh token still works after the new one was used")
         } else {
             (verdict, detail) = (.pass, "a new refresh token on each use; the old one is refused once the new one is used")
@@ -275,6 +311,23 @@ struct Probes {
         let probes: Probes
         let clientID: String
         let redirectURI: URL
+        /// Every token the probes obtained, revoked at the end where the server can (RFC 7009).
+        let tokens = NIOLockedValueBox<[String]>([])
+
+        /// Remembers the tokens in a token response.
+        func issued(_ response: ClientHTTPResponse) {
+            let json = response.jsonObject ?? [:]
+            let found = [json["refresh_token"], json["access_token"]].compactMap { $0 as? String }
+            tokens.withLockedValue { $0 += found }
+        }
+
+        /// Revokes what the probes obtained (refresh tokens first: that ends their families).
+        func revokeAll() async {
+            guard let endpoint = probes.metadata.revocationEndpoint, SecureTransport.allows(endpoint) else { return }
+            for token in tokens.withLockedValue({ $0 }) {
+                _ = try? await probes.http.postForm(endpoint, [("token", token), ("client_id", clientID)])
+            }
+        }
 
         func authorize(challenge: String?, method: String?, resource: String? = nil) async throws -> Authorization {
             guard let endpoint = probes.metadata.authorizationEndpoint else { throw PixyClientError.discovery("no authorization_endpoint") }
@@ -290,14 +343,19 @@ struct Probes {
             let existing = components.percentEncodedQuery.map { $0 + "&" } ?? ""
             components.percentEncodedQuery = existing + FormEncoding.encode(query)
             switch try await probes.login.agent(components.url!, redirectURI) {
-            case .page(let status, _):
-                return .refused("HTTP \(status), no redirect")
+            case .page(let status, let text):
+                return (400..<500).contains(status)
+                    ? .refused("HTTP \(status), no redirect") : .inconclusive("HTTP \(status), no redirect: \(text.prefix(100))")
             case .redirect(let response):
                 let items = URLComponents(url: response, resolvingAgainstBaseURL: false)?.queryItems ?? []
                 func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
-                if let error = value("error") { return .refused("error=\(error)") }
-                guard value("state") == state else { return .refused("a redirect without this request's state") }
-                guard let code = value("code") else { return .refused("a redirect without a code") }
+                guard value("state") == state else { return .inconclusive("a redirect without this request's state") }
+                if let error = value("error") {
+                    let person = ["access_denied", "login_required", "consent_required", "interaction_required"]
+                    return person.contains(error)
+                        ? .inconclusive("error=\(error) (the person, not the request)") : .refused("error=\(error)")
+                }
+                guard let code = value("code") else { return .inconclusive("a redirect without a code") }
                 return .code(code, iss: value("iss"))
             }
         }
