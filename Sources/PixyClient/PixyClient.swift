@@ -106,6 +106,9 @@ public actor PixyClient {
     /// The token request under way per resource: callers that arrive meanwhile wait for it
     /// instead of starting a second sign-in.
     private var inFlight: [String: Task<String, any Error>] = [:]
+    /// Refresh tokens this process has presented: never presented twice, even when the file
+    /// could not be written after a rotation.
+    private var spentRefreshTokens: Set<String> = []
 
     /// A client with `configuration`.
     public init(configuration: Configuration = .init()) {
@@ -133,33 +136,22 @@ public actor PixyClient {
     public func accessToken(for url: URL, scopes: Set<String>? = nil) async throws -> String {
         let server = try await server(for: url)
         let key = server.resource ?? server.issuer
-        return try await singleFlight(key) { try await self.currentToken(server: server, key: key, scopes: scopes) }
+        let flight = "\(key) token \(scopes.map { $0.sorted().joined(separator: " ") } ?? "*")"
+        return try await singleFlight(flight) { try await self.currentToken(server: server, key: key, scopes: scopes) }
     }
 
-    /// Runs `work` unless a token request for `key` is already under way, in which case the
-    /// caller shares its result: concurrent 401s cause one refresh, not one rotation each.
-    /// Cancelling a caller cancels the shared request.
+    /// Runs `work` unless the same request for `key` is already under way, in which case the
+    /// caller shares its result: concurrent 401s cause one refresh, not one rotation each. The
+    /// shared request is never cancelled by a caller: one that has sent a refresh must keep its
+    /// answer, or the next refresh would present a rotated token (reuse).
     private func singleFlight(_ key: String, _ work: @escaping @Sendable () async throws -> String) async throws -> String {
-        let task: Task<String, any Error>
-        if let running = inFlight[key] {
-            task = running
-        } else {
-            task = Task { try await work() }
-            inFlight[key] = task
-            Task { [weak self] in
-                _ = try? await task.value
-                await self?.finished(key, task)
-            }
-        }
-        return try await withTaskCancellationHandler {
-            try await task.value
-        } onCancel: {
-            task.cancel()
-        }
-    }
-
-    private func finished(_ key: String, _ task: Task<String, any Error>) {
-        if inFlight[key] == task { inFlight[key] = nil }
+        if let running = inFlight[key] { return try await running.value }
+        let task = Task { try await work() }
+        inFlight[key] = task
+        // The caller that started it clears it as soon as it resumes, so a later call never gets
+        // a finished request's old answer.
+        defer { if inFlight[key] == task { inFlight[key] = nil } }
+        return try await task.value
     }
 
     /// The session kept for `key`, if it was issued by `server`'s issuer: tokens of another
@@ -189,7 +181,8 @@ public actor PixyClient {
     public func accessToken(for url: URL, after status: Int, challenge: BearerChallenge?) async throws -> String {
         let server = try await server(for: url)
         let key = server.resource ?? server.issuer
-        return try await singleFlight(key) { try await self.answer(status, challenge: challenge, server: server, key: key) }
+        let flight = "\(key) after \(status) \(challenge?.scope.sorted().joined(separator: " ") ?? "")"
+        return try await singleFlight(flight) { try await self.answer(status, challenge: challenge, server: server, key: key) }
     }
 
     private func answer(_ status: Int, challenge: BearerChallenge?, server: DiscoveredServer, key: String) async throws -> String {
@@ -327,21 +320,32 @@ public actor PixyClient {
     }
 
     private func refresh(_ stale: StoredSession, server: DiscoveredServer, key: String) async throws -> StoredSession {
-        // Another process sharing the token file may have rotated the token meanwhile: presenting
-        // the old one would be reuse, which revokes the whole family (RFC 9700 §4.14.2).
-        var session = stale
-        if let file = configuration.tokenFile, let latest = try await file.session(for: key), latest.issuer == server.issuer {
+        guard let file = configuration.tokenFile else { return try await refreshHoldingLock(stale, server: server, key: key) }
+        return try await file.whileLocked { try await self.refreshHoldingLock(stale, server: server, key: key) }
+    }
+
+    /// A refresh with the newest session there is: another process sharing the token file, or
+    /// another request in this one, may have rotated the token meanwhile, and presenting the old
+    /// one would be reuse, which revokes the whole family (RFC 9700 §4.14.2). A refresh token
+    /// this process has sent once is never sent again.
+    private func refreshHoldingLock(_ stale: StoredSession, server: DiscoveredServer, key: String) async throws -> StoredSession {
+        var session = sessions[key].flatMap { $0.issuer == server.issuer ? $0 : nil } ?? stale
+        if let latest = try await configuration.tokenFile?.session(for: key), latest.issuer == server.issuer,
+            !spentRefreshTokens.contains(latest.refreshToken ?? "")
+        {
             session = latest
             sessions[key] = latest
-            if latest.refreshToken != stale.refreshToken, let expiresAt = latest.expiresAt,
-                expiresAt.timeIntervalSince(configuration.now()) >= configuration.refreshMargin
-            {
-                return latest
-            }
         }
-        guard let refreshToken = session.refreshToken, let tokenEndpoint = server.metadata.tokenEndpoint else {
-            throw PixyClientError.token("no refresh token")
+        if session.refreshToken != stale.refreshToken, let expiresAt = session.expiresAt,
+            expiresAt.timeIntervalSince(configuration.now()) >= configuration.refreshMargin
+        {
+            return session
         }
+        guard let refreshToken = session.refreshToken, !spentRefreshTokens.contains(refreshToken) else {
+            throw PixyClientError("invalid_grant", "the refresh token was already used")
+        }
+        spentRefreshTokens.insert(refreshToken)
+        guard let tokenEndpoint = server.metadata.tokenEndpoint else { throw PixyClientError.token("no token_endpoint") }
         var form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", session.clientID)]
         if let resource = server.resource { form.append(("resource", resource)) }
         let refreshed = try await tokenRequest(tokenEndpoint, form: form, server: server, clientID: session.clientID, previous: session)
@@ -375,6 +379,11 @@ public actor PixyClient {
     private func loopbackListener() async throws -> LoopbackRedirectListener {
         if let listener { return listener }
         let started = try await LoopbackRedirectListener.start()
+        // Another sign-in may have started one while this one was binding: keep one only.
+        if let listener {
+            started.close()
+            return listener
+        }
         listener = started
         return started
     }

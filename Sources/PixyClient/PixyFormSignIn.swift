@@ -11,8 +11,10 @@ public final class PixyFormSignIn: Sendable {
     private let http: any ClientHTTP
     /// Cookies per origin (scheme, host, port), so that one server's session never goes to another.
     private let cookies = NIOLockedValueBox<[String: [String: String]]>([:])
-    /// A cookie the user gave for the server being examined, sent with its requests.
+    /// A cookie the user gave for the server being examined: sent only to the origin of the
+    /// first authorization request this agent follows.
     private let givenCookie: (name: String, value: String)?
+    private let givenCookieOrigin = NIOLockedValueBox<String?>(nil)
 
     /// Where an authorization request ended.
     public enum Outcome: Sendable {
@@ -59,6 +61,7 @@ public final class PixyFormSignIn: Sendable {
     /// The cookie, the password and the consent go only to the authorization endpoint's origin:
     /// a redirect or a form elsewhere ends the walk as a page.
     public func follow(_ url: URL, until redirectURI: URL) async throws -> Outcome {
+        givenCookieOrigin.withLockedValue { $0 = $0 ?? Self.origin(of: url) }
         var response = try await request("GET", url, form: nil)
         var current = url
         for _ in 0..<8 {
@@ -92,9 +95,11 @@ public final class PixyFormSignIn: Sendable {
 
     private func request(_ method: String, _ url: URL, form: [(String, String)]?) async throws -> ClientHTTPResponse {
         var headers: [(String, String)] = []
-        let origin = "\(url.scheme ?? "")://\(url.host ?? ""):\(url.port ?? -1)"
+        let origin = Self.origin(of: url)
         var jar = cookies.withLockedValue { $0[origin] ?? [:] }
-        if let givenCookie, jar[givenCookie.name] == nil { jar[givenCookie.name] = givenCookie.value }
+        if let givenCookie, jar[givenCookie.name] == nil, givenCookieOrigin.withLockedValue({ $0 }) == origin {
+            jar[givenCookie.name] = givenCookie.value
+        }
         if !jar.isEmpty {
             headers.append(("Cookie", jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")))
         }
@@ -108,6 +113,8 @@ public final class PixyFormSignIn: Sendable {
         }
         return response
     }
+
+    static func origin(of url: URL) -> String { "\(url.scheme ?? "")://\(url.host ?? ""):\(url.port ?? -1)" }
 
     static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
         a.scheme == b.scheme && a.host == b.host && a.port == b.port

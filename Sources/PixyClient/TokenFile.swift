@@ -85,7 +85,40 @@ public actor TokenFile {
         }
     }
 
+    /// The lock this process holds across a whole refresh, if any.
+    private var heldLock: Int32?
+
+    /// Runs `body` holding the file's lock, so that no other process refreshes the same token
+    /// between this one's reading it and writing its successor: presenting a token another
+    /// process already rotated would be reuse, which revokes the family (RFC 9700 §4.14.2).
+    /// The lock is taken without blocking a thread (polled), for at most `timeout`.
+    public func whileLocked<T: Sendable>(timeout: Duration = .seconds(30), _ body: @Sendable () async throws -> T) async throws -> T {
+        if heldLock != nil { return try await body() }
+        try ensureDirectory()
+        let lockPath = url.path + ".lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw PixyClientError.tokenFile("cannot open \(lockPath): errno \(errno)") }
+        let deadline = ContinuousClock.now + timeout
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK, ContinuousClock.now < deadline else {
+                close(descriptor)
+                throw PixyClientError.tokenFile("another process holds \(lockPath)")
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        heldLock = descriptor
+        defer {
+            heldLock = nil
+            flock(descriptor, LOCK_UN)
+            close(descriptor)
+        }
+        return try await body()
+    }
+
     private func withLock<T>(_ body: () throws -> T) throws -> T {
+        // Inside ``whileLocked`` this process already holds the lock, and the actor makes each
+        // read-change-write atomic within the process.
+        if heldLock != nil { return try body() }
         try ensureDirectory()
         let lockPath = url.path + ".lock"
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)

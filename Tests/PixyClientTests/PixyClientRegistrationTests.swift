@@ -10,6 +10,7 @@ final class ScriptedServer: ClientHTTP {
     let cimd: Bool
     let includesScope: Bool
     let requests = NIOLockedValueBox<[(method: String, url: URL, body: String)]>([])
+    let tokenCount = NIOLockedValueBox(0)
 
     init(cimd: Bool, includesScope: Bool = true) {
         self.cimd = cimd
@@ -40,7 +41,15 @@ final class ScriptedServer: ClientHTTP {
         case ("POST", "/register"):
             return try json(201, ["client_id": "dynamic-1"])
         case ("POST", "/token"):
-            var tokens: [String: Any] = ["access_token": "at-1", "token_type": "Bearer", "expires_in": 300]
+            let issued = tokenCount.withLockedValue { count in
+                count += 1
+                return count
+            }
+            let refreshing = requests.withLockedValue { $0.last?.body.contains("grant_type=refresh_token") ?? false }
+            var tokens: [String: Any] = [
+                "access_token": refreshing ? "at-\(issued)" : "at-1", "token_type": "Bearer", "expires_in": 300,
+                "refresh_token": "rt-\(issued)",
+            ]
             if includesScope { tokens["scope"] = "read" }
             return try json(200, tokens)
         default:
@@ -170,7 +179,7 @@ struct PixyClientSessionTests {
                 http: server))
         let resource = URL(string: "https://mcp.example.com/mcp")!
         #expect(try await client.accessToken(for: resource) == "at-1")
-        #expect(try await client.accessToken(for: resource, after: 401, challenge: nil) == "at-1")
+        #expect(try await client.accessToken(for: resource, after: 401, challenge: nil) != "old-access")
         let bodies = server.requests.withLockedValue { $0 }.map(\.body)
         #expect(!bodies.contains { $0.contains("old-refresh") || $0.contains("old-access") })
         await client.close()
@@ -195,5 +204,30 @@ struct PixyClientSessionTests {
             try await TokenFile(url: open.appendingPathComponent("tokens.json")).setClient(
                 StoredClient(clientID: "c", redirectURI: "r"), for: "i")
         }
+    }
+}
+
+@Suite("PixyClient refresh")
+struct PixyClientRefreshTests {
+    @Test("RFC 9700 §4.14.2: concurrent 401s share one refresh, and a refresh token is never presented twice")
+    func oneRefreshForConcurrentChallenges() async throws {
+        let server = ScriptedServer(cimd: true)
+        let client = PixyClient(
+            configuration: .init(
+                registration: .init(clientID: "pre-registered"), userAgent: .automatic { ScriptedServer.approve($0, $1) }, http: server))
+        let resource = URL(string: "https://mcp.example.com/mcp")!
+        #expect(try await client.accessToken(for: resource) == "at-1")
+        async let first = client.accessToken(for: resource, after: 401, challenge: nil)
+        async let second = client.accessToken(for: resource, after: 401, challenge: nil)
+        let answers = try await [first, second]
+        let refreshes = server.requests.withLockedValue { $0 }.filter { $0.body.contains("grant_type=refresh_token") }
+        #expect(refreshes.count == 1)
+        #expect(answers == ["at-2", "at-2"])
+        // Another 401: the rotated token is presented, never the first one again.
+        _ = try await client.accessToken(for: resource, after: 401, challenge: nil)
+        let presented = server.requests.withLockedValue { $0 }.filter { $0.body.contains("grant_type=refresh_token") }.map(\.body)
+        #expect(presented.count == 2)
+        #expect(presented[0].contains("refresh_token=rt-1") && presented[1].contains("refresh_token=rt-2"))
+        await client.close()
     }
 }

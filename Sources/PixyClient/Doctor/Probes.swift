@@ -56,13 +56,16 @@ struct Probes {
             report.add("login.flow", "a full sign-in", .fail, "\(error)", fix: "check the login and the client's redirect URI")
             return
         }
-        guard case .code(let code, let iss) = first else {
-            if case .refused(let reason) = first {
-                report.add(
-                    "login.flow", "a full sign-in", .fail, "no code: \(reason)", fix: "check the login and the client's redirect URI")
-            }
+        switch first {
+        case .code: break
+        case .refused(let reason):
+            report.add("login.flow", "a full sign-in", .fail, "no code: \(reason)", fix: "check the login and the client's redirect URI")
+            return
+        case .inconclusive(let reason):
+            report.add("login.flow", "a full sign-in", .fail, "no code: \(reason)", fix: "complete the sign-in and approve the request")
             return
         }
+        guard case .code(let code, let iss) = first else { return }
         switch iss {
         case issuer?:
             report.add("login.iss", "iss in the authorization response", .pass, issuer)
@@ -92,15 +95,20 @@ struct Probes {
             fix: "send Cache-Control: no-store with every token response (RFC 6749 §5.1)")
         if resource != nil {
             let answer = try? await context.callResource(token: access)
-            let accepted = answer.map { (200..<300).contains($0) } ?? false
+            // 2xx accepts and 401/403 refuses the token; anything else says nothing about it.
+            let verdict: DoctorCheck.Verdict =
+                switch answer {
+                case (200..<300)?: .pass
+                case 401?, 403?: .fail
+                default: .warn
+                }
             report.add(
-                "resource.accepts_token", "the MCP server accepts the token", accepted ? .pass : .fail,
-                answer.map { "HTTP \($0)" } ?? "no answer",
+                "resource.accepts_token", "the MCP server accepts the token", verdict, answer.map { "HTTP \($0)" } ?? "no answer",
                 fix: "the MCP server must accept tokens its authorization server issues for its resource")
         }
 
-        await probePlain(context, into: &report)
-        await probeMissingChallenge(context, into: &report)
+        await probe(.plain(), context, into: &report)
+        await probe(.missingChallenge, context, into: &report)
         await probeWrongVerifier(context, into: &report)
         await probeReplay(context, into: &report)
         if resource != nil { await probeOtherResource(context, into: &report) }
@@ -125,48 +133,48 @@ struct Probes {
         return id
     }
 
-    private func probePlain(_ context: Context, into report: inout Doctor.Findings) async {
-        let verifier = CodeVerifier.generate().value
-        let title = "code_challenge_method=plain refused"
-        let fix = "refuse code_challenge_method=plain; accept S256 only (OAuth 2.1 §4.1.1)"
-        switch try? await context.authorize(challenge: verifier, method: "plain") {
-        case .refused(let reason)?:
-            report.add("enforce.plain", title, .pass, reason)
-        case .inconclusive(let reason)?:
-            report.add("enforce.plain", title, .warn, "could not tell: \(reason)", fix: "run the doctor again and complete each sign-in")
-        case .code(let code, _)?:
-            let exchanged = try? await context.exchange(code, verifier: verifier)
-            if let exchanged { context.issued(exchanged) }
-            report.add(
-                "enforce.plain", title, .fail,
-                exchanged?.status == 200
-                    ? "plain accepted: a code was issued and redeemed with the plain verifier" : "a code was issued for plain",
-                fix: fix)
-        case nil:
-            report.add("enforce.plain", title, .warn, "could not tell: the request failed", fix: fix)
+    /// A downgrade the server must refuse: `plain`, or no challenge at all. A code issued anyway
+    /// fails the check; the doctor also tries to redeem it, to say how far the downgrade goes.
+    private struct Downgrade {
+        let id: String
+        let title: String
+        let fix: String
+        /// The challenge and method sent, and the verifier that would redeem the code.
+        let challenge: String?
+        let method: String?
+        let verifier: String?
+        let issued: String
+        let redeemed: String
+
+        static func plain() -> Downgrade {
+            let verifier = CodeVerifier.generate().value
+            return Downgrade(
+                id: "enforce.plain", title: "code_challenge_method=plain refused",
+                fix: "refuse code_challenge_method=plain; accept S256 only (OAuth 2.1 §4.1.1)", challenge: verifier, method: "plain",
+                verifier: verifier, issued: "a code was issued for plain",
+                redeemed: "plain accepted: a code was issued and redeemed with the plain verifier")
         }
+
+        static let missingChallenge = Downgrade(
+            id: "enforce.missing_challenge", title: "a request without code_challenge refused",
+            fix: "require code_challenge on every authorization request (OAuth 2.1 §4.1.1)", challenge: nil, method: nil, verifier: nil,
+            issued: "a code was issued without PKCE", redeemed: "a code was issued without PKCE and redeemed without a verifier")
     }
 
-    private func probeMissingChallenge(_ context: Context, into report: inout Doctor.Findings) async {
-        let title = "a request without code_challenge refused"
-        let fix = "require code_challenge on every authorization request (OAuth 2.1 §4.1.1)"
-        switch try? await context.authorize(challenge: nil, method: nil) {
+    private func probe(_ downgrade: Downgrade, _ context: Context, into report: inout Doctor.Findings) async {
+        switch try? await context.authorize(challenge: downgrade.challenge, method: downgrade.method) {
         case .refused(let reason)?:
-            report.add("enforce.missing_challenge", title, .pass, reason)
+            report.add(downgrade.id, downgrade.title, .pass, reason)
         case .inconclusive(let reason)?:
             report.add(
-                "enforce.missing_challenge", title, .warn, "could not tell: \(reason)",
-                fix: "run the doctor again and complete each sign-in")
+                downgrade.id, downgrade.title, .warn, "could not tell: \(reason)", fix: "run the doctor again and complete each sign-in")
         case .code(let code, _)?:
-            let exchanged = try? await context.exchange(code, verifier: nil)
+            let exchanged = try? await context.exchange(code, verifier: downgrade.verifier)
             if let exchanged { context.issued(exchanged) }
             report.add(
-                "enforce.missing_challenge", title, .fail,
-                exchanged?.status == 200
-                    ? "a code was issued without PKCE and redeemed without a verifier" : "a code was issued without PKCE",
-                fix: fix)
+                downgrade.id, downgrade.title, .fail, exchanged?.status == 200 ? downgrade.redeemed : downgrade.issued, fix: downgrade.fix)
         case nil:
-            report.add("enforce.missing_challenge", title, .warn, "could not tell: the request failed", fix: fix)
+            report.add(downgrade.id, downgrade.title, .warn, "could not tell: the request failed", fix: downgrade.fix)
         }
     }
 
@@ -174,7 +182,7 @@ struct Probes {
         let title = "a wrong verifier refused, and the code burnt"
         let pair = PKCEPair.generate()
         guard case .code(let code, _)? = try? await context.authorize(challenge: pair.challenge.value, method: "S256") else {
-            report.add("enforce.wrong_verifier", title, .fail, "no code to probe with")
+            report.add("enforce.wrong_verifier", title, .warn, "could not tell: no code to probe with")
             return
         }
         let wrong = try? await context.exchange(code, verifier: CodeVerifier.generate().value)
@@ -206,14 +214,19 @@ struct Probes {
         guard case .code(let code, _)? = try? await context.authorize(challenge: pair.challenge.value, method: "S256"),
             let first = try? await context.exchange(code, verifier: pair.verifier.value), first.status == 200
         else {
-            report.add("enforce.replay", title, .fail, "no code to probe with")
+            report.add("enforce.replay", title, .warn, "could not tell: no code to probe with")
             return
         }
-        let again = try? await context.exchange(code, verifier: pair.verifier.value)
+        context.issued(first)
+        guard let again = try? await context.exchange(code, verifier: pair.verifier.value) else {
+            report.add("enforce.replay", title, .warn, "could not tell: the second token request failed")
+            return
+        }
+        context.issued(again)
         report.add(
-            "enforce.replay", title, again?.status == 200 ? .fail : .pass,
-            again?.status == 200
-                ? "the same code was redeemed twice" : "HTTP \(again?.status ?? 0) \(again?.jsonObject?["error"] as? String ?? "")",
+            "enforce.replay", title, again.status == 200 ? .fail : .pass,
+            again.status == 200
+                ? "the same code was redeemed twice" : "HTTP \(again.status) \(again.jsonObject?["error"] as? String ?? "")",
             fix: "consume each code atomically, once (OAuth 2.1 §4.1.2)")
     }
 
@@ -247,10 +260,11 @@ struct Probes {
                 report.add("resource.audience", title, .warn, "could not tell: the MCP server did not answer")
                 return
             }
-            let refused = status == 401 || status == 403
+            // 401/403 refuses and 2xx accepts the foreign token; anything else says nothing.
+            let verdict: DoctorCheck.Verdict = [401, 403].contains(status) ? .pass : ((200..<300).contains(status) ? .fail : .warn)
             report.add(
-                "resource.audience", title, refused ? .pass : .fail,
-                refused
+                "resource.audience", title, verdict,
+                verdict == .pass
                     ? "the MCP server answered HTTP \(status)" : "the MCP server answered HTTP \(status) to a token issued for \(other)",
                 fix: "check the token's audience (aud) against this server's resource (RFC 8707 §2, RFC 9068 §4)")
         case nil:
@@ -275,6 +289,7 @@ struct Probes {
                 "refresh.rotates", title, .fail, "the refresh request failed", fix: "accept the refresh token it issued (RFC 6749 §6)")
             return
         }
+        context.issued(refreshed)
         let next = refreshed.jsonObject?["refresh_token"] as? String
         guard let next, next != refreshToken else {
             report.add(
@@ -284,7 +299,6 @@ struct Probes {
         }
         // Use the new token before presenting the old one again: a server with strict reuse
         // detection revokes the family on reuse (RFC 9700 §4.14.2), which must not count against it.
-        context.issued(refreshed)
         var nextForm = [("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", context.clientID)]
         if let resource { nextForm.append(("resource", resource)) }
         guard let advanced = try? await http.postForm(tokenEndpoint, nextForm), let reuse = try? await http.postForm(tokenEndpoint, form)
@@ -344,16 +358,18 @@ struct Probes {
             components.percentEncodedQuery = existing + FormEncoding.encode(query)
             switch try await probes.login.agent(components.url!, redirectURI) {
             case .page(let status, let text):
-                return (400..<500).contains(status)
-                    ? .refused("HTTP \(status), no redirect") : .inconclusive("HTTP \(status), no redirect: \(text.prefix(100))")
+                // An error page for a bad request is a refusal; a rate limit or an outage proves nothing.
+                return status == 400
+                    ? .refused("HTTP 400, no redirect") : .inconclusive("HTTP \(status), no redirect: \(text.prefix(100))")
             case .redirect(let response):
                 let items = URLComponents(url: response, resolvingAgainstBaseURL: false)?.queryItems ?? []
                 func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
                 guard value("state") == state else { return .inconclusive("a redirect without this request's state") }
                 if let error = value("error") {
-                    let person = ["access_denied", "login_required", "consent_required", "interaction_required"]
-                    return person.contains(error)
-                        ? .inconclusive("error=\(error) (the person, not the request)") : .refused("error=\(error)")
+                    // Only errors about the request itself refuse it (RFC 6749 §4.1.2.1, RFC 8707 §2);
+                    // a denial, a rate limit or an outage proves nothing.
+                    let aboutTheRequest = ["invalid_request", "invalid_target", "invalid_scope", "unsupported_response_type"]
+                    return aboutTheRequest.contains(error) ? .refused("error=\(error)") : .inconclusive("error=\(error)")
                 }
                 guard let code = value("code") else { return .inconclusive("a redirect without a code") }
                 return .code(code, iss: value("iss"))
