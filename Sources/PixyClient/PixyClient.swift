@@ -78,6 +78,10 @@ public actor PixyClient {
         public var refreshMargin: TimeInterval
         /// How long a browser sign-in may take before it fails (a closed tab never answers).
         public var signInTimeout: Duration = .seconds(300)
+        /// Whether ``PixyClient/accessToken(for:scopes:)`` may start a sign-in when no kept or
+        /// refreshed token will do; when false it throws `login_required` first, before it
+        /// registers anything (for scripts: `pixy token`).
+        public var signsInWhenNeeded = true
         /// The clock (injected for tests).
         public var now: @Sendable () -> Date
 
@@ -172,7 +176,14 @@ public actor PixyClient {
             }
             if let refreshed = try await refreshUnlessRevoked(held, server: server, key: key) { return refreshed.accessToken }
         }
+        try requireSignInAllowed(key)
         return try await signIn(to: server, scopes: wanted.union(held?.scopes ?? [])).accessToken
+    }
+
+    private func requireSignInAllowed(_ key: String) throws {
+        guard configuration.signsInWhenNeeded else {
+            throw PixyClientError("login_required", "no valid or refreshable token for \(key): sign in first")
+        }
     }
 
     /// Answers a challenge from the resource: `401` means the token is no longer good (refresh,
@@ -188,10 +199,12 @@ public actor PixyClient {
     private func answer(_ status: Int, challenge: BearerChallenge?, server: DiscoveredServer, key: String) async throws -> String {
         let held = try await held(key, at: server)
         if status == 403, challenge?.error == "insufficient_scope" {
+            try requireSignInAllowed(key)
             let wanted = (held?.scopes ?? []).union(challenge?.scope ?? [])
             return try await signIn(to: server, scopes: wanted).accessToken
         }
         if let held, let refreshed = try await refreshUnlessRevoked(held, server: server, key: key) { return refreshed.accessToken }
+        try requireSignInAllowed(key)
         let wanted = (held?.scopes ?? defaultScopes(server)).union(challenge?.scope ?? [])
         return try await signIn(to: server, scopes: wanted).accessToken
     }

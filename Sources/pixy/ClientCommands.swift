@@ -91,14 +91,16 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try parseURL(url)
-        let refuse = UserAgent.automatic { _, _ in
-            throw PixyClientError("login_required", "not signed in (or the sign-in expired): run `pixy login \(target.absoluteString)`")
-        }
-        let oauth = PixyClient(configuration: .init(registration: client.registration, userAgent: refuse, tokenFile: client.file))
+        var configuration = PixyClient.Configuration(registration: client.registration, tokenFile: client.file)
+        configuration.signsInWhenNeeded = false
+        let oauth = PixyClient(configuration: configuration)
         do {
             print(try await oauth.accessToken(for: target, scopes: []))
         } catch let error as PixyClientError {
-            FileHandle.standardError.write(Data("pixy token: \(error.message)\n".utf8))
+            let message =
+                error.code == "login_required"
+                ? "not signed in (or the sign-in expired): run `pixy login \(target.absoluteString)`" : error.message
+            FileHandle.standardError.write(Data("pixy token: \(message)\n".utf8))
             throw ExitCode.failure
         }
     }

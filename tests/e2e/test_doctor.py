@@ -291,6 +291,7 @@ def test_pixy_login_then_pixy_token_from_a_file_only_its_owner_can_read(pixy_and
                            text=True, timeout=60)
     assert other.returncode == 1
     assert f"run `pixy login {example.url}`" in other.stderr
+    assert not (tmp_path / "none.json").exists(), "nothing registered, nothing written"
 
 
 def drive_sign_ins(command: list[str]) -> list[str]:
