@@ -60,6 +60,23 @@ extension ClientHTTP {
     }
 }
 
+extension ClientHTTP {
+    /// Registers a public client (`token_endpoint_auth_method` none) for the code and refresh
+    /// grants at `endpoint` and returns its `client_id` (RFC 7591 §3).
+    func registerPublicClient(at endpoint: URL, name: String, redirectURI: URL) async throws -> String {
+        let response = try await postJSON(
+            endpoint,
+            [
+                "client_name": name, "redirect_uris": [redirectURI.absoluteString], "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"], "token_endpoint_auth_method": "none",
+            ])
+        guard response.status == 201 || response.status == 200, let id = response.jsonObject?["client_id"] as? String else {
+            throw PixyClientError.registration("HTTP \(response.status): \(response.text.prefix(300))")
+        }
+        return id
+    }
+}
+
 /// `application/x-www-form-urlencoded` as the HTML URL-encoded form serializer writes it, with
 /// only the unreserved set left as is (RFC 3986 §2.3).
 public enum FormEncoding {

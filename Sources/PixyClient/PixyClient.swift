@@ -417,16 +417,8 @@ public actor PixyClient {
                 "\(server.issuer) offers no way to register this client: no registration_endpoint, no Client ID Metadata Documents, and no client_id given"
             )
         }
-        let response = try await configuration.http.postJSON(
-            endpoint,
-            [
-                "client_name": configuration.clientName, "redirect_uris": [redirectURI.absoluteString],
-                "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            ])
-        guard response.status == 201 || response.status == 200, let id = response.jsonObject?["client_id"] as? String else {
-            throw PixyClientError.registration("HTTP \(response.status): \(response.text.prefix(300))")
-        }
+        let id = try await configuration.http.registerPublicClient(
+            at: endpoint, name: configuration.clientName, redirectURI: redirectURI)
         let client = StoredClient(clientID: id, redirectURI: redirectURI.absoluteString)
         clients[server.issuer] = client
         try await configuration.tokenFile?.setClient(client, for: server.issuer)

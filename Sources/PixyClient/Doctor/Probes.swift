@@ -121,16 +121,7 @@ struct Probes {
         guard let endpoint = metadata.registrationEndpoint else {
             throw PixyClientError.registration("the server offers no dynamic registration")
         }
-        let response = try await http.postJSON(
-            endpoint,
-            [
-                "client_name": "pixy doctor", "redirect_uris": [redirectURI.absoluteString],
-                "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "none",
-            ])
-        guard let id = response.jsonObject?["client_id"] as? String else {
-            throw PixyClientError.registration("HTTP \(response.status): \(response.text.prefix(200))")
-        }
-        return id
+        return try await http.registerPublicClient(at: endpoint, name: "pixy doctor", redirectURI: redirectURI)
     }
 
     /// A downgrade the server must refuse: `plain`, or no challenge at all. A code issued anyway
@@ -280,8 +271,11 @@ struct Probes {
                 fix: "issue refresh tokens, rotated on every use for public clients (OAuth 2.1 §4.3.1)")
             return
         }
-        var form = [("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", context.clientID)]
-        if let resource { form.append(("resource", resource)) }
+        func refreshForm(_ token: String) -> [(String, String)] {
+            [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", context.clientID)]
+                + (resource.map { [("resource", $0)] } ?? [])
+        }
+        let form = refreshForm(refreshToken)
         guard let tokenEndpoint = metadata.tokenEndpoint, let refreshed = try? await http.postForm(tokenEndpoint, form),
             refreshed.status == 200
         else {
@@ -299,8 +293,7 @@ struct Probes {
         }
         // Use the new token before presenting the old one again: a server with strict reuse
         // detection revokes the family on reuse (RFC 9700 §4.14.2), which must not count against it.
-        var nextForm = [("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", context.clientID)]
-        if let resource { nextForm.append(("resource", resource)) }
+        let nextForm = refreshForm(next)
         guard let advanced = try? await http.postForm(tokenEndpoint, nextForm), let reuse = try? await http.postForm(tokenEndpoint, form)
         else {
             report.add("refresh.rotates", title, .warn, "could not tell: a refresh request failed")
