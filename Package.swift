@@ -270,6 +270,15 @@ let package = Package(
             path: "Examples/QuickClient",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "pixy-bench-floor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/Floor",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PixyTesting",
             dependencies: [
