@@ -224,17 +224,21 @@ struct RequestLogMiddleware: RouterMiddleware {
             // path: a label must not grow with what clients send.
             let route = context.endpointPath ?? "unmatched"
             let method = Self.methodLabel(request.method)
-            var metadata: Logger.Metadata = [
-                "source": "\(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")",
-                "method": "\(request.method)", "path": "\(request.uri.path)", "route": "\(route)", "status": "\(status)",
-                "duration_ms": "\(duration)",
-            ]
+            let statusText = String(status)
+            var metadata: Logger.Metadata = [:]
+            metadata.reserveCapacity(9)
+            metadata["source"] = .string(context.clientAddress ?? context.remoteAddress?.ipAddress ?? "unknown")
+            metadata["method"] = .string(request.method.rawValue)
+            metadata["path"] = .string(request.uri.path)
+            metadata["route"] = .string(route)
+            metadata["status"] = .string(statusText)
+            metadata["duration_ms"] = .string(duration)
             let notes = context.notes.current
             if let clientID = notes.clientID { metadata["client_id"] = "\(clientID)" }
             if let outcome = notes.outcome { metadata["outcome"] = "\(outcome)" }
             if let reason = notes.reason { metadata["reason"] = "\(reason)" }
             context.logger.info("\(request.method) \(request.uri.path) \(status) \(duration)ms", metadata: metadata)
-            telemetry.increment("pixy_http_requests_total", [("route", route), ("method", method), ("status", "\(status)")])
+            telemetry.increment("pixy_http_requests_total", [("route", route), ("method", method), ("status", statusText)])
             telemetry.record("pixy_http_request_duration_seconds", duration: elapsed, [("route", route), ("method", method)])
         }
         do {

@@ -21,8 +21,13 @@ struct LogFormatTests {
         logger.info("GET /token 200 1.5ms", metadata: ["status": "200", "method": "GET", "path": "/a b"])
         logger.debug("dropped")
         logger.error("failed", error: LoggedError(), metadata: ["b": "1"])
-        let written = lines.withLock { $0 }
-        #expect(written.count == 2)
+        logger.info("values", metadata: ["n": .stringConvertible(7), "l": ["x", "y"]])
+        var written = lines.withLock { $0 }
+        #expect(written.count == 3)
+        let list = Logger.Metadata.Value.array(["x", "y"])
+        #expect(
+            written.popLast()
+                == "2026-01-02T03:04:05+0000 info pixy: l=\(list) n=7 request_id=r1 status=0 [PixyHTTPTests] values\n")
         #expect(
             written.first
                 == "2026-01-02T03:04:05+0000 info pixy: method=GET path=/a b request_id=r1 status=200 [PixyHTTPTests] GET /token 200 1.5ms\n"
