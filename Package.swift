@@ -273,6 +273,7 @@ let package = Package(
         .executableTarget(
             name: "pixy-bench-floor",
             dependencies: [
+                "PixyModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
