@@ -35,4 +35,38 @@ extension SQLiteStore: AuthorizationCodeStore {
         guard let row, (row["expires_at"] as Double) > now else { return nil }
         return try decode(AuthorizationCodeRecord.self, row["record"])
     }
+
+    /// One write transaction: `DELETE … RETURNING` the code, run `redeem`, insert the marker. A
+    /// failed check (or an undecodable record) still commits the delete and writes no marker; a
+    /// failure of SQLite itself rolls back the whole step, leaving the code unconsumed and nothing
+    /// issued.
+    public func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption? {
+        let now = nowSeconds
+        let markerExpiresAt = expiry(ttl)
+        let outcome: Result<Redemption, any Error>? = try await database.write { db in
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "DELETE FROM authorization_codes WHERE key = ? RETURNING expires_at, record"),
+                    arguments: [StorageKey.authorizationCode(hash: codeHash)]),
+                (row["expires_at"] as Double) > now
+            else { return nil }
+            let marker: UsedCodeMarker
+            let redemption: Redemption
+            let markerText: String
+            do {
+                (marker, redemption) = try redeem(try decode(AuthorizationCodeRecord.self, row["record"]))
+                markerText = try encode(marker)
+            } catch {
+                return .failure(error)
+            }
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO used_codes (key, expires_at, record) VALUES (?, ?, ?)")
+                .execute(arguments: [StorageKey.usedCode(hash: codeHash), markerExpiresAt, markerText])
+            try sweepIfDue(db, now: now)
+            return .success(redemption)
+        }
+        return try outcome?.get()
+    }
 }

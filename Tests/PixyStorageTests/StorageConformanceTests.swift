@@ -9,6 +9,7 @@ import PixyPostgres
 import PixyMemcached
 import Logging
 import PixyTesting
+import Synchronization
 import Testing
 
 /// Every store that can hold durable state (`--store`) in the conformance suite.
@@ -243,6 +244,90 @@ struct StorageConformanceTests {
         clock.advance(by: .seconds(3601))
         #expect(try await store.usedCodeMarker(codeHash: "h") == nil)
     }
+
+    @Test(
+        "§3: a redemption consumes the code and leaves its marker; a failed check consumes it and leaves none",
+        arguments: EphemeralBackend.allCases)
+    func redemption(backend: EphemeralBackend) async throws {
+        let clock = ManualClock()
+        let store = try await backend.make(clock: clock)
+        let record = sampleCode(clock: clock)
+        let marker = UsedCodeMarker(
+            clientID: "app", codeChallenge: record.codeChallenge, tokenIDs: ["jti"],
+            tokensExpireAt: clock.now().addingTimeInterval(3600), grantID: "family")
+        let checks = CallCount()
+
+        try await store.storeCode(record, codeHash: "passes", ttl: .seconds(60))
+        let redeemed = try await store.consumeCode(codeHash: "passes", markingUsedFor: .seconds(3600)) { consumed in
+            checks.add()
+            #expect(consumed == record, "the checks see the whole stored record")
+            return (marker, "issued")
+        }
+        #expect(redeemed == "issued")
+        #expect(try await store.consumeCode(codeHash: "passes") == nil, "the code is gone")
+        #expect(try await store.usedCodeMarker(codeHash: "passes") == marker)
+
+        try await store.storeCode(record, codeHash: "fails", ttl: .seconds(60))
+        await #expect(throws: OAuthError.self) {
+            _ = try await store.consumeCode(codeHash: "fails", markingUsedFor: .seconds(3600)) {
+                _ -> (marker: UsedCodeMarker, redemption: String) in
+                checks.add()
+                throw OAuthError.invalidGrant("The code verifier does not match the code challenge.")
+            }
+        }
+        #expect(try await store.consumeCode(codeHash: "fails") == nil, "a failed check still consumes the code")
+        #expect(try await store.usedCodeMarker(codeHash: "fails") == nil, "a failed check leaves no marker")
+
+        try await store.storeCode(record, codeHash: "expired", ttl: .seconds(60))
+        clock.advance(by: .seconds(61))
+        for hash in ["expired", "never", "passes"] {
+            let answer = try await store.consumeCode(codeHash: hash, markingUsedFor: .seconds(3600)) { _ in
+                checks.add()
+                return (marker, "issued")
+            }
+            #expect(answer == nil, "\(hash)")
+        }
+        #expect(checks.value == 2, "no checks run without a live code")
+        #expect(try await store.usedCodeMarker(codeHash: "expired") == nil)
+    }
+
+    @Test("§3: of 50 concurrent redemptions of one code exactly one runs its checks", arguments: EphemeralBackend.allCases)
+    func concurrentRedemption(backend: EphemeralBackend) async throws {
+        let clock = ManualClock()
+        let store = try await backend.make(clock: clock)
+        for round in 0..<5 {
+            let record = sampleCode(clock: clock)
+            try await store.storeCode(record, codeHash: "race\(round)", ttl: .seconds(60))
+            let checks = CallCount()
+            let winners = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        try await store.consumeCode(codeHash: "race\(round)", markingUsedFor: .seconds(60)) { _ in
+                            checks.add()
+                            let marker = UsedCodeMarker(
+                                clientID: "app", codeChallenge: record.codeChallenge, tokenIDs: ["jti\(index)"],
+                                tokensExpireAt: clock.now().addingTimeInterval(60))
+                            return (marker, index)
+                        }
+                    }
+                }
+                return try await group.compactMap { $0 }.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(winners.count == 1)
+            #expect(checks.value == 1)
+            let marker = try #require(try await store.usedCodeMarker(codeHash: "race\(round)"))
+            #expect(marker.tokenIDs == ["jti\(winners[0])"], "the marker is the winner's")
+        }
+    }
+}
+
+/// How many times a closure ran, across tasks.
+final class CallCount: Sendable {
+    private let count = Mutex(0)
+    /// Counts one call.
+    func add() { count.withLock { $0 += 1 } }
+    /// The calls counted so far.
+    var value: Int { count.withLock { $0 } }
 }
 
 @Suite("Storage conformance: token status")

@@ -50,8 +50,11 @@ struct StoreMeter: Sendable {
         telemetry.record(Telemetry.Name.storeDuration, duration: ContinuousClock.now - start, labels)
     }
 
-    /// `timeout`, `error`, or `ok` for a refused insert (an answer, not a failure of the store).
+    /// `timeout`, `error`, or `ok` for a refused insert or a refused redemption (an answer, not a
+    /// failure of the store).
     static func result(of error: any Error) -> String {
+        // A redemption's checks failing inside the store's step is the client's error, not the store's.
+        if error is OAuthError { return "ok" }
         guard let error = error as? StorageError else { return "error" }
         if error.isTimeout { return "timeout" }
         if error.code == .duplicateKey || error.code == .duplicateUsername { return "ok" }
@@ -98,6 +101,15 @@ struct InstrumentedCodeStore: AuthorizationCodeStore {
     }
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker? {
         try await meter.measure("used_code_marker") { try await base.usedCodeMarker(codeHash: codeHash) }
+    }
+    func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption? {
+        // Still `consume_code`: what it does for the operator, with the marker in the same step.
+        try await meter.measure("consume_code") {
+            try await base.consumeCode(codeHash: codeHash, markingUsedFor: ttl, after: redeem)
+        }
     }
 }
 

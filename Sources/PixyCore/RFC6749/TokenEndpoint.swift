@@ -99,56 +99,26 @@ public struct TokenEndpoint: Sendable {
     ///    (or `invalid_target`);
     /// 4. leave a "used" marker, so that a later replay by the legitimate client (right client,
     ///    right verifier) revokes the tokens this code produced (RFC 6749 §4.1.2; docs/security.md §3).
+    /// Steps 2–4 are one store operation (``AuthorizationCodeStore/consumeCode(codeHash:markingUsedFor:after:)``):
+    /// the checks of step 3 are pure and run inside it, so stores that can write the marker in the
+    /// same atomic step as the consumption do.
     func redeemCode(_ parameters: TokenRequest, client: Client) async throws -> TokenResponse {
         guard let code = parameters.code else {
             throw OAuthError.invalidRequest("The code parameter is missing.")
         }
         let verifier = try PKCEPolicy.verifier(parameters.codeVerifier)
-        let requestedResource = parameters.resource
 
         let codeHash = SecretHash.sha256Hex(code)
-        guard let record = try await codes.consumeCode(codeHash: codeHash) else {
+        let redemption = try await codes.consumeCode(codeHash: codeHash, markingUsedFor: policy.accessTokenLifetime) {
+            [policy, clock] record in
+            try Self.check(record, redeemedWith: parameters, verifier: verifier, by: client, policy: policy, now: clock.now())
+        }
+        guard let (record, claims) = redemption else {
             try await handleReplay(codeHash: codeHash, client: client, verifier: verifier)
             throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "no such code")
         }
-        let now = clock.now()
-        guard record.expiresAt > now else {
-            throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "code expired")
-        }
-        guard record.clientID == client.clientID else {
-            throw OAuthError.invalidGrant("The authorization code was issued to another client.", detail: "client mismatch")
-        }
-        if let redirectURI = parameters.redirectURI {
-            // docs/security.md §4: when sent, it must equal the one used at /authorize, byte for byte.
-            guard redirectURI.utf8.elementsEqual(record.redirectURI.utf8) else {
-                throw OAuthError.invalidGrant("The redirect_uri does not match the authorization request.")
-            }
-        }
-        guard record.issuer == policy.issuer else {
-            throw OAuthError.invalidGrant("The authorization code was issued by another issuer.", detail: "issuer mismatch")
-        }
-        try PKCEPolicy.verify(verifier, against: record.codeChallenge)
-        if let requestedResource {
-            // RFC 8707 §2.2: the token request may only name a resource the grant covers.
-            guard requestedResource == record.resource else {
-                throw OAuthError.invalidTarget("The resource is not covered by this authorization.")
-            }
-        }
-
-        // The "used" marker goes down first, naming the token and grant ids about to be issued, so a
-        // replay racing this redemption finds it and revokes them: revoking an id works before
-        // the token exists, and a grant revoked before it was created is revoked on creation.
-        let issuesRefreshToken = policy.issuesRefreshToken(to: client, scope: record.scope)
-        let grantID = issuesRefreshToken ? SecureRandom.token(byteCount: 16) : nil
-        let claims = accessTokenClaims(
-            subject: record.subject, resource: record.resource, clientID: client.clientID,
-            scope: record.scope, authTime: record.authTime, now: now, grantID: grantID)
-        try await codes.markCodeUsed(
-            codeHash: codeHash,
-            UsedCodeMarker(
-                clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
-                tokensExpireAt: claims.expiresAt, grantID: grantID),
-            ttl: policy.accessTokenLifetime)
+        let now = claims.issuedAt
+        let grantID = claims.grantID
         guard try await users.user(withID: record.subject) != nil else {
             throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "user no longer exists")
         }
@@ -173,10 +143,60 @@ public struct TokenEndpoint: Sendable {
         return response(accessToken: accessToken, scope: record.scope, refreshToken: refreshToken)
     }
 
+    /// Step 3 of ``redeemCode(_:client:)`` on a consumed code, and what step 4 needs: the marker,
+    /// naming the token and grant ids about to be issued (so a replay racing this redemption finds
+    /// it and revokes them: revoking an id works before the token exists, and a grant revoked
+    /// before it was created is revoked on creation), and the claims of the access token.
+    static func check(
+        _ record: AuthorizationCodeRecord, redeemedWith parameters: TokenRequest, verifier: CodeVerifier, by client: Client,
+        policy: ServerPolicy, now: Date
+    ) throws(OAuthError) -> (marker: UsedCodeMarker, redemption: (AuthorizationCodeRecord, AccessTokenClaims)) {
+        guard record.expiresAt > now else {
+            throw OAuthError.invalidGrant("The authorization code is invalid, expired or already used.", detail: "code expired")
+        }
+        guard record.clientID == client.clientID else {
+            throw OAuthError.invalidGrant("The authorization code was issued to another client.", detail: "client mismatch")
+        }
+        if let redirectURI = parameters.redirectURI {
+            // docs/security.md §4: when sent, it must equal the one used at /authorize, byte for byte.
+            guard redirectURI.utf8.elementsEqual(record.redirectURI.utf8) else {
+                throw OAuthError.invalidGrant("The redirect_uri does not match the authorization request.")
+            }
+        }
+        guard record.issuer == policy.issuer else {
+            throw OAuthError.invalidGrant("The authorization code was issued by another issuer.", detail: "issuer mismatch")
+        }
+        try PKCEPolicy.verify(verifier, against: record.codeChallenge)
+        if let requestedResource = parameters.resource {
+            // RFC 8707 §2.2: the token request may only name a resource the grant covers.
+            guard requestedResource == record.resource else {
+                throw OAuthError.invalidTarget("The resource is not covered by this authorization.")
+            }
+        }
+        let grantID = policy.issuesRefreshToken(to: client, scope: record.scope) ? SecureRandom.token(byteCount: 16) : nil
+        let claims = accessTokenClaims(
+            subject: record.subject, resource: record.resource, clientID: client.clientID, scope: record.scope,
+            authTime: record.authTime, now: now, grantID: grantID, policy: policy)
+        let marker = UsedCodeMarker(
+            clientID: client.clientID, codeChallenge: record.codeChallenge, tokenIDs: [claims.tokenID],
+            tokensExpireAt: claims.expiresAt, grantID: grantID)
+        return (marker, (record, claims))
+    }
+
     /// RFC 9068 claims: `aud` is the granted resource, or the issuer when none was named.
     func accessTokenClaims(
         subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
         grantID: String?
+    ) -> AccessTokenClaims {
+        Self.accessTokenClaims(
+            subject: subject, resource: resource, clientID: clientID, scope: scope, authTime: authTime, now: now,
+            grantID: grantID, policy: policy)
+    }
+
+    /// The claims, for a given policy.
+    static func accessTokenClaims(
+        subject: String, resource: String?, clientID: ClientID, scope: Scope, authTime: Date, now: Date,
+        grantID: String?, policy: ServerPolicy
     ) -> AccessTokenClaims {
         AccessTokenClaims(
             issuer: policy.issuer, subject: subject, audience: resource ?? policy.issuer, clientID: clientID, scope: scope,

@@ -190,6 +190,30 @@ public final class InMemoryStore: PixyStorageBackend {
         }
     }
 
+    /// One lock: take the code, run the checks, write the marker (``AuthorizationCodeStore``).
+    public func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption? {
+        let now = clock.now()
+        let expiresAt = expiry(ttl)
+        let outcome: Result<Redemption, any Error>? = state.withLock { state in
+            guard let entry = state.codes.removeValue(forKey: StorageKey.authorizationCode(hash: codeHash)),
+                entry.expiresAt > now
+            else { return nil }
+            // The code is gone from here on; a failed check writes no marker.
+            let marker: UsedCodeMarker
+            let redemption: Redemption
+            do { (marker, redemption) = try redeem(entry.value) } catch { return .failure(error) }
+            let key = StorageKey.usedCode(hash: codeHash)
+            let previous = state.usedCodes.updateValue(Expiring(value: marker, expiresAt: expiresAt), forKey: key)
+            Self.arm(&state, .usedCodes, key, at: expiresAt, replacing: previous?.expiresAt)
+            sweep(&state, now: now)
+            return .success(redemption)
+        }
+        return try outcome?.get()
+    }
+
     // MARK: UserStore
 
     public func user(named username: String) async throws -> User? {

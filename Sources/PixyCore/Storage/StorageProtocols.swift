@@ -31,6 +31,35 @@ public protocol AuthorizationCodeStore: Sendable {
     /// The marker of a redeemed code, if still remembered. Losing it (an ephemeral server gone)
     /// only means a later replay is refused without revoking what the code produced.
     func usedCodeMarker(codeHash: String) async throws -> UsedCodeMarker?
+    /// A redemption: consumes the code as ``consumeCode(codeHash:)`` does and hands the record to
+    /// `redeem`, which runs the redemption's checks and, when they pass, returns the marker to keep
+    /// for `ttl` and a value for the caller. `nil` (and `redeem` is not called) when the code is
+    /// absent or expired. The code is consumed whatever `redeem` does; when it throws, no marker is
+    /// written and its error is rethrown (docs/security.md §3).
+    ///
+    /// Stores that can (memory: one lock; SQLite: one write transaction) take the code and write
+    /// the marker in one atomic step, so there is no moment when the code is gone and its marker
+    /// not yet written, and a redemption costs one write instead of two. If that step fails, the
+    /// code stays unconsumed and nothing was issued. Other stores use the default: consume, then mark.
+    func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption?
+}
+
+extension AuthorizationCodeStore {
+    /// Two steps: ``consumeCode(codeHash:)``, then ``markCodeUsed(codeHash:_:ttl:)`` once `redeem`
+    /// has passed (for stores whose atomic operations cannot run the checks, such as Redis, whose
+    /// scripts run on the server).
+    public func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption? {
+        guard let record = try await consumeCode(codeHash: codeHash) else { return nil }
+        let (marker, redemption) = try redeem(record)
+        try await markCodeUsed(codeHash: codeHash, marker, ttl: ttl)
+        return redemption
+    }
 }
 
 /// What a successfully redeemed code leaves behind for a while (docs/security.md §3 decision):
