@@ -324,7 +324,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PixySQLiteTests",
-            dependencies: ["PixySQLite", "PixyJWT", "PixyCore", "PixyModel", "PixyTesting"],
+            dependencies: [
+                "PixySQLite", "PixyJWT", "PixyCore", "PixyModel", "PixyTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

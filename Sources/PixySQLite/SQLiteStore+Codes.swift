@@ -45,7 +45,6 @@ extension SQLiteStore: AuthorizationCodeStore {
         after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
     ) async throws -> Redemption? {
         let now = nowSeconds
-        let markerExpiresAt = expiry(ttl)
         let outcome: Result<Redemption, any Error>? = try await database.write { db in
             guard
                 let row = try Row.fetchOne(
@@ -62,8 +61,10 @@ extension SQLiteStore: AuthorizationCodeStore {
             } catch {
                 return .failure(error)
             }
+            // The marker's lifetime starts after the checks (and after any wait for the writer), so it
+            // never ends before the access token it names.
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO used_codes (key, expires_at, record) VALUES (?, ?, ?)")
-                .execute(arguments: [StorageKey.usedCode(hash: codeHash), markerExpiresAt, markerText])
+                .execute(arguments: [StorageKey.usedCode(hash: codeHash), expiry(ttl), markerText])
             try sweepIfDue(db, now: now)
             return .success(redemption)
         }

@@ -43,6 +43,12 @@ final class BreakableStore: PixyStorageBackend {
     func consumeCode(codeHash: String) async throws -> AuthorizationCodeRecord? {
         try check(); return try await base.consumeCode(codeHash: codeHash)
     }
+    func consumeCode<Redemption: Sendable>(
+        codeHash: String, markingUsedFor ttl: Duration,
+        after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
+    ) async throws -> Redemption? {
+        try check(); return try await base.consumeCode(codeHash: codeHash, markingUsedFor: ttl, after: redeem)
+    }
     func user(named username: String) async throws -> User? { try check(); return try await base.user(named: username) }
     func user(withID id: String) async throws -> User? { try check(); return try await base.user(withID: id) }
     func save(_ user: User) async throws { try check(); try await base.save(user) }

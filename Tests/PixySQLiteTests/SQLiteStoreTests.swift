@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PixyCore
 import PixyJWT
 import PixyModel
@@ -27,6 +28,30 @@ struct SQLiteStoreTests {
         #expect(try await reopened.client(withID: "durable") == client)
         #expect(try await reopened.user(named: "bob") != nil)
         #expect(try await reopened.allSigningKeys() == [key])
+    }
+
+    @Test("§3 / §10: a redemption whose marker cannot be written rolls back whole: the code stays, no marker, nothing issued")
+    func redemptionRollsBackWhole() async throws {
+        let clock = ManualClock()
+        let path = temporaryDatabasePath()
+        let store = try SQLiteStore(path: path, clock: clock)
+        let record = sampleCode(clock: clock)
+        try await store.storeCode(record, codeHash: "h", ttl: .seconds(60))
+        // Another connection makes the marker's insert fail, as a full disk would.
+        let saboteur = try DatabaseQueue(path: path)
+        try await saboteur.write { db in
+            try db.execute(
+                sql: "CREATE TRIGGER refuse_markers BEFORE INSERT ON used_codes BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        }
+        let marker = UsedCodeMarker(
+            clientID: "app", codeChallenge: record.codeChallenge, tokenIDs: ["jti"],
+            tokensExpireAt: clock.now().addingTimeInterval(3600))
+        await #expect(throws: DatabaseError.self) {
+            _ = try await store.consumeCode(codeHash: "h", markingUsedFor: .seconds(3600)) { _ in (marker, "issued") }
+        }
+        try await saboteur.write { db in try db.execute(sql: "DROP TRIGGER refuse_markers") }
+        #expect(try await store.usedCodeMarker(codeHash: "h") == nil)
+        #expect(try await store.consumeCode(codeHash: "h") == record, "the failed step consumed nothing")
     }
 
     @Test("The database runs in WAL mode")

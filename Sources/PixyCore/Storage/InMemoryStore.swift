@@ -196,7 +196,6 @@ public final class InMemoryStore: PixyStorageBackend {
         after redeem: @Sendable (AuthorizationCodeRecord) throws -> (marker: UsedCodeMarker, redemption: Redemption)
     ) async throws -> Redemption? {
         let now = clock.now()
-        let expiresAt = expiry(ttl)
         let outcome: Result<Redemption, any Error>? = state.withLock { state in
             guard let entry = state.codes.removeValue(forKey: StorageKey.authorizationCode(hash: codeHash)),
                 entry.expiresAt > now
@@ -205,6 +204,8 @@ public final class InMemoryStore: PixyStorageBackend {
             let marker: UsedCodeMarker
             let redemption: Redemption
             do { (marker, redemption) = try redeem(entry.value) } catch { return .failure(error) }
+            // The marker's lifetime starts after the checks, so it never ends before the token it names.
+            let expiresAt = expiry(ttl)
             let key = StorageKey.usedCode(hash: codeHash)
             let previous = state.usedCodes.updateValue(Expiring(value: marker, expiresAt: expiresAt), forKey: key)
             Self.arm(&state, .usedCodes, key, at: expiresAt, replacing: previous?.expiresAt)
