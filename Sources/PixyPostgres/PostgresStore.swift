@@ -226,29 +226,101 @@ public final class PostgresStore: Service {
     }
 }
 
-/// Runs `body`, or throws ``StorageError/timedOut(_:)`` once `limit` passes, cancelling it.
+/// Runs `body`, or throws ``StorageError/timedOut(_:)`` once `limit` passes (give or take
+/// ``DeadlineWatch/tick``), cancelling it.
 ///
 /// Why not a task group: a group waits for its children, and a query stuck on a dead connection
-/// does not end on cancellation, so the caller would wait anyway.
+/// does not end on cancellation, so the caller would wait anyway. Why ``DeadlineWatch`` and not a
+/// timer per operation: arming it is a dictionary write under a lock, where a sleeping timer task
+/// and a task to wait for the body cost two more tasks and a dispatch timer per query
+/// (docs/performance.md, step 7).
 package func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let waiter = DeadlineWaiter<T>()
-    let work = Task { try await body() }
-    let timer = Task {
-        try await Task.sleep(for: limit)
+    let work = Task {
+        do {
+            waiter.resume(with: .success(try await body()))
+        } catch {
+            waiter.resume(with: .failure(error))
+        }
+    }
+    let alarm = DeadlineWatch.shared.arm(at: .now + limit) {
         work.cancel()
         waiter.resume(with: .failure(StorageError.timedOut("postgres: no answer within \(limit)")))
     }
+    defer { DeadlineWatch.shared.disarm(alarm) }
     return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { continuation in
-            waiter.set(continuation)
-            Task {
-                let result = await work.result
-                timer.cancel()
-                waiter.resume(with: result)
-            }
-        }
+        try await withCheckedThrowingContinuation { continuation in waiter.set(continuation) }
     } onCancel: {
         work.cancel()
+    }
+}
+
+/// The deadlines of operations in flight, checked by one task every ``tick`` while any is armed
+/// (it stops when none is, and starts again with the next). What it holds is bounded by the
+/// operations in flight: each is disarmed when it ends, or removed when its deadline fires.
+package final class DeadlineWatch: Sendable {
+    /// The watch every PostgreSQL operation uses.
+    package static let shared = DeadlineWatch(tick: .milliseconds(50))
+
+    /// How often deadlines are checked: a deadline fires at most this long after it passed.
+    package let tick: Duration
+
+    private struct Alarm {
+        var deadline: ContinuousClock.Instant
+        var expire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var alarms: [UInt64: Alarm] = [:]
+        var lastID: UInt64 = 0
+        var isTicking = false
+    }
+
+    private let state = Mutex(State())
+
+    /// A watch checking every `tick`.
+    package init(tick: Duration) {
+        self.tick = tick
+    }
+
+    /// Calls `expire` once `deadline` has passed, unless ``disarm(_:)`` comes first; returns the
+    /// alarm's identifier.
+    package func arm(at deadline: ContinuousClock.Instant, _ expire: @escaping @Sendable () -> Void) -> UInt64 {
+        let (id, startsTicking) = state.withLock { state -> (UInt64, Bool) in
+            state.lastID += 1
+            state.alarms[state.lastID] = Alarm(deadline: deadline, expire: expire)
+            defer { state.isTicking = true }
+            return (state.lastID, !state.isTicking)
+        }
+        if startsTicking { Task.detached { await self.watch() } }
+        return id
+    }
+
+    /// How many alarms are armed: those of the operations in flight.
+    package var armedCount: Int { state.withLock { $0.alarms.count } }
+
+    /// Removes an alarm that has not fired; nothing if it has.
+    package func disarm(_ id: UInt64) {
+        state.withLock { _ = $0.alarms.removeValue(forKey: id) }
+    }
+
+    /// Every `tick`: fires and removes the alarms whose deadline has passed; stops once none is left.
+    private func watch() async {
+        while true {
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            let (due, stops) = state.withLock { state -> ([@Sendable () -> Void], Bool) in
+                var due: [@Sendable () -> Void] = []
+                for (id, alarm) in state.alarms where alarm.deadline <= now {
+                    due.append(alarm.expire)
+                    state.alarms[id] = nil
+                }
+                if state.alarms.isEmpty { state.isTicking = false }
+                return (due, !state.isTicking)
+            }
+            for expire in due { expire() }
+            if stops { return }
+        }
     }
 }
 

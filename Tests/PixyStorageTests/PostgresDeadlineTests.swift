@@ -85,6 +85,27 @@ struct PostgresDeadlineTests {
         }
     }
 
+    @Test("The deadline watch fires each due alarm once, never a disarmed one, and starts again after it stopped")
+    func deadlineWatch() async throws {
+        let watch = DeadlineWatch(tick: .milliseconds(5))
+        let disarmed = Flag()
+        let fired = Mutex(0)
+        for round in 0..<3 {
+            // Each round starts after the previous one emptied the watch, which then stopped ticking.
+            let gate = Gate()
+            let early = watch.arm(at: .now + .milliseconds(1)) { disarmed.set() }
+            watch.disarm(early)
+            _ = watch.arm(at: .now + .milliseconds(10)) {
+                fired.withLock { $0 += 1 }
+                gate.open()
+            }
+            await gate.wait()
+            #expect(fired.withLock { $0 } == round + 1)
+            #expect(watch.armedCount == 0, "a fired alarm is removed")
+        }
+        #expect(!disarmed.isSet, "the disarmed alarm was due before the others fired, and never did")
+    }
+
     @Test("Cancelling the caller cancels the operation")
     func callerCancellationReachesTheBody() async throws {
         let started = Gate()
