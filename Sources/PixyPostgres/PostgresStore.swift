@@ -304,23 +304,29 @@ package final class DeadlineWatch: Sendable {
         state.withLock { _ = $0.alarms.removeValue(forKey: id) }
     }
 
-    /// Every `tick`: fires and removes the alarms whose deadline has passed; stops once none is left.
+    /// Whether a task is checking the alarms (none is while none is armed).
+    package var isTicking: Bool { state.withLock { $0.isTicking } }
+
+    /// Every `tick`, ``fireDue(at:)``, until none is left.
     private func watch() async {
         while true {
             try? await Task.sleep(for: tick)
-            let now = ContinuousClock.now
-            let (due, stops) = state.withLock { state -> ([@Sendable () -> Void], Bool) in
-                var due: [@Sendable () -> Void] = []
-                for (id, alarm) in state.alarms where alarm.deadline <= now {
-                    due.append(alarm.expire)
-                    state.alarms[id] = nil
-                }
-                if state.alarms.isEmpty { state.isTicking = false }
-                return (due, !state.isTicking)
-            }
-            for expire in due { expire() }
-            if stops { return }
+            if fireDue(at: .now) { return }
         }
+    }
+
+    /// Fires and removes the alarms whose deadline is at or before `now`; `true` when none is left,
+    /// and the watch stops ticking (decided under the same lock ``arm(at:_:)`` takes, so an alarm
+    /// armed meanwhile either is seen here or starts a new ticker).
+    package func fireDue(at now: ContinuousClock.Instant) -> Bool {
+        let (due, stops) = state.withLock { state -> ([@Sendable () -> Void], Bool) in
+            let dueIDs = state.alarms.compactMap { id, alarm in alarm.deadline <= now ? id : nil }
+            let due = dueIDs.compactMap { state.alarms.removeValue(forKey: $0)?.expire }
+            if state.alarms.isEmpty { state.isTicking = false }
+            return (due, state.alarms.isEmpty)
+        }
+        for expire in due { expire() }
+        return stops
     }
 }
 

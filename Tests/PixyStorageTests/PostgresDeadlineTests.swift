@@ -85,25 +85,53 @@ struct PostgresDeadlineTests {
         }
     }
 
-    @Test("The deadline watch fires each due alarm once, never a disarmed one, and starts again after it stopped")
-    func deadlineWatch() async throws {
-        let watch = DeadlineWatch(tick: .milliseconds(5))
+    @Test("The deadline watch fires each due alarm once, and never a disarmed or a later one")
+    func deadlineWatchFiresDueAlarms() async throws {
+        let watch = DeadlineWatch(tick: .seconds(3600))  // its own ticker never wakes in this test
+        let start = ContinuousClock.now
         let disarmed = Flag()
+        let later = Flag()
         let fired = Mutex(0)
-        for round in 0..<3 {
-            // Each round starts after the previous one emptied the watch, which then stopped ticking.
+        let early = watch.arm(at: start + .milliseconds(1)) { disarmed.set() }
+        watch.disarm(early)
+        _ = watch.arm(at: start + .milliseconds(10)) { fired.withLock { $0 += 1 } }
+        let pending = watch.arm(at: start + .seconds(7200)) { later.set() }
+        #expect(!watch.fireDue(at: start + .seconds(3600)), "one alarm is still armed")
+        #expect(!watch.fireDue(at: start + .seconds(3600)), "a fired alarm does not fire again")
+        #expect(fired.withLock { $0 } == 1)
+        #expect(!disarmed.isSet)
+        #expect(!later.isSet)
+        #expect(watch.armedCount == 1)
+        watch.disarm(pending)
+        #expect(watch.armedCount == 0, "nothing is left behind")
+        #expect(watch.fireDue(at: start + .seconds(10800)), "with none armed, the watch stops")
+        #expect(!later.isSet)
+    }
+
+    @Test("The deadline watch stops ticking when no alarm is armed, and starts again with the next")
+    func deadlineWatchRestarts() async throws {
+        let watch = DeadlineWatch(tick: .milliseconds(5))
+        for _ in 0..<3 {
             let gate = Gate()
-            let early = watch.arm(at: .now + .milliseconds(1)) { disarmed.set() }
-            watch.disarm(early)
+            let fired = Flag()
             _ = watch.arm(at: .now + .milliseconds(10)) {
-                fired.withLock { $0 += 1 }
+                fired.set()
                 gate.open()
             }
+            #expect(watch.isTicking)
+            // Only if the watch failed to start again: open the gate after a minute, so the test
+            // fails below instead of hanging.
+            let fallback = Task {
+                try await Task.sleep(for: .seconds(60))
+                gate.open()
+            }
+            defer { fallback.cancel() }
             await gate.wait()
-            #expect(fired.withLock { $0 } == round + 1)
-            #expect(watch.armedCount == 0, "a fired alarm is removed")
+            #expect(fired.isSet, "the alarm fired")
+            // The stop is decided under the lock before the alarm runs, so it is visible here.
+            #expect(!watch.isTicking, "the last alarm fired, so the watch stopped")
+            #expect(watch.armedCount == 0)
         }
-        #expect(!disarmed.isSet, "the disarmed alarm was due before the others fired, and never did")
     }
 
     @Test("Cancelling the caller cancels the operation")
