@@ -668,8 +668,9 @@ def test_introspection_mode_sees_a_revocation_at_once(data_dir, tmp_path):
                   "--redirect-uri", "https://rs.example/unused")
     secret = re.search(r"client_secret=(\S+)", out).group(1)
     pixy = PixyServer(data_dir).start()
+    # A generated secret may begin with "-", which an option's separate value cannot: use "=".
     example = ExampleServer(tmp_path, issuer=pixy.base, extra=("--introspection-client-id", "notes-rs",
-                                                               "--introspection-client-secret", secret)).start()
+                                                               f"--introspection-client-secret={secret}")).start()
     try:
         connector = scripted_connector(pixy.base, example, "https://claude.ai/api/mcp/auth_callback",
                                        "https://claude.ai/api/mcp/auth_callback", "Claude")
