@@ -125,16 +125,18 @@ public struct TokenEndpoint: Sendable {
         var refreshToken: String?
         if let grantID {
             let token = SecureRandom.token()
-            var grant = Grant(
+            let grant = Grant(
                 id: grantID, clientID: client.clientID, subject: record.subject, scope: record.scope,
                 resource: record.resource, authTime: record.authTime, createdAt: now,
                 expiresAt: now.addingTimeInterval(policy.refreshTokenLifetime.timeInterval),
                 idleExpiresAt: now.addingTimeInterval(policy.refreshTokenIdleLifetime.timeInterval),
                 currentTokenHash: SecretHash.sha256Hex(token))
-            if try await tokenStatus.isTokenRevoked(id: GrantRevocation.tokenStatusID(ofGrant: grantID)) { grant.revokedAt = now }
             try await grants.createGrant(grant)
-            // A replay may have revoked the grant between the check and the creation: look once more.
-            if grant.revokedAt == nil, try await tokenStatus.isTokenRevoked(id: GrantRevocation.tokenStatusID(ofGrant: grantID)) {
+            // A replay revokes the family's marker first, then the grant if it exists
+            // (GrantRevocation.revoke). Looking for the marker after the creation, and only then,
+            // closes the race: either the replay's update found this grant, or this look finds the
+            // marker. The refresh token is not out yet, so the grant is unusable until then.
+            if try await tokenStatus.isTokenRevoked(id: GrantRevocation.tokenStatusID(ofGrant: grantID)) {
                 try await revokeGrant(id: grantID, now: now)
             }
             refreshToken = token
